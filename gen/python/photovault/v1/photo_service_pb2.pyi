@@ -1,0 +1,164 @@
+import datetime
+
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from photovault.v1 import account_pb2 as _account_pb2
+from photovault.v1 import photo_pb2 as _photo_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PhotoOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PHOTO_ORDER_UNSPECIFIED: _ClassVar[PhotoOrder]
+    PHOTO_ORDER_NEWEST_FIRST: _ClassVar[PhotoOrder]
+    PHOTO_ORDER_OLDEST_FIRST: _ClassVar[PhotoOrder]
+PHOTO_ORDER_UNSPECIFIED: PhotoOrder
+PHOTO_ORDER_NEWEST_FIRST: PhotoOrder
+PHOTO_ORDER_OLDEST_FIRST: PhotoOrder
+
+class CreateUploadUrlRequest(_message.Message):
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    content_type: str
+    size_bytes: int
+    checksum_sha256: str
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+
+class CreateUploadUrlResponse(_message.Message):
+    __slots__ = ("upload_id", "upload_url", "method", "required_headers", "expire_time")
+    class RequiredHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    upload_url: str
+    method: str
+    required_headers: _containers.ScalarMap[str, str]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConfirmUploadRequest(_message.Message):
+    __slots__ = ("upload_id", "title", "description", "tags", "visibility")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    title: str
+    description: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    visibility: _photo_pb2.Visibility
+    def __init__(self, upload_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ...) -> None: ...
+
+class ConfirmUploadResponse(_message.Message):
+    __slots__ = ("photo",)
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    photo: _photo_pb2.Photo
+    def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
+
+class GetPhotoRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetPhotoResponse(_message.Message):
+    __slots__ = ("photo",)
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    photo: _photo_pb2.Photo
+    def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
+
+class ListPhotosRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "tags", "query", "created_after", "created_before", "visibility", "content_type", "order")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    query: str
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    visibility: _photo_pb2.Visibility
+    content_type: str
+    order: PhotoOrder
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ..., content_type: _Optional[str] = ..., order: _Optional[_Union[PhotoOrder, str]] = ...) -> None: ...
+
+class ListPhotosResponse(_message.Message):
+    __slots__ = ("photos", "next_page_token")
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    photos: _containers.RepeatedCompositeFieldContainer[_photo_pb2.Photo]
+    next_page_token: str
+    def __init__(self, photos: _Optional[_Iterable[_Union[_photo_pb2.Photo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class BatchGetPhotoUrlsRequest(_message.Message):
+    __slots__ = ("photo_ids",)
+    PHOTO_IDS_FIELD_NUMBER: _ClassVar[int]
+    photo_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, photo_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchGetPhotoUrlsResponse(_message.Message):
+    __slots__ = ("urls",)
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    urls: _containers.RepeatedCompositeFieldContainer[_photo_pb2.PhotoUrl]
+    def __init__(self, urls: _Optional[_Iterable[_Union[_photo_pb2.PhotoUrl, _Mapping]]] = ...) -> None: ...
+
+class UpdatePhotoRequest(_message.Message):
+    __slots__ = ("photo", "update_mask")
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    photo: _photo_pb2.Photo
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdatePhotoResponse(_message.Message):
+    __slots__ = ("photo",)
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    photo: _photo_pb2.Photo
+    def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
+
+class DeletePhotoRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeletePhotoResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetAccountRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetAccountResponse(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: _account_pb2.Account
+    def __init__(self, account: _Optional[_Union[_account_pb2.Account, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""PhotoVault service: core, adapters and transports."""
