@@ -1,0 +1,128 @@
+"""The core's error types: a code, a message for the caller, a machine-readable reason, details.
+
+Transports map `ErrorCode` to their own status codes in one table each; nothing here knows gRPC.
+Messages are safe to show to the caller: no stack traces, credentials or URLs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+class ErrorCode(enum.Enum):
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    NOT_FOUND = "NOT_FOUND"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad request field (google.rpc.BadRequest.FieldViolation)."""
+
+    field: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaViolation:
+    """One exceeded quota (google.rpc.QuotaFailure.Violation)."""
+
+    subject: str
+    description: str
+
+
+class PhotoVaultError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    default_reason: str = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class InvalidArgument(PhotoVaultError):
+    code = ErrorCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        violations: Iterable[FieldViolation],
+        *,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.violations = tuple(violations)
+        text = message or "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(text or "invalid argument", reason=reason)
+
+    @classmethod
+    def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+        return cls([FieldViolation(field, description)], reason=reason)
+
+
+class Unauthenticated(PhotoVaultError):
+    code = ErrorCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class NotFound(PhotoVaultError):
+    code = ErrorCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class FailedPrecondition(PhotoVaultError):
+    code = ErrorCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class QuotaExceeded(PhotoVaultError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
+    default_reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, *, user_id: str, quota_bytes: int, reserved_bytes: int, requested: int):
+        self.quota_bytes = quota_bytes
+        self.reserved_bytes = reserved_bytes
+        self.requested_bytes = requested
+        left = max(quota_bytes - reserved_bytes, 0)
+        description = (
+            f"{requested} bytes requested, {left} of {quota_bytes} bytes left "
+            "(confirmed photos and pending uploads count)"
+        )
+        self.violations = (QuotaViolation(subject=f"user:{user_id}", description=description),)
+        super().__init__(
+            f"storage quota exceeded: {description}",
+            metadata={
+                "quota_bytes": str(quota_bytes),
+                "reserved_bytes": str(reserved_bytes),
+                "requested_bytes": str(requested),
+            },
+        )
+
+
+class Unavailable(PhotoVaultError):
+    """A backend (database, object store) could not be reached; the call may be retried."""
+
+    code = ErrorCode.UNAVAILABLE
+    default_reason = "BACKEND_UNAVAILABLE"
+
+
+class DeadlineExceeded(PhotoVaultError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"

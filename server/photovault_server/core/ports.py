@@ -1,0 +1,126 @@
+"""The three backends the core talks to. One real adapter each, plus in-memory fakes for tests.
+
+Adapters translate their library's failures into `Unavailable` (metadata and object store) or
+swallow them (the URL cache is an optimisation and must never fail a call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from .models import (
+    Account,
+    ObjectInfo,
+    Photo,
+    PhotoChanges,
+    PhotoQuery,
+    PresignedUpload,
+    Reservation,
+    SignedUrl,
+    Upload,
+)
+
+
+class ObjectStore(Protocol):
+    async def url_scope(self) -> str:
+        """A string that changes whenever the URLs this store signs would change for the same
+        object: bucket, region, endpoint, addressing style and the signing access key id."""
+        ...
+
+    async def presign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        """A PUT URL that signs Content-Type, Content-Length, If-None-Match: * and, when given,
+        x-amz-checksum-sha256; `headers` lists every header the client must send."""
+        ...
+
+    async def presign_downloads(
+        self, keys: Sequence[str], expires_in: timedelta
+    ) -> list[SignedUrl]:
+        """GET URLs for `keys`, in order. Expiry may come out shorter than asked (capped by the
+        signing credentials' own expiry)."""
+        ...
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """The object's size and type, or None when it does not exist."""
+        ...
+
+    async def read_prefix(self, key: str, length: int) -> bytes:
+        """The first `length` bytes of the object (fewer if it is shorter)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Deletes the object; deleting a missing object is not an error."""
+        ...
+
+
+class UrlCache(Protocol):
+    async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
+        """The cached URLs among `keys` (one round trip); missing keys are absent."""
+        ...
+
+    async def put_many(
+        self, entries: Mapping[str, SignedUrl], margin: timedelta
+    ) -> dict[str, SignedUrl]:
+        """Stores each entry unless one is already there, until `expire_time - margin`.
+        Returns, per key, the URL that won: the existing one when another caller stored first,
+        so that concurrent misses hand out the same URL."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
+
+# Called inside the repository's delete transaction: if it raises, nothing is deleted.
+BeforeCommit = Callable[[Photo], Awaitable[None]]
+
+
+class PhotoRepository(Protocol):
+    async def get_account(
+        self, user_id: str, *, default_quota_bytes: int, now: datetime
+    ) -> Account:
+        """The account, created on first use."""
+        ...
+
+    async def reserve_upload(
+        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+    ) -> Reservation:
+        """Records the pending upload if confirmed bytes + live reservations + its size fit in
+        the quota. Atomic per account, so concurrent reservations cannot overshoot."""
+        ...
+
+    async def get_upload(self, owner_id: str, upload_id: UUID) -> Upload | None: ...
+
+    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None: ...
+
+    async def confirm_upload(self, photo: Photo) -> Photo | None:
+        """Atomically turns the pending upload `photo.id` into `photo` and adds it to usage.
+        When the photo already exists (a repeated or concurrent confirm) returns the stored one;
+        when neither exists returns None."""
+        ...
+
+    async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None: ...
+
+    async def get_photos(self, owner_id: str, photo_ids: Sequence[UUID]) -> dict[UUID, Photo]: ...
+
+    async def list_photos(self, query: PhotoQuery) -> list[Photo]:
+        """Up to `query.limit` photos after `query.after` in `query.order`."""
+        ...
+
+    async def update_photo(
+        self, owner_id: str, photo_id: UUID, changes: PhotoChanges, now: datetime
+    ) -> Photo | None: ...
+
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
+    ) -> Photo | None:
+        """Deletes the row and releases its usage; `before_commit` runs inside the transaction."""
+        ...

@@ -1,0 +1,385 @@
+"""PhotoService use cases. Knows nothing of gRPC, HTTP, boto, redis or asyncpg: it validates,
+authorises (every lookup is scoped to the caller) and orchestrates the three ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from . import validation as val
+from .errors import FailedPrecondition, NotFound, QuotaExceeded
+from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
+from .models import (
+    Account,
+    Cursor,
+    Photo,
+    PhotoChanges,
+    PhotoFilter,
+    PhotoOrder,
+    PhotoPage,
+    PhotoQuery,
+    PhotoUrl,
+    Upload,
+    UploadTicket,
+    Visibility,
+)
+from .page_tokens import PageTokenCodec
+from .ports import ObjectStore, PhotoRepository, UrlCache
+from .urls import DownloadUrls, UrlPolicy
+
+Clock = Callable[[], datetime]
+UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
+MAX_UPLOAD_URL_TTL = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    urls: UrlPolicy
+    allowed_content_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES
+    max_upload_bytes: int = 25 * 1024 * 1024
+    quota_bytes: int = 10 * 1024**3
+    upload_url_ttl: timedelta = timedelta(minutes=15)
+    # How long after the upload URL expires a confirm is still accepted; the quota stays
+    # reserved until then, so a slow upload that started in time can still be confirmed.
+    confirm_window: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.allowed_content_types) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"content types without a known image format: {sorted(unknown)}")
+        if not timedelta(0) < self.upload_url_ttl <= MAX_UPLOAD_URL_TTL:
+            raise ValueError("upload URL lifetime must be between 1 second and 1 hour")
+        if self.max_upload_bytes <= 0 or self.quota_bytes < 0:
+            raise ValueError("max upload size must be positive and quota not negative")
+
+
+def object_key(owner_id: str, upload_id: uuid.UUID, content_type: str) -> str:
+    """Chosen by the server: the extension comes from the allowed type, never the file name."""
+    return f"users/{owner_id}/photos/{upload_id}{FORMATS[content_type].extension}"
+
+
+class PhotoService:
+    def __init__(
+        self,
+        *,
+        repo: PhotoRepository,
+        store: ObjectStore,
+        cache: UrlCache,
+        config: ServiceConfig,
+        page_tokens: PageTokenCodec,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._repo = repo
+        self._store = store
+        self._config = config
+        self._tokens = page_tokens
+        self._clock = clock
+        self._urls = DownloadUrls(store, cache, config.urls)
+
+    async def create_upload_url(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+    ) -> UploadTicket:
+        cfg = self._config
+        v = val.Violations()
+        file_name = val.check_file_name(v, "file_name", file_name)
+        content_type = val.check_content_type(
+            v, "content_type", content_type, cfg.allowed_content_types
+        )
+        if size_bytes <= 0:
+            v.add("size_bytes", "must be the exact size of the file in bytes (at least 1)")
+        elif size_bytes > cfg.max_upload_bytes:
+            v.add("size_bytes", f"must be at most {cfg.max_upload_bytes} bytes")
+        checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
+        v.raise_if_any()
+
+        now = self._clock()
+        upload_id = uuid.uuid4()
+        key = object_key(user_id, upload_id, content_type)
+        expire_time = now + cfg.upload_url_ttl
+        upload = Upload(
+            id=upload_id,
+            owner_id=user_id,
+            object_key=key,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum,
+            create_time=now,
+            reserved_until=expire_time + cfg.confirm_window,
+        )
+        # Sign first: a failing object store must not leave a reservation behind.
+        presigned = await self._store.presign_upload(
+            key,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum,
+            expires_in=cfg.upload_url_ttl,
+        )
+        reservation = await self._repo.reserve_upload(
+            upload, default_quota_bytes=cfg.quota_bytes, now=now
+        )
+        if not reservation.accepted:
+            raise QuotaExceeded(
+                user_id=user_id,
+                quota_bytes=reservation.quota_bytes,
+                reserved_bytes=reservation.reserved_bytes,
+                requested=size_bytes,
+            )
+        return UploadTicket(
+            upload_id=upload_id,
+            url=presigned.url,
+            method="PUT",
+            required_headers=presigned.headers,
+            expire_time=presigned.expire_time,
+        )
+
+    async def confirm_upload(
+        self,
+        user_id: str,
+        *,
+        upload_id: str,
+        title: str = "",
+        description: str = "",
+        tags: Sequence[str] = (),
+        visibility: int = 0,
+    ) -> Photo:
+        v = val.Violations()
+        uid = val.check_id(v, "upload_id", upload_id)
+        title = val.check_text(v, "title", title, max_chars=val.MAX_TITLE_CHARS)
+        description = val.check_text(
+            v, "description", description, max_chars=val.MAX_DESCRIPTION_CHARS, multiline=True
+        )
+        clean_tags = val.check_tags(v, "tags", tags)
+        vis = val.check_visibility(v, "visibility", visibility, allow_unspecified=True)
+        v.raise_if_any()
+        assert uid is not None
+
+        existing = await self._repo.get_photo(user_id, uid)
+        if existing is not None:
+            return await self._with_url(existing)
+        upload = await self._repo.get_upload(user_id, uid)
+        if upload is None:
+            raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
+        now = self._clock()
+        if upload.reserved_until <= now:
+            await self._store.delete(upload.object_key)
+            await self._repo.delete_upload(user_id, uid)
+            raise FailedPrecondition(
+                f"upload {uid} expired before it was confirmed; request a new upload URL",
+                reason="UPLOAD_EXPIRED",
+            )
+        await self._verify_object(upload)
+
+        photo = Photo(
+            id=uid,
+            owner_id=user_id,
+            object_key=upload.object_key,
+            file_name=upload.file_name,
+            content_type=upload.content_type,
+            size_bytes=upload.size_bytes,
+            checksum_sha256=upload.checksum_sha256,
+            title=title,
+            description=description,
+            tags=clean_tags,
+            visibility=Visibility.PRIVATE if vis is Visibility.UNSPECIFIED else vis,
+            create_time=now,
+            update_time=now,
+        )
+        stored = await self._repo.confirm_upload(photo)
+        if stored is None:
+            raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
+        return await self._with_url(stored)
+
+    async def _verify_object(self, upload: Upload) -> None:
+        """The object must exist with the declared size and type and start like that type."""
+        info = await self._store.head(upload.object_key)
+        if info is None:
+            raise FailedPrecondition(
+                f"upload {upload.id} has no object yet: PUT the bytes to the upload URL first",
+                reason="OBJECT_NOT_UPLOADED",
+            )
+        problem = None
+        if info.size_bytes != upload.size_bytes:
+            problem = f"object has {info.size_bytes} bytes, {upload.size_bytes} were declared"
+        elif info.content_type.lower() != upload.content_type:
+            problem = f"object has type {info.content_type!r}, {upload.content_type} was declared"
+        else:
+            head = await self._store.read_prefix(upload.object_key, SNIFF_BYTES)
+            if not FORMATS[upload.content_type].matches(head):
+                problem = f"object bytes are not a {upload.content_type} image"
+        if problem:
+            # The bytes are not what was reserved: drop them so they cannot be served.
+            await self._store.delete(upload.object_key)
+            raise FailedPrecondition(
+                f"upload {upload.id} rejected: {problem}", reason="UPLOAD_MISMATCH"
+            )
+
+    async def get_photo(self, user_id: str, photo_id: str) -> Photo:
+        v = val.Violations()
+        pid = val.check_id(v, "id", photo_id)
+        v.raise_if_any()
+        assert pid is not None
+        photo = await self._repo.get_photo(user_id, pid)
+        if photo is None:
+            raise _photo_not_found(photo_id)
+        return await self._with_url(photo)
+
+    async def list_photos(
+        self,
+        user_id: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        tags: Sequence[str] = (),
+        query: str = "",
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        visibility: int = 0,
+        content_type: str = "",
+        order: int = 0,
+    ) -> PhotoPage:
+        v = val.Violations()
+        limit = val.check_page_size(v, "page_size", page_size)
+        flt = PhotoFilter(
+            tags=val.check_tags(v, "tags", tags),
+            words=val.query_words(v, "query", query),
+            created_after=created_after,
+            created_before=created_before,
+            visibility=val.check_visibility(v, "visibility", visibility, allow_unspecified=True),
+            content_type=val.check_content_type(
+                v, "content_type", content_type, self._config.allowed_content_types, required=False
+            ),
+        )
+        if created_after and created_before and created_after >= created_before:
+            v.add("created_before", "must be later than created_after")
+        try:
+            sort = PhotoOrder(order)
+        except ValueError:
+            v.add("order", f"unknown order {order}")
+            sort = PhotoOrder.NEWEST_FIRST
+        if sort is PhotoOrder.UNSPECIFIED:
+            sort = PhotoOrder.NEWEST_FIRST
+        if len(page_token) > val.MAX_PAGE_TOKEN_CHARS:
+            v.add("page_token", "is not a token from a previous ListPhotos response")
+        v.raise_if_any()
+
+        after = self._tokens.decode(page_token, user_id, flt, sort) if page_token else None
+        query_ = PhotoQuery(owner_id=user_id, filter=flt, order=sort, limit=limit + 1, after=after)
+        rows = await self._repo.list_photos(query_)
+        page, more = rows[:limit], len(rows) > limit
+        token = ""
+        if more:
+            last = page[-1]
+            token = self._tokens.encode(_cursor(last), user_id, flt, sort)
+        return PhotoPage(photos=await self._urls.attach(page, self._clock()), next_page_token=token)
+
+    async def batch_get_photo_urls(self, user_id: str, photo_ids: Sequence[str]) -> list[PhotoUrl]:
+        v = val.Violations()
+        if len(photo_ids) > val.MAX_BATCH_IDS:
+            v.add("photo_ids", f"must have at most {val.MAX_BATCH_IDS} ids (got {len(photo_ids)})")
+            v.raise_if_any()
+        ids = [val.check_id(v, f"photo_ids[{i}]", raw) for i, raw in enumerate(photo_ids)]
+        v.raise_if_any()
+        wanted = [i for i in ids if i is not None]
+        if not wanted:
+            return []
+        found = await self._repo.get_photos(user_id, list(dict.fromkeys(wanted)))
+        missing = [str(i) for i in wanted if i not in found]
+        if missing:
+            raise NotFound(
+                f"{len(missing)} of the photos not found: " + ", ".join(missing[:5]),
+                reason="PHOTO_NOT_FOUND",
+                metadata={"photo_ids": ",".join(missing[:20])},
+            )
+        photos = [found[i] for i in wanted]
+        urls = await self._urls.for_photos(photos, self._clock())
+        return [PhotoUrl(p.id, u.url, u.expire_time) for p, u in zip(photos, urls, strict=True)]
+
+    async def update_photo(self, user_id: str, photo_id: str, changes: PhotoChanges) -> Photo:
+        v = val.Violations()
+        pid = val.check_id(v, "photo.id", photo_id)
+        if not changes.paths:
+            v.add("update_mask", "must name at least one of " + ", ".join(sorted(UPDATABLE_PATHS)))
+        for path in sorted(changes.paths - UPDATABLE_PATHS):
+            v.add(
+                "update_mask",
+                f"cannot update {path!r}; allowed: " + ", ".join(sorted(UPDATABLE_PATHS)),
+            )
+        clean = PhotoChanges(
+            paths=changes.paths & UPDATABLE_PATHS,
+            title=val.check_text(v, "photo.title", changes.title, max_chars=val.MAX_TITLE_CHARS),
+            description=val.check_text(
+                v,
+                "photo.description",
+                changes.description,
+                max_chars=val.MAX_DESCRIPTION_CHARS,
+                multiline=True,
+            ),
+            tags=val.check_tags(v, "photo.tags", changes.tags),
+            visibility=val.check_visibility(
+                v,
+                "photo.visibility",
+                changes.visibility,
+                allow_unspecified="visibility" not in changes.paths,
+            ),
+        )
+        v.raise_if_any()
+        assert pid is not None
+        before = await self._repo.get_photo(user_id, pid)
+        if before is None:
+            raise _photo_not_found(photo_id)
+        after = await self._repo.update_photo(user_id, pid, clean, self._clock())
+        if after is None:
+            raise _photo_not_found(photo_id)
+        if after.visibility is not before.visibility:
+            await self._urls.forget([before])
+        return await self._with_url(after)
+
+    async def delete_photo(self, user_id: str, photo_id: str) -> None:
+        v = val.Violations()
+        pid = val.check_id(v, "id", photo_id)
+        v.raise_if_any()
+        assert pid is not None
+
+        async def delete_object(photo: Photo) -> None:
+            # Inside the row's transaction: if S3 fails the row stays, and a retry is safe
+            # because deleting an object that is already gone succeeds.
+            await self._store.delete(photo.object_key)
+
+        deleted = await self._repo.delete_photo(user_id, pid, delete_object)
+        if deleted is None:
+            raise _photo_not_found(photo_id)
+        await self._urls.forget([deleted])
+
+    async def get_account(self, user_id: str) -> Account:
+        return await self._repo.get_account(
+            user_id, default_quota_bytes=self._config.quota_bytes, now=self._clock()
+        )
+
+    async def _with_url(self, photo: Photo) -> Photo:
+        (out,) = await self._urls.attach([photo], self._clock())
+        return out
+
+
+def _cursor(photo: Photo) -> Cursor:
+    return Cursor(create_time=photo.create_time, photo_id=photo.id)
+
+
+def _photo_not_found(photo_id: str) -> NotFound:
+    # The same answer for "no such photo" and "someone else's photo": ids leak nothing.
+    return NotFound(f"photo {photo_id} not found", reason="PHOTO_NOT_FOUND")
+
+
+__all__ = ["Clock", "PhotoService", "ServiceConfig", "object_key"]

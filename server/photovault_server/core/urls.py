@@ -1,0 +1,118 @@
+"""The URL policy: how long download URLs live, when a cached one is too old to hand out, and
+what a cache key must cover so that a cached URL is only reused where it is still right."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from .models import Photo, SignedUrl, Visibility
+from .ports import ObjectStore, UrlCache
+
+SIGV4_MAX_EXPIRY = timedelta(days=7)
+MIN_CACHE_MARGIN = timedelta(minutes=5)
+
+
+def default_cache_margin(url_ttl: timedelta) -> timedelta:
+    """25% of the URL lifetime, at least five minutes (never more than the lifetime itself)."""
+    return min(max(url_ttl / 4, MIN_CACHE_MARGIN), url_ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    download_ttl: timedelta
+    cache_margin: timedelta
+    # Unsigned base for PUBLIC photos (a CDN in front of the bucket); empty: presign them too.
+    public_base_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.download_ttl <= SIGV4_MAX_EXPIRY:
+            raise ValueError("download URL lifetime must be between 1 second and 7 days")
+        if not timedelta(0) <= self.cache_margin < self.download_ttl:
+            raise ValueError("cache margin must be shorter than the download URL lifetime")
+
+    def public_url(self, photo: Photo) -> str | None:
+        if photo.visibility is Visibility.PUBLIC and self.public_base_url:
+            return f"{self.public_base_url.rstrip('/')}/{quote(photo.object_key)}"
+        return None
+
+
+def cache_key(scope: str, photo: Photo) -> str:
+    """Covers the store's URL scope (bucket, endpoint, addressing, access key id), the operation,
+    the object key and the visibility; hashed to keep keys short and free of user text."""
+    material = f"{scope}\x00GET\x00{photo.object_key}\x00{int(photo.visibility)}"
+    return "pv:url:" + hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+class DownloadUrls:
+    """Hands out download URLs for photos: public ones unsigned, private ones from the cache
+    while they have at least the margin left, else freshly signed in one batch."""
+
+    def __init__(self, store: ObjectStore, cache: UrlCache, policy: UrlPolicy) -> None:
+        self._store = store
+        self._cache = cache
+        self._policy = policy
+
+    async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
+        urls = await self.for_photos(photos, now)
+        return [
+            replace(p, url=u.url, url_expire_time=u.expire_time)
+            for p, u in zip(photos, urls, strict=True)
+        ]
+
+    async def for_photos(self, photos: Sequence[Photo], now: datetime) -> list[_Url]:
+        result: list[_Url | None] = [None] * len(photos)
+        signed: list[int] = []
+        for i, photo in enumerate(photos):
+            public = self._policy.public_url(photo)
+            if public is None:
+                signed.append(i)
+            else:
+                result[i] = _Url(public, None)
+        if signed:
+            scope = await self._store.url_scope()
+            keys = [cache_key(scope, photos[i]) for i in signed]
+            fresh_enough = now + self._policy.cache_margin
+            cached = await self._cache.get_many(list(dict.fromkeys(keys)))
+            misses: dict[str, str] = {}
+            for key, i in zip(keys, signed, strict=True):
+                hit = cached.get(key)
+                if hit is not None and hit.expire_time >= fresh_enough:
+                    result[i] = _Url(hit.url, hit.expire_time)
+                else:
+                    misses.setdefault(key, photos[i].object_key)
+            if misses:
+                new = await self._store.presign_downloads(
+                    list(misses.values()), self._policy.download_ttl
+                )
+                stored = await self._cache.put_many(
+                    dict(zip(misses, new, strict=True)), self._policy.cache_margin
+                )
+                winners = {}
+                for key, ours in zip(misses, new, strict=True):
+                    theirs = stored.get(key)
+                    # Another caller's URL wins only while it is still fresh enough to hand out.
+                    fresh = theirs is not None and theirs.expire_time >= fresh_enough
+                    winners[key] = theirs if fresh and theirs is not None else ours
+                for key, i in zip(keys, signed, strict=True):
+                    if result[i] is None:
+                        won = winners[key]
+                        result[i] = _Url(won.url, won.expire_time)
+        return [u for u in result if u is not None]
+
+    async def forget(self, photos: Sequence[Photo]) -> None:
+        """Drops cached URLs (delete, visibility change) so they are never handed out again."""
+        scope = await self._store.url_scope()
+        await self._cache.delete_many([cache_key(scope, p) for p in photos])
+
+
+@dataclass(frozen=True, slots=True)
+class _Url:
+    url: str
+    expire_time: datetime | None
+
+
+__all__ = ["DownloadUrls", "SignedUrl", "UrlPolicy", "cache_key", "default_cache_margin"]
