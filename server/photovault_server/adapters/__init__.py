@@ -1,0 +1,1 @@
+"""Backend adapters: Postgres (asyncpg), S3 (aioboto3), Redis (redis.asyncio)."""

@@ -1,0 +1,93 @@
+"""Versioned SQL migrations: `migrations/NNNN_name.sql`, applied in order, each in its own
+transaction, recorded in `schema_migrations`. A session advisory lock makes concurrent runs
+(several containers starting at once) wait for each other; applied versions are skipped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+# Any constant works; it only has to be the same for every process running migrations.
+_LOCK_ID = 0x70686F746F7661  # "photova"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration versions: {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+    """Applies the pending migrations; returns those it applied."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    try:
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in load_migrations():
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            applied.append(migration)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+
+
+async def ensure_database(url: str) -> bool:
+    """Creates the URL's database when it does not exist yet (a fresh server has only
+    `postgres`); returns whether it did."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or name == "postgres":
+        return False
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    else:
+        await conn.close()
+        return False
+    admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await admin.execute(f"CREATE DATABASE {quoted}")
+    except asyncpg.DuplicateDatabaseError:
+        return False  # created concurrently by another migrate
+    finally:
+        await admin.close()
+    return True

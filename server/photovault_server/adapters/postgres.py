@@ -1,0 +1,342 @@
+"""PhotoRepository on Postgres through one asyncpg pool per process.
+
+Quota is enforced under a row lock on the account, so concurrent reservations serialise per user
+and can never overshoot. Connection-level failures become `Unavailable`; anything else is a bug
+and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from photovault_server.core.errors import Unavailable
+from photovault_server.core.models import (
+    Account,
+    Photo,
+    PhotoChanges,
+    PhotoOrder,
+    PhotoQuery,
+    Reservation,
+    Upload,
+    Visibility,
+)
+from photovault_server.core.ports import BeforeCommit
+
+_PHOTO_COLUMNS = (
+    "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
+    "title, description, tags, visibility, create_time, update_time"
+)
+_UPLOAD_COLUMNS = (
+    "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
+    "create_time, reserved_until"
+)
+
+_Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
+# Failures that mean "the database is not reachable right now", not "the query is wrong".
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+def _photo(row: asyncpg.Record) -> Photo:
+    return Photo(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        object_key=row["object_key"],
+        file_name=row["file_name"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        checksum_sha256=row["checksum_sha256"],
+        title=row["title"],
+        description=row["description"],
+        tags=tuple(row["tags"]),
+        visibility=Visibility(row["visibility"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+def _upload(row: asyncpg.Record) -> Upload:
+    return Upload(**{k: row[k] for k in _UPLOAD_COLUMNS.split(", ")})
+
+
+class PostgresPhotoRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[_Conn]:
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except _UNAVAILABLE_ERRORS as exc:
+            raise Unavailable("the metadata database is unavailable; retry shortly") from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[_Conn]:
+        async with self._conn() as conn, conn.transaction():
+            yield conn
+
+    @staticmethod
+    async def _lock_account(conn: _Conn, user_id: str, now: datetime) -> Any:
+        await conn.execute(
+            "INSERT INTO accounts (user_id, create_time) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            user_id,
+            now,
+        )
+        return await conn.fetchrow(
+            "SELECT used_bytes, quota_bytes FROM accounts WHERE user_id = $1 FOR UPDATE", user_id
+        )
+
+    async def get_account(
+        self, user_id: str, *, default_quota_bytes: int, now: datetime
+    ) -> Account:
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO accounts (user_id, create_time) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING",
+                user_id,
+                now,
+            )
+            row = await conn.fetchrow(
+                """
+                SELECT a.user_id, a.photo_count, a.used_bytes, a.quota_bytes, a.create_time,
+                       (SELECT coalesce(sum(u.size_bytes), 0) FROM uploads u
+                         WHERE u.owner_id = a.user_id AND u.reserved_until > $2) AS pending_bytes
+                  FROM accounts a WHERE a.user_id = $1
+                """,
+                user_id,
+                now,
+            )
+        assert row is not None
+        return Account(
+            user_id=row["user_id"],
+            photo_count=row["photo_count"],
+            used_bytes=row["used_bytes"],
+            pending_bytes=int(row["pending_bytes"]),
+            quota_bytes=row["quota_bytes"]
+            if row["quota_bytes"] is not None
+            else default_quota_bytes,
+            create_time=row["create_time"],
+        )
+
+    async def reserve_upload(
+        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+    ) -> Reservation:
+        async with self._transaction() as conn:
+            account = await self._lock_account(conn, upload.owner_id, now)
+            pending = await conn.fetchval(
+                "SELECT coalesce(sum(size_bytes), 0) FROM uploads "
+                "WHERE owner_id = $1 AND reserved_until > $2",
+                upload.owner_id,
+                now,
+            )
+            quota = account["quota_bytes"]
+            quota = default_quota_bytes if quota is None else quota
+            reserved = account["used_bytes"] + int(pending)
+            if reserved + upload.size_bytes > quota:
+                return Reservation(accepted=False, quota_bytes=quota, reserved_bytes=reserved)
+            await conn.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                upload.id,
+                upload.owner_id,
+                upload.object_key,
+                upload.file_name,
+                upload.content_type,
+                upload.size_bytes,
+                upload.checksum_sha256,
+                upload.create_time,
+                upload.reserved_until,
+            )
+            return Reservation(
+                accepted=True, quota_bytes=quota, reserved_bytes=reserved + upload.size_bytes
+            )
+
+    async def get_upload(self, owner_id: str, upload_id: UUID) -> Upload | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND owner_id = $2",
+                upload_id,
+                owner_id,
+            )
+        return _upload(row) if row else None
+
+    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2", upload_id, owner_id
+            )
+
+    async def confirm_upload(self, photo: Photo) -> Photo | None:
+        async with self._transaction() as conn:
+            # Deleting the pending row first serialises concurrent confirms of one upload.
+            size = await conn.fetchval(
+                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2 RETURNING size_bytes",
+                photo.id,
+                photo.owner_id,
+            )
+            if size is None:
+                row = await conn.fetchrow(
+                    f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE id = $1 AND owner_id = $2",
+                    photo.id,
+                    photo.owner_id,
+                )
+                return _photo(row) if row else None
+            row = await conn.fetchrow(
+                f"INSERT INTO photos ({_PHOTO_COLUMNS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                f"RETURNING {_PHOTO_COLUMNS}",
+                photo.id,
+                photo.owner_id,
+                photo.object_key,
+                photo.file_name,
+                photo.content_type,
+                photo.size_bytes,
+                photo.checksum_sha256,
+                photo.title,
+                photo.description,
+                list(photo.tags),
+                int(photo.visibility),
+                photo.create_time,
+                photo.update_time,
+            )
+            await conn.execute(
+                "UPDATE accounts SET used_bytes = used_bytes + $2, photo_count = photo_count + 1 "
+                "WHERE user_id = $1",
+                photo.owner_id,
+                photo.size_bytes,
+            )
+            assert row is not None
+            return _photo(row)
+
+    async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE id = $1 AND owner_id = $2",
+                photo_id,
+                owner_id,
+            )
+        return _photo(row) if row else None
+
+    async def get_photos(self, owner_id: str, photo_ids: Sequence[UUID]) -> dict[UUID, Photo]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE owner_id = $1 AND id = ANY($2::uuid[])",
+                owner_id,
+                list(photo_ids),
+            )
+        return {row["id"]: _photo(row) for row in rows}
+
+    async def list_photos(self, query: PhotoQuery) -> list[Photo]:
+        sql, args = _list_sql(query)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_photo(row) for row in rows]
+
+    async def update_photo(
+        self, owner_id: str, photo_id: UUID, changes: PhotoChanges, now: datetime
+    ) -> Photo | None:
+        # One static statement whatever the mask, so the prepared-statement cache always hits.
+        paths = changes.paths
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"""
+                UPDATE photos SET
+                    title = CASE WHEN $3 THEN $4 ELSE title END,
+                    description = CASE WHEN $5 THEN $6 ELSE description END,
+                    tags = CASE WHEN $7 THEN $8::text[] ELSE tags END,
+                    visibility = CASE WHEN $9 THEN $10::smallint ELSE visibility END,
+                    update_time = $11
+                WHERE id = $1 AND owner_id = $2
+                RETURNING {_PHOTO_COLUMNS}
+                """,
+                photo_id,
+                owner_id,
+                "title" in paths,
+                changes.title,
+                "description" in paths,
+                changes.description,
+                "tags" in paths,
+                list(changes.tags),
+                "visibility" in paths,
+                int(changes.visibility),
+                now,
+            )
+        return _photo(row) if row else None
+
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
+    ) -> Photo | None:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                f"DELETE FROM photos WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
+                photo_id,
+                owner_id,
+            )
+            if row is None:
+                return None
+            photo = _photo(row)
+            await conn.execute(
+                "UPDATE accounts SET used_bytes = used_bytes - $2, photo_count = photo_count - 1 "
+                "WHERE user_id = $1",
+                owner_id,
+                photo.size_bytes,
+            )
+            await before_commit(photo)
+            return photo
+
+
+def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
+    """A keyset query on (owner_id, create_time, id); only the filters in use appear, so each
+    combination is its own cached prepared statement."""
+    args: list[Any] = [query.owner_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    newest_first = query.order is not PhotoOrder.OLDEST_FIRST
+    where = ["owner_id = $1"]
+    if query.after is not None:
+        op = "<" if newest_first else ">"
+        where.append(
+            f"(create_time, id) {op} ({arg(query.after.create_time)}, {arg(query.after.photo_id)})"
+        )
+    flt = query.filter
+    if flt.tags:
+        where.append(f"tags @> {arg(list(flt.tags))}::text[]")
+    if flt.words:
+        where.append(
+            f"NOT EXISTS (SELECT 1 FROM unnest({arg(list(flt.words))}::text[]) AS q(word) "
+            "WHERE strpos(search_text, lower(q.word)) = 0)"
+        )
+    if flt.created_after is not None:
+        where.append(f"create_time >= {arg(flt.created_after)}")
+    if flt.created_before is not None:
+        where.append(f"create_time < {arg(flt.created_before)}")
+    if flt.visibility is not Visibility.UNSPECIFIED:
+        where.append(f"visibility = {arg(int(flt.visibility))}")
+    if flt.content_type:
+        where.append(f"content_type = {arg(flt.content_type)}")
+    direction = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE {' AND '.join(where)} "
+        f"ORDER BY create_time {direction}, id {direction} LIMIT {arg(query.limit)}"
+    )
+    return sql, args

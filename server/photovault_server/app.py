@@ -1,0 +1,108 @@
+"""The composition root: builds the pool, clients and core once per process and closes them in
+reverse order. Every entry point (serve, Lambda, tests, benchmarks) goes through `open_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aioboto3
+import asyncpg
+from botocore.config import Config
+from redis.asyncio import Redis
+
+from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.redis_cache import RedisUrlCache
+from photovault_server.adapters.s3 import S3ObjectStore
+from photovault_server.auth import TokenVerifier
+from photovault_server.core import PageTokenCodec, PhotoService, UrlCache
+from photovault_server.core.models import SignedUrl
+from photovault_server.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    settings: Settings
+    service: PhotoService
+    verifier: TokenVerifier
+    pool: asyncpg.Pool
+
+
+class NoUrlCache:
+    """PHOTOVAULT_URL_CACHE=off: every URL is signed afresh (the baseline in benchmarks)."""
+
+    async def get_many(self, keys: object) -> dict[str, SignedUrl]:
+        return {}
+
+    async def put_many(self, entries: object, margin: timedelta) -> dict[str, SignedUrl]:
+        return {}
+
+    async def delete_many(self, keys: object) -> None:
+        return None
+
+
+def s3_config(settings: Settings) -> Config:
+    return Config(
+        # botocore would otherwise emit SigV2 query strings for us-east-1 presigns.
+        signature_version="s3v4",
+        s3={"addressing_style": settings.s3_addressing_style},
+        # Presigned PUTs must not require SDK-computed checksums that a browser cannot send.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=3,
+        read_timeout=10,
+        retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=50,
+    )
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        statement_cache_size=settings.db_statement_cache_size,
+        command_timeout=settings.db_command_timeout_seconds,
+    )
+
+
+@asynccontextmanager
+async def open_app(settings: Settings) -> AsyncIterator[App]:
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(settings)
+        stack.push_async_callback(pool.close)
+
+        cache: UrlCache = NoUrlCache()
+        if settings.url_cache == "redis":
+            timeout = settings.redis_timeout_ms / 1000
+            redis = Redis.from_url(
+                settings.redis_url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                health_check_interval=30,
+            )
+            stack.push_async_callback(redis.aclose)
+            cache = RedisUrlCache(redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms))
+
+        session = aioboto3.Session()
+        s3 = await stack.enter_async_context(
+            session.client("s3", region_name=settings.aws_region, config=s3_config(settings))
+        )
+        store = S3ObjectStore(
+            s3, bucket=settings.bucket, addressing_style=settings.s3_addressing_style
+        )
+        service = PhotoService(
+            repo=PostgresPhotoRepository(pool),
+            store=store,
+            cache=cache,
+            config=settings.service_config(),
+            page_tokens=PageTokenCodec(settings.page_token_key()),
+        )
+        yield App(
+            settings=settings,
+            service=service,
+            verifier=TokenVerifier(settings.auth_config()),
+            pool=pool,
+        )

@@ -1,0 +1,112 @@
+"""Bearer-token verification with PyJWT: HS256 with a shared secret, or RS256/ES256 with keys
+from a JWKS URL (cached by PyJWKClient). The user id is the token's `sub`.
+
+Transport-agnostic: the gRPC interceptor, the web gateway and the Lambda handler all call
+`TokenVerifier.user_id(authorization_header)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from photovault_server.core.errors import Unauthenticated
+
+# A user id becomes part of object keys (users/{sub}/...): keep it to characters that are safe
+# there and in URLs, and never '.'/'..' alone.
+_SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@|:+=-]{0,127}")
+_ASYMMETRIC = ("RS256", "ES256")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    secret: str = ""
+    jwks_url: str = ""
+    issuer: str = ""
+    audience: str = ""
+    leeway_seconds: int = 30
+
+
+class TokenVerifier:
+    def __init__(self, config: AuthConfig) -> None:
+        if bool(config.secret) == bool(config.jwks_url):
+            raise ValueError("configure exactly one of a JWT secret (HS256) or a JWKS URL")
+        self._config = config
+        self._jwks = (
+            jwt.PyJWKClient(config.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            if config.jwks_url
+            else None
+        )
+
+    async def user_id(self, authorization: str | None) -> str:
+        """The `sub` of a valid `Bearer <jwt>` header, else Unauthenticated."""
+        if not authorization:
+            raise Unauthenticated("missing bearer token", reason="TOKEN_MISSING")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "authorization must be 'Bearer <token>'", reason="TOKEN_MALFORMED"
+            )
+        return await self.verify(token.strip())
+
+    async def verify(self, token: str) -> str:
+        cfg = self._config
+        try:
+            if self._jwks is not None:
+                # PyJWKClient fetches with urllib (blocking): keep it off the event loop.
+                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                key: object = signing_key.key
+                algorithms = list(_ASYMMETRIC)
+            else:
+                key, algorithms = cfg.secret, ["HS256"]
+            claims = jwt.decode(
+                token,
+                key,  # type: ignore[arg-type]
+                algorithms=algorithms,
+                issuer=cfg.issuer or None,
+                audience=cfg.audience or None,
+                leeway=cfg.leeway_seconds,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": bool(cfg.audience),
+                    "verify_iss": bool(cfg.issuer),
+                },
+            )
+        except jwt.PyJWKClientError as exc:
+            raise Unauthenticated(
+                "token signing key could not be found", reason="TOKEN_INVALID"
+            ) from exc
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from exc
+        except jwt.InvalidTokenError as exc:
+            # PyJWT's messages name the failed check (audience, issuer, signature) and no secret.
+            raise Unauthenticated(f"invalid token: {exc}", reason="TOKEN_INVALID") from exc
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+            raise Unauthenticated(
+                "token subject must be 1-128 characters of A-Z a-z 0-9 . _ @ | : + = -",
+                reason="TOKEN_INVALID",
+            )
+        return subject
+
+
+def mint_token(
+    secret: str,
+    user_id: str,
+    *,
+    ttl_seconds: int = 24 * 3600,
+    issuer: str = "",
+    audience: str = "",
+) -> str:
+    """An HS256 token for development and tests (`photovault token --user ID`)."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user_id, "iat": now, "nbf": now, "exp": now + ttl_seconds}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")

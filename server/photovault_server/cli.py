@@ -1,0 +1,110 @@
+"""The `photovault` command: serve, dev, migrate, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from photovault_server.settings import Settings, SettingsError, load_settings
+
+
+def _database_url() -> str:
+    default = Settings.model_fields["database_url"].default
+    return os.environ.get("DATABASE_URL", str(default))
+
+
+async def _migrate(url: str) -> list[str]:
+    import asyncpg
+
+    from photovault_server.adapters.migrations import ensure_database, migrate
+
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    try:
+        return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    applied = asyncio.run(_migrate(_database_url()))
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from photovault_server.auth import mint_token
+
+    secret = os.environ.get("PHOTOVAULT_JWT_SECRET", "")
+    if len(secret) < 32:
+        print("photovault token: set PHOTOVAULT_JWT_SECRET (32+ characters)", file=sys.stderr)
+        return 2
+    print(
+        mint_token(
+            secret,
+            args.user,
+            ttl_seconds=args.ttl,
+            issuer=os.environ.get("PHOTOVAULT_JWT_ISSUER", ""),
+            audience=os.environ.get("PHOTOVAULT_JWT_AUDIENCE", ""),
+        )
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from photovault_server.logs import configure_logging
+    from photovault_server.server import serve
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.migrate:
+        asyncio.run(_migrate(settings.database_url))
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from photovault_server.dev import run_dev
+
+    return run_dev(port_s3=args.s3_port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="photovault", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC server (configured by environment)")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.set_defaults(func=cmd_serve)
+
+    dev = sub.add_parser("dev", help="run everything locally on embedded defaults")
+    dev.add_argument("--s3-port", type=int, default=9000, help="port of the embedded S3")
+    dev.set_defaults(func=cmd_dev)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the schema at DATABASE_URL")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="mint an HS256 token for a user (development)")
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SettingsError as exc:
+        print(f"photovault {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

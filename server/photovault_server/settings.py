@@ -1,0 +1,193 @@
+"""Settings from the environment (names per DESIGN.md's operator contract), validated up front
+with a message that names each missing or invalid variable. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from photovault_server.auth import AuthConfig
+from photovault_server.core import ServiceConfig, UrlPolicy, default_cache_margin
+from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES, FORMATS
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
+
+    grpc_addr: str = Field("127.0.0.1:50051", validation_alias=_env("PHOTOVAULT_GRPC_ADDR"))
+    http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("PHOTOVAULT_HTTP_ADDR"))
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, le=300, validation_alias=_env("PHOTOVAULT_SHUTDOWN_GRACE_SECONDS")
+    )
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/photovault", validation_alias=_env("DATABASE_URL")
+    )
+    db_pool_min_size: int = Field(1, ge=0, validation_alias=_env("PHOTOVAULT_DB_POOL_MIN_SIZE"))
+    db_pool_max_size: int = Field(10, ge=1, validation_alias=_env("PHOTOVAULT_DB_POOL_MAX_SIZE"))
+    # 0 behind a transaction-pooling proxy (PgBouncer, RDS Proxy); asyncpg's default otherwise.
+    db_statement_cache_size: int = Field(
+        100, ge=0, validation_alias=_env("PHOTOVAULT_DB_STATEMENT_CACHE_SIZE")
+    )
+    db_command_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("PHOTOVAULT_DB_COMMAND_TIMEOUT_SECONDS")
+    )
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    url_cache: Literal["redis", "off"] = Field(
+        "redis", validation_alias=_env("PHOTOVAULT_URL_CACHE")
+    )
+    redis_timeout_ms: int = Field(
+        50, ge=1, le=5000, validation_alias=_env("PHOTOVAULT_REDIS_TIMEOUT_MS")
+    )
+
+    bucket: str = Field(min_length=3, max_length=63, validation_alias=_env("PHOTOVAULT_BUCKET"))
+    aws_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", validation_alias=_env("PHOTOVAULT_S3_ADDRESSING_STYLE")
+    )
+
+    jwt_secret: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_SECRET"))
+    jwks_url: str = Field("", validation_alias=_env("PHOTOVAULT_JWKS_URL"))
+    jwt_issuer: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_ISSUER"))
+    jwt_audience: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_AUDIENCE"))
+    page_token_secret: str = Field("", validation_alias=_env("PHOTOVAULT_PAGE_TOKEN_SECRET"))
+
+    url_ttl_seconds: int = Field(
+        7200, ge=60, le=7 * 24 * 3600, validation_alias=_env("PHOTOVAULT_URL_TTL_SECONDS")
+    )
+    cache_margin_seconds: int | None = Field(
+        None, ge=0, validation_alias=_env("PHOTOVAULT_CACHE_MARGIN_SECONDS")
+    )
+    upload_url_ttl_seconds: int = Field(
+        900, ge=60, le=3600, validation_alias=_env("PHOTOVAULT_UPLOAD_URL_TTL_SECONDS")
+    )
+    confirm_window_seconds: int = Field(
+        3600, ge=0, le=7 * 24 * 3600, validation_alias=_env("PHOTOVAULT_CONFIRM_WINDOW_SECONDS")
+    )
+    max_upload_bytes: int = Field(
+        25 * MiB, ge=1, le=5 * GiB, validation_alias=_env("PHOTOVAULT_MAX_UPLOAD_BYTES")
+    )
+    quota_bytes: int = Field(10 * GiB, ge=0, validation_alias=_env("PHOTOVAULT_QUOTA_BYTES"))
+    allowed_content_types: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_ALLOWED_TYPES), validation_alias=_env("PHOTOVAULT_ALLOWED_CONTENT_TYPES")
+    )
+    public_base_url: str = Field("", validation_alias=_env("PHOTOVAULT_PUBLIC_BASE_URL"))
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("PHOTOVAULT_CORS_ORIGINS")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("PHOTOVAULT_LOG_LEVEL")
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json", validation_alias=_env("PHOTOVAULT_LOG_FORMAT")
+    )
+
+    _split_lists = field_validator("allowed_content_types", "cors_origins", mode="before")(
+        classmethod(lambda cls, v: _split(v))
+    )
+
+    @field_validator("allowed_content_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(FORMATS))
+        if unknown:
+            raise ValueError(f"unknown image types {unknown}; known: {', '.join(FORMATS)}")
+        if not value:
+            raise ValueError("must list at least one type")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https_base(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if bool(self.jwt_secret) == bool(self.jwks_url):
+            raise ValueError("set exactly one of PHOTOVAULT_JWT_SECRET or PHOTOVAULT_JWKS_URL")
+        if self.jwt_secret and len(self.jwt_secret) < 32:
+            raise ValueError("PHOTOVAULT_JWT_SECRET must be at least 32 characters")
+        if not self.jwt_secret and len(self.page_token_secret) < 16:
+            raise ValueError("with PHOTOVAULT_JWKS_URL, set PHOTOVAULT_PAGE_TOKEN_SECRET (16+)")
+        if self.cache_margin_seconds is not None and (
+            self.cache_margin_seconds >= self.url_ttl_seconds
+        ):
+            raise ValueError("PHOTOVAULT_CACHE_MARGIN_SECONDS must be below the URL lifetime")
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("PHOTOVAULT_DB_POOL_MIN_SIZE must not exceed the max size")
+        return self
+
+    # Derived values ---------------------------------------------------------------------
+
+    def auth_config(self) -> AuthConfig:
+        return AuthConfig(
+            secret=self.jwt_secret,
+            jwks_url=self.jwks_url,
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+        )
+
+    def page_token_key(self) -> bytes:
+        if self.page_token_secret:
+            return self.page_token_secret.encode()
+        # Derived, not reused: a page token's MAC never doubles as a JWT signature.
+        return hmac.new(
+            self.jwt_secret.encode(), b"photovault page tokens", hashlib.sha256
+        ).digest()
+
+    def service_config(self) -> ServiceConfig:
+        ttl = timedelta(seconds=self.url_ttl_seconds)
+        margin = (
+            timedelta(seconds=self.cache_margin_seconds)
+            if self.cache_margin_seconds is not None
+            else default_cache_margin(ttl)
+        )
+        return ServiceConfig(
+            urls=UrlPolicy(
+                download_ttl=ttl, cache_margin=margin, public_base_url=self.public_base_url
+            ),
+            allowed_content_types=tuple(self.allowed_content_types),
+            max_upload_bytes=self.max_upload_bytes,
+            quota_bytes=self.quota_bytes,
+            upload_url_ttl=timedelta(seconds=self.upload_url_ttl_seconds),
+            confirm_window=timedelta(seconds=self.confirm_window_seconds),
+        )
+
+
+class SettingsError(Exception):
+    """Raised with one line per bad variable, named as the operator sets it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]) or "settings"
+            lines.append(f"  {name}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Transports: native gRPC now; the web gateway and the Lambda handler share its status table."""

@@ -1,0 +1,64 @@
+"""Proto <-> domain conversion, in one place for every transport."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import cast
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from photovault.v1 import account_pb2, photo_pb2
+from photovault_server.core.models import Account, Photo, PhotoUrl
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def optional_datetime(message: object, field: str) -> datetime | None:
+    """A set Timestamp field as an aware datetime; None when the field is unset."""
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    ts: Timestamp = getattr(message, field)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def photo_to_proto(photo: Photo) -> photo_pb2.Photo:
+    message = photo_pb2.Photo(
+        id=str(photo.id),
+        owner_id=photo.owner_id,
+        file_name=photo.file_name,
+        content_type=photo.content_type,
+        size_bytes=photo.size_bytes,
+        checksum_sha256=photo.checksum_sha256,
+        title=photo.title,
+        description=photo.description,
+        tags=list(photo.tags),
+        visibility=cast(photo_pb2.Visibility, int(photo.visibility)),
+        create_time=timestamp(photo.create_time),
+        update_time=timestamp(photo.update_time),
+        url=photo.url,
+    )
+    if photo.url_expire_time is not None:
+        message.url_expire_time.CopyFrom(timestamp(photo.url_expire_time))
+    return message
+
+
+def photo_url_to_proto(url: PhotoUrl) -> photo_pb2.PhotoUrl:
+    message = photo_pb2.PhotoUrl(photo_id=str(url.photo_id), url=url.url)
+    if url.expire_time is not None:
+        message.expire_time.CopyFrom(timestamp(url.expire_time))
+    return message
+
+
+def account_to_proto(account: Account) -> account_pb2.Account:
+    return account_pb2.Account(
+        user_id=account.user_id,
+        photo_count=account.photo_count,
+        used_bytes=account.used_bytes,
+        pending_bytes=account.pending_bytes,
+        quota_bytes=account.quota_bytes,
+        create_time=timestamp(account.create_time),
+    )
