@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
@@ -38,7 +38,8 @@ _UPLOAD_COLUMNS = (
     "create_time, reserved_until"
 )
 
-_Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+if TYPE_CHECKING:
+    _Conn = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
 # Failures that mean "the database is not reachable right now", not "the query is wrong".
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (

@@ -1,0 +1,203 @@
+"""Real backends for the integration tests: Postgres and Redis on this machine (DATABASE_URL /
+REDIS_URL may point elsewhere), moto's S3 server on a loopback port, and the real grpc.aio server
+on 127.0.0.1:0 reached over a real channel. Each test gets fresh users, so tests never share
+rows and need no truncation."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import boto3
+import grpc
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_server.adapters.migrations import migrate
+from photovault_server.app import App, open_app
+from photovault_server.auth import mint_token
+from photovault_server.server import RunningServer, running_grpc_server
+from photovault_server.settings import Settings, load_settings
+
+from .support.s3_servers import moto_s3_server
+
+JWT_SECRET = "test-secret-" + "x" * 32
+BUCKET = "photovault-test"
+REGION = "us-east-1"
+ADMIN_DATABASE_URL = os.environ.get("PHOTOVAULT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DATABASE = "photovault_test"
+TEST_REDIS_URL = os.environ.get("PHOTOVAULT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    with moto_s3_server() as endpoint:
+        yield endpoint
+
+
+def create_bucket(endpoint: str, bucket: str = BUCKET) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    s3.create_bucket(Bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> str:
+    """A fresh database per run, migrated by the real migration code."""
+    admin = await asyncpg.connect(ADMIN_DATABASE_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+    finally:
+        await admin.close()
+    url = ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{TEST_DATABASE}"
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def aws_env(s3_endpoint: str) -> Iterator[None]:
+    """botocore reads these itself, as it would in production."""
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL_S3=s3_endpoint,
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    create_bucket(s3_endpoint)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "PHOTOVAULT_BUCKET": BUCKET,
+        "AWS_REGION": REGION,
+        "PHOTOVAULT_S3_ADDRESSING_STYLE": "path",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PHOTOVAULT_JWT_SECRET": JWT_SECRET,
+        "PHOTOVAULT_GRPC_ADDR": "127.0.0.1:0",
+        "PHOTOVAULT_DB_POOL_MAX_SIZE": 20,
+        "PHOTOVAULT_QUOTA_BYTES": 10 * 1024 * 1024,
+        "PHOTOVAULT_MAX_UPLOAD_BYTES": 1024 * 1024,
+        "PHOTOVAULT_SHUTDOWN_GRACE_SECONDS": 1,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str, redis_url: str, aws_env: None) -> AsyncIterator[App]:
+    async with open_app(make_settings(database_url, redis_url)) as app:
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def grpc_server(app: App) -> AsyncIterator[RunningServer]:
+    async with running_grpc_server(app, "127.0.0.1:0") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.aio.Channel) -> pb_grpc.PhotoServiceStub:
+    return pb_grpc.PhotoServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client, as a browser would PUT/GET the presigned URLs."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    token: str
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),)
+
+
+def new_user() -> User:
+    user_id = f"user-{uuid.uuid4().hex[:12]}"
+    return User(user_id, mint_token(JWT_SECRET, user_id))
+
+
+@pytest.fixture
+def alice() -> User:
+    return new_user()
+
+
+@pytest.fixture
+def bob() -> User:
+    return new_user()
+
+
+async def put_bytes(
+    http: httpx.AsyncClient, ticket: pb.CreateUploadUrlResponse, data: bytes
+) -> httpx.Response:
+    """PUTs the bytes as a browser would: to the URL, with exactly the required headers."""
+    return await http.request(
+        ticket.method, ticket.upload_url, content=data, headers=dict(ticket.required_headers)
+    )
+
+
+async def upload_photo(
+    stub: pb_grpc.PhotoServiceStub,
+    http: httpx.AsyncClient,
+    user: User,
+    data: bytes,
+    *,
+    content_type: str = "image/jpeg",
+    file_name: str = "photo.jpg",
+    **confirm: object,
+) -> pb.Photo:
+    ticket = await stub.CreateUploadUrl(
+        pb.CreateUploadUrlRequest(
+            file_name=file_name, content_type=content_type, size_bytes=len(data)
+        ),
+        metadata=user.metadata,
+    )
+    response = await put_bytes(http, ticket, data)
+    assert response.status_code == 200, response.text
+    confirmed = await stub.ConfirmUpload(
+        pb.ConfirmUploadRequest(upload_id=ticket.upload_id, **confirm),  # type: ignore[arg-type]
+        metadata=user.metadata,
+    )
+    return confirmed.photo
