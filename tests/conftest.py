@@ -30,7 +30,9 @@ from .support.s3_servers import moto_s3_server
 JWT_SECRET = "test-secret-" + "x" * 32
 BUCKET = "photovault-test"
 REGION = "us-east-1"
-ADMIN_DATABASE_URL = os.environ.get("PHOTOVAULT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DATABASE_URL = os.environ.get(
+    "PHOTOVAULT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEST_DATABASE = "photovault_test"
 TEST_REDIS_URL = os.environ.get("PHOTOVAULT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -57,7 +57,11 @@ async def test_upload_list_get_download_update_delete(
         )
     ).photo
     assert photo.id == ticket.upload_id
-    assert (photo.owner_id, photo.file_name, photo.size_bytes) == (alice.id, "Beach day.jpg", len(data))
+    assert (photo.owner_id, photo.file_name, photo.size_bytes) == (
+        alice.id,
+        "Beach day.jpg",
+        len(data),
+    )
     assert list(photo.tags) == ["summer", "sea"]
     assert photo.visibility == photo_pb2.VISIBILITY_PRIVATE
     assert photo.checksum_sha256 == checksum
@@ -106,7 +110,9 @@ async def test_upload_list_get_download_update_delete(
 async def test_png_upload_and_batch_urls_in_request_order(
     stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
 ) -> None:
-    first = await upload_photo(stub, http, alice, png(), content_type="image/png", file_name="a.png")
+    first = await upload_photo(
+        stub, http, alice, png(), content_type="image/png", file_name="a.png"
+    )
     second = await upload_photo(stub, http, alice, jpeg(), file_name="b.jpg")
     assert first.content_type == "image/png"
     urls = (
@@ -141,7 +147,9 @@ async def test_bytes_that_are_not_the_declared_image_are_rejected_and_deleted(
     # moto does not enforce the signed headers, so this also stands for "S3 let it through".
     fake = b"<svg xmlns='http://www.w3.org/2000/svg'/>" + b" " * 20
     ticket = await stub.CreateUploadUrl(
-        pb.CreateUploadUrlRequest(file_name="x.jpg", content_type="image/jpeg", size_bytes=len(fake)),
+        pb.CreateUploadUrlRequest(
+            file_name="x.jpg", content_type="image/jpeg", size_bytes=len(fake)
+        ),
         metadata=alice.metadata,
     )
     assert (await put_bytes(http, ticket, fake)).status_code == 200
