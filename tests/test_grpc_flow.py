@@ -3,8 +3,8 @@ moto's S3 server, with the bytes moved by plain HTTP as a browser would."""
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 
 import grpc
 import httpx
@@ -65,13 +65,15 @@ async def test_upload_list_get_download_update_delete(
     assert list(photo.tags) == ["summer", "sea"]
     assert photo.visibility == photo_pb2.VISIBILITY_PRIVATE
     assert photo.checksum_sha256 == checksum
-    assert photo.url and photo.HasField("url_expire_time")
+    assert photo.url
+    assert photo.HasField("url_expire_time")
 
     # Confirming again is idempotent.
     again = await stub.ConfirmUpload(
         pb.ConfirmUploadRequest(upload_id=ticket.upload_id), metadata=alice.metadata
     )
-    assert again.photo.id == photo.id and again.photo.create_time == photo.create_time
+    assert again.photo.id == photo.id
+    assert again.photo.create_time == photo.create_time
 
     account = (await stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata)).account
     assert (account.pending_bytes, account.used_bytes, account.photo_count) == (0, len(data), 1)

@@ -50,7 +50,8 @@ async def seed(app: App, user: User, count: int, **overrides: object) -> list[Ph
         )
         await app.pool.execute(
             "INSERT INTO uploads (id, owner_id, object_key, file_name, content_type, size_bytes,"
-            " create_time, reserved_until) VALUES ($1, $2, $3, $4, $5, $6, now(), now() + interval '1 hour')",
+            " create_time, reserved_until)"
+            " VALUES ($1, $2, $3, $4, $5, $6, now(), now() + interval '1 hour')",
             photo.id,
             photo.owner_id,
             photo.object_key,
@@ -58,7 +59,7 @@ async def seed(app: App, user: User, count: int, **overrides: object) -> list[Ph
             photo.content_type,
             photo.size_bytes,
         )
-        repo_photo = await app.service._repo.confirm_upload(photo)  # noqa: SLF001
+        repo_photo = await app.service._repo.confirm_upload(photo)
         assert repo_photo is not None
         photos.append(repo_photo)
     return photos
@@ -103,9 +104,11 @@ async def test_page_size_default_and_cap(app: App, stub: pb_grpc.PhotoServiceStu
     user = new_user()
     await seed(app, user, 501)
     default = await stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
-    assert len(default.photos) == 50 and default.next_page_token
+    assert len(default.photos) == 50
+    assert default.next_page_token
     capped = await stub.ListPhotos(pb.ListPhotosRequest(page_size=10_000), metadata=user.metadata)
-    assert len(capped.photos) == 500 and capped.next_page_token
+    assert len(capped.photos) == 500
+    assert capped.next_page_token
     # Each photo of the page carries a URL, signed in one batch.
     assert all(p.url for p in capped.photos)
     error = await call_error(
@@ -215,7 +218,8 @@ async def test_page_token_rules(app: App, stub: pb_grpc.PhotoServiceStub) -> Non
     second = await stub.ListPhotos(
         pb.ListPhotosRequest(page_size=5, tags=["even"], page_token=token), metadata=user.metadata
     )
-    assert len(second.photos) == 1 and not second.next_page_token
+    assert len(second.photos) == 1
+    assert not second.next_page_token
 
 
 @pytest.mark.parametrize(
