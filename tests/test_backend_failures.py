@@ -1,0 +1,149 @@
+"""A backend down mid-request: Postgres or S3 down -> UNAVAILABLE with a clear message and no
+half-written state; Redis down -> the call still succeeds with freshly signed URLs."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+import httpx
+import pytest
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_server.app import App, open_app
+from photovault_server.server import running_grpc_server
+
+from .conftest import User, make_settings, put_bytes, upload_photo
+from .support.images import jpeg
+from .test_grpc_errors import call_error, details
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@asynccontextmanager
+async def server_with(**overrides: object) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceStub]]:
+    database_url = str(overrides.pop("DATABASE_URL"))
+    redis_url = str(overrides.pop("REDIS_URL"))
+    async with (
+        open_app(make_settings(database_url, redis_url, **overrides)) as app,
+        running_grpc_server(app, "127.0.0.1:0") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        yield app, pb_grpc.PhotoServiceStub(channel)
+
+
+async def test_postgres_down_is_unavailable(
+    database_url: str, redis_url: str, aws_env: None, alice: User
+) -> None:
+    dead = f"postgresql://postgres@127.0.0.1:{closed_port()}/photovault"
+    async with server_with(DATABASE_URL=dead, REDIS_URL=redis_url) as (_, stub):
+        error = await call_error(stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert details(error)["reason"] == "BACKEND_UNAVAILABLE"
+    assert "database" in (error.details() or "")
+    assert "127.0.0.1" not in (error.details() or "")  # no connection strings leak
+
+
+async def test_redis_down_still_serves_fresh_urls(
+    stub: pb_grpc.PhotoServiceStub,
+    http: httpx.AsyncClient,
+    database_url: str,
+    aws_env: None,
+    alice: User,
+) -> None:
+    photo = await upload_photo(stub, http, alice, jpeg())
+    dead_redis = f"redis://127.0.0.1:{closed_port()}/0"
+    async with server_with(DATABASE_URL=database_url, REDIS_URL=dead_redis) as (_, down):
+        listed = await down.ListPhotos(pb.ListPhotosRequest(), metadata=alice.metadata)
+        got = await down.GetPhoto(pb.GetPhotoRequest(id=photo.id), metadata=alice.metadata)
+    assert [p.id for p in listed.photos] == [photo.id]
+    assert (await http.get(got.photo.url)).content == jpeg()
+
+
+async def test_s3_down_is_unavailable_and_confirms_nothing(
+    stub: pb_grpc.PhotoServiceStub,
+    http: httpx.AsyncClient,
+    database_url: str,
+    redis_url: str,
+    aws_env: None,
+    alice: User,
+) -> None:
+    data = jpeg()
+    ticket = await stub.CreateUploadUrl(
+        pb.CreateUploadUrlRequest(
+            file_name="a.jpg", content_type="image/jpeg", size_bytes=len(data)
+        ),
+        metadata=alice.metadata,
+    )
+    assert (await put_bytes(http, ticket, data)).status_code == 200
+    previous = os.environ["AWS_ENDPOINT_URL_S3"]
+    os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{closed_port()}"
+    try:
+        async with server_with(DATABASE_URL=database_url, REDIS_URL=redis_url) as (app, down):
+            os.environ["AWS_ENDPOINT_URL_S3"] = previous
+            error = await call_error(
+                down.ConfirmUpload(
+                    pb.ConfirmUploadRequest(upload_id=ticket.upload_id), metadata=alice.metadata
+                )
+            )
+    finally:
+        os.environ["AWS_ENDPOINT_URL_S3"] = previous
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "object store" in (error.details() or "")
+    account = (await stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata)).account
+    assert (account.photo_count, account.pending_bytes) == (0, len(data))
+    # With S3 back, the same upload confirms normally.
+    photo = await stub.ConfirmUpload(
+        pb.ConfirmUploadRequest(upload_id=ticket.upload_id), metadata=alice.metadata
+    )
+    assert photo.photo.id == ticket.upload_id
+
+
+async def test_delete_with_s3_down_keeps_the_photo(
+    stub: pb_grpc.PhotoServiceStub,
+    http: httpx.AsyncClient,
+    database_url: str,
+    redis_url: str,
+    aws_env: None,
+    alice: User,
+) -> None:
+    photo = await upload_photo(stub, http, alice, jpeg())
+    previous = os.environ["AWS_ENDPOINT_URL_S3"]
+    os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{closed_port()}"
+    try:
+        async with server_with(DATABASE_URL=database_url, REDIS_URL=redis_url) as (_, down):
+            os.environ["AWS_ENDPOINT_URL_S3"] = previous
+            error = await call_error(
+                down.DeletePhoto(pb.DeletePhotoRequest(id=photo.id), metadata=alice.metadata)
+            )
+    finally:
+        os.environ["AWS_ENDPOINT_URL_S3"] = previous
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    still = await stub.GetPhoto(pb.GetPhotoRequest(id=photo.id), metadata=alice.metadata)
+    assert (await http.get(still.photo.url)).status_code == 200
+    account = (await stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata)).account
+    assert account.photo_count == 1
+
+
+@pytest.mark.parametrize("rpc", ["GetAccount"])
+async def test_unexpected_errors_are_internal_without_details(
+    app: App, stub: pb_grpc.PhotoServiceStub, alice: User, rpc: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals https://bucket/key?X-Amz-Signature=abc")
+
+    monkeypatch.setattr(app.service, "get_account", boom)
+    error = await call_error(getattr(stub, rpc)(pb.GetAccountRequest(), metadata=alice.metadata))
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert error.details() == "internal error"
+    assert details(error)["reason"] == "INTERNAL"
