@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/photovault", validation_alias=_env("DATABASE_URL")
     )
-    # 0: connect on first use, so the process starts (and answers UNAVAILABLE) while Postgres is down.
+    # 0: connect on first use, so the process starts (answering UNAVAILABLE) while Postgres is down.
     db_pool_min_size: int = Field(0, ge=0, validation_alias=_env("PHOTOVAULT_DB_POOL_MIN_SIZE"))
     db_pool_max_size: int = Field(10, ge=1, validation_alias=_env("PHOTOVAULT_DB_POOL_MAX_SIZE"))
     # 0 behind a transaction-pooling proxy (PgBouncer, RDS Proxy); asyncpg's default otherwise.

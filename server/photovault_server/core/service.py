@@ -262,7 +262,16 @@ class PhotoService:
                 v, "content_type", content_type, self._config.allowed_content_types, required=False
             ),
         )
-        if created_after and created_before and created_after >= created_before:
+        for name, when in (("created_after", created_after), ("created_before", created_before)):
+            if when is not None and when.tzinfo is None:
+                v.add(name, "must carry a time zone")
+        if (
+            created_after
+            and created_before
+            and created_after.tzinfo
+            and created_before.tzinfo
+            and created_after >= created_before
+        ):
             v.add("created_before", "must be later than created_after")
         try:
             sort = PhotoOrder(order)

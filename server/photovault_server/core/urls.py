@@ -17,8 +17,9 @@ MIN_CACHE_MARGIN = timedelta(minutes=5)
 
 
 def default_cache_margin(url_ttl: timedelta) -> timedelta:
-    """25% of the URL lifetime, at least five minutes (never more than the lifetime itself)."""
-    return min(max(url_ttl / 4, MIN_CACHE_MARGIN), url_ttl)
+    """25% of the URL lifetime, at least five minutes; but never more than half the lifetime,
+    or URLs of ten minutes or less could never be cached (nor would the policy accept them)."""
+    return min(max(url_ttl / 4, MIN_CACHE_MARGIN), url_ttl / 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,518 @@
+"""In-memory fakes of the core's three ports, and a clock that tests move by hand.
+
+Each fake follows the docstrings in `photovault_server.core.ports`; the contract tests run the
+same assertions against these fakes and the real adapters. Every `async` method yields to the
+event loop once, as a real round trip would, so that `asyncio.gather` in a test really
+interleaves concurrent calls (and a missing lock would show).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from photovault_server.core import (
+    Account,
+    PageTokenCodec,
+    Photo,
+    PhotoChanges,
+    PhotoOrder,
+    PhotoService,
+    ServiceConfig,
+    Unavailable,
+    UrlPolicy,
+    Visibility,
+)
+from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
+from photovault_server.core.models import (
+    ObjectInfo,
+    PhotoFilter,
+    PhotoQuery,
+    PresignedUpload,
+    Reservation,
+    SignedUrl,
+    Upload,
+)
+from photovault_server.core.ports import BeforeCommit, ObjectStore, PhotoRepository, UrlCache
+
+# A start time with microseconds, so that page tokens must carry time at full precision.
+EPOCH = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that stands still until a test advances it; call it to read the time."""
+
+    def __init__(self, start: datetime = EPOCH) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+async def _round_trip() -> None:
+    await asyncio.sleep(0)
+
+
+class InMemoryObjectStore:
+    """A bucket in a dict. Signed URLs are `https://s3.test/{key}?sig=N`, N counting every
+    signature this store made (upload and download), so tests can count signing work."""
+
+    def __init__(self, clock: FakeClock, *, scope: str = "s3.test|photos|path|AKIDTEST") -> None:
+        self._clock = clock
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        # What `url_scope` answers; change it to simulate a key rotation or a new endpoint.
+        self.scope = scope
+        # Every operation raises Unavailable while `fail` is set, or while its name
+        # ("presign_upload", "presign_downloads", "head", "read_prefix", "delete",
+        # "url_scope") is in `failing`.
+        self.fail = False
+        self.failing: set[str] = set()
+        # When set, signed URLs expire no later than this (temporary credentials).
+        self.credentials_expire_time: datetime | None = None
+        self.signatures = 0
+        self.download_batches: list[list[str]] = []
+        self.deleted_keys: list[str] = []
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Stores an object as if a client had PUT it to an upload URL."""
+        self.objects[key] = (data, content_type)
+
+    def _check(self, operation: str) -> None:
+        if self.fail or operation in self.failing:
+            raise Unavailable("the object store is unavailable (simulated)")
+
+    def _sign(self, key: str, expires_in: timedelta) -> tuple[str, datetime]:
+        self.signatures += 1
+        expire_time = self._clock() + expires_in
+        if self.credentials_expire_time is not None:
+            expire_time = min(expire_time, self.credentials_expire_time)
+        return f"https://s3.test/{key}?sig={self.signatures}", expire_time
+
+    async def url_scope(self) -> str:
+        await _round_trip()
+        self._check("url_scope")
+        return self.scope
+
+    async def presign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        await _round_trip()
+        self._check("presign_upload")
+        url, expire_time = self._sign(key, expires_in)
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(size_bytes),
+            "If-None-Match": "*",
+        }
+        if checksum_sha256:
+            headers["x-amz-checksum-sha256"] = checksum_sha256
+        return PresignedUpload(url=url, headers=headers, expire_time=expire_time)
+
+    async def presign_downloads(
+        self, keys: Sequence[str], expires_in: timedelta
+    ) -> list[SignedUrl]:
+        await _round_trip()
+        self._check("presign_downloads")
+        self.download_batches.append(list(keys))
+        signed = [self._sign(key, expires_in) for key in keys]
+        return [SignedUrl(url=url, expire_time=expire_time) for url, expire_time in signed]
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        await _round_trip()
+        self._check("head")
+        found = self.objects.get(key)
+        if found is None:
+            return None
+        data, content_type = found
+        return ObjectInfo(size_bytes=len(data), content_type=content_type)
+
+    async def read_prefix(self, key: str, length: int) -> bytes:
+        await _round_trip()
+        self._check("read_prefix")
+        found = self.objects.get(key)
+        if found is None:
+            raise KeyError(key)  # S3 answers NoSuchKey; the core only reads after `head`
+        return found[0][:length]
+
+    async def delete(self, key: str) -> None:
+        await _round_trip()
+        self._check("delete")
+        self.objects.pop(key, None)
+        self.deleted_keys.append(key)
+
+
+class InMemoryUrlCache:
+    """Issued download URLs with an eviction time, read from the clock it is given.
+
+    `down` simulates Redis being unreachable the way the real adapter handles it: reads find
+    nothing, writes store nothing, nothing raises. Each method call counts as one round trip.
+    """
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
+        # key -> (URL, eviction time = URL expiry - margin at the time it was stored)
+        self.entries: dict[str, tuple[SignedUrl, datetime]] = {}
+        self.down = False
+        self.get_many_calls = 0
+        self.put_many_calls = 0
+        self.delete_many_calls = 0
+        self.deleted_keys: list[str] = []
+
+    @property
+    def round_trips(self) -> int:
+        return self.get_many_calls + self.put_many_calls + self.delete_many_calls
+
+    def _live(self, key: str) -> SignedUrl | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        url, evict_at = entry
+        if evict_at <= self._clock():
+            del self.entries[key]
+            return None
+        return url
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
+        self.get_many_calls += 1
+        await _round_trip()
+        if self.down:
+            return {}
+        found = {key: self._live(key) for key in keys}
+        return {key: url for key, url in found.items() if url is not None}
+
+    async def put_many(
+        self, entries: Mapping[str, SignedUrl], margin: timedelta
+    ) -> dict[str, SignedUrl]:
+        self.put_many_calls += 1
+        await _round_trip()
+        if self.down:
+            return dict(entries)
+        now = self._clock()
+        winners: dict[str, SignedUrl] = {}
+        for key, url in entries.items():
+            existing = self._live(key)
+            if existing is not None:
+                winners[key] = existing  # another caller stored first: its URL wins
+                continue
+            evict_at = url.expire_time - margin
+            if evict_at > now:  # a URL without the margin left is not worth storing
+                self.entries[key] = (url, evict_at)
+            winners[key] = url
+        return winners
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        self.delete_many_calls += 1
+        await _round_trip()
+        if self.down:
+            return
+        for key in keys:
+            self.entries.pop(key, None)
+            self.deleted_keys.append(key)
+
+
+class InMemoryPhotoRepository:
+    """Accounts, pending uploads and photos in dicts; one asyncio.Lock makes reservations,
+    confirms and deletes atomic, as the real repository's transactions and row locks do."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.uploads: dict[UUID, Upload] = {}
+        self.photos: dict[UUID, Photo] = {}
+        # Every operation raises Unavailable while set (the database is down).
+        self.fail = False
+        self._lock = asyncio.Lock()
+
+    async def _enter(self) -> None:
+        await _round_trip()
+        if self.fail:
+            raise Unavailable("the metadata database is unavailable (simulated)")
+
+    def _pending_bytes(self, user_id: str, now: datetime) -> int:
+        return sum(
+            u.size_bytes
+            for u in self.uploads.values()
+            if u.owner_id == user_id and u.reserved_until > now
+        )
+
+    def _account(self, user_id: str, default_quota_bytes: int, now: datetime) -> Account:
+        account = self.accounts.get(user_id)
+        if account is None:
+            account = Account(
+                user_id=user_id,
+                photo_count=0,
+                used_bytes=0,
+                pending_bytes=0,
+                quota_bytes=default_quota_bytes,
+                create_time=now,
+            )
+            self.accounts[user_id] = account
+        return account
+
+    def _add_usage(self, user_id: str, photos: int, size_bytes: int) -> None:
+        account = self.accounts[user_id]
+        self.accounts[user_id] = replace(
+            account,
+            photo_count=account.photo_count + photos,
+            used_bytes=account.used_bytes + size_bytes,
+        )
+
+    async def get_account(
+        self, user_id: str, *, default_quota_bytes: int, now: datetime
+    ) -> Account:
+        await self._enter()
+        account = self._account(user_id, default_quota_bytes, now)
+        return replace(account, pending_bytes=self._pending_bytes(user_id, now))
+
+    async def reserve_upload(
+        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+    ) -> Reservation:
+        await self._enter()
+        async with self._lock:
+            account = self._account(upload.owner_id, default_quota_bytes, now)
+            reserved = account.used_bytes + self._pending_bytes(upload.owner_id, now)
+            # A round trip between reading the usage and writing the reservation: without
+            # the lock, concurrent reservations would all pass the check and overshoot.
+            await _round_trip()
+            if reserved + upload.size_bytes > account.quota_bytes:
+                return Reservation(
+                    accepted=False, quota_bytes=account.quota_bytes, reserved_bytes=reserved
+                )
+            self.uploads[upload.id] = upload
+            return Reservation(
+                accepted=True,
+                quota_bytes=account.quota_bytes,
+                reserved_bytes=reserved + upload.size_bytes,
+            )
+
+    async def get_upload(self, owner_id: str, upload_id: UUID) -> Upload | None:
+        await self._enter()
+        upload = self.uploads.get(upload_id)
+        return upload if upload is not None and upload.owner_id == owner_id else None
+
+    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None:
+        await self._enter()
+        upload = self.uploads.get(upload_id)
+        if upload is not None and upload.owner_id == owner_id:
+            del self.uploads[upload_id]
+
+    async def confirm_upload(self, photo: Photo) -> Photo | None:
+        await self._enter()
+        async with self._lock:
+            stored = self.photos.get(photo.id)
+            if stored is not None:
+                return stored if stored.owner_id == photo.owner_id else None
+            upload = self.uploads.get(photo.id)
+            if upload is None or upload.owner_id != photo.owner_id:
+                return None
+            del self.uploads[photo.id]
+            self.photos[photo.id] = photo
+            self._add_usage(photo.owner_id, 1, photo.size_bytes)
+            return photo
+
+    async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        return photo if photo is not None and photo.owner_id == owner_id else None
+
+    async def get_photos(self, owner_id: str, photo_ids: Sequence[UUID]) -> dict[UUID, Photo]:
+        await self._enter()
+        found = {pid: self.photos.get(pid) for pid in photo_ids}
+        return {pid: p for pid, p in found.items() if p is not None and p.owner_id == owner_id}
+
+    async def list_photos(self, query: PhotoQuery) -> list[Photo]:
+        await self._enter()
+        newest_first = query.order is not PhotoOrder.OLDEST_FIRST
+        rows = [
+            p
+            for p in self.photos.values()
+            if p.owner_id == query.owner_id and _matches(p, query.filter)
+        ]
+        if query.after is not None:
+            cursor = (query.after.create_time, query.after.photo_id)
+            if newest_first:
+                rows = [p for p in rows if (p.create_time, p.id) < cursor]
+            else:
+                rows = [p for p in rows if (p.create_time, p.id) > cursor]
+        rows.sort(key=lambda p: (p.create_time, p.id), reverse=newest_first)
+        return rows[: query.limit]
+
+    async def update_photo(
+        self, owner_id: str, photo_id: UUID, changes: PhotoChanges, now: datetime
+    ) -> Photo | None:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            return None
+        paths = changes.paths
+        updated = replace(
+            photo,
+            title=changes.title if "title" in paths else photo.title,
+            description=changes.description if "description" in paths else photo.description,
+            tags=changes.tags if "tags" in paths else photo.tags,
+            visibility=changes.visibility if "visibility" in paths else photo.visibility,
+            update_time=now,
+        )
+        self.photos[photo_id] = updated
+        return updated
+
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
+    ) -> Photo | None:
+        await self._enter()
+        async with self._lock:
+            photo = self.photos.get(photo_id)
+            if photo is None or photo.owner_id != owner_id:
+                return None
+            await before_commit(photo)  # if it raises, nothing below happens: a rollback
+            del self.photos[photo_id]
+            self._add_usage(owner_id, -1, -photo.size_bytes)
+            return photo
+
+
+def _matches(photo: Photo, flt: PhotoFilter) -> bool:
+    if not set(flt.tags) <= set(photo.tags):
+        return False
+    texts = (photo.title.lower(), photo.description.lower(), photo.file_name.lower())
+    if not all(any(word.lower() in text for text in texts) for word in flt.words):
+        return False
+    if flt.created_after is not None and photo.create_time < flt.created_after:
+        return False
+    if flt.created_before is not None and photo.create_time >= flt.created_before:
+        return False
+    if flt.visibility is not Visibility.UNSPECIFIED and photo.visibility is not flt.visibility:
+        return False
+    return not (flt.content_type and photo.content_type != flt.content_type)
+
+
+# The smallest JPEG start the core recognises (SOI + APP0/JFIF), padded past the sniffed prefix.
+JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(80)
+
+
+@dataclass
+class Harness:
+    """A PhotoService wired to fresh fakes, with the fakes at hand for assertions."""
+
+    service: PhotoService
+    repo: InMemoryPhotoRepository
+    store: InMemoryObjectStore
+    cache: InMemoryUrlCache
+    clock: FakeClock
+    config: ServiceConfig
+
+    async def upload_photo(
+        self,
+        user_id: str = "alice",
+        *,
+        file_name: str = "photo.jpg",
+        content_type: str = "image/jpeg",
+        data: bytes = JPEG_BYTES,
+        title: str = "",
+        description: str = "",
+        tags: Sequence[str] = (),
+        visibility: int = 0,
+    ) -> Photo:
+        """The whole upload flow: CreateUploadUrl, the client's PUT, ConfirmUpload."""
+        ticket = await self.service.create_upload_url(
+            user_id, file_name=file_name, content_type=content_type, size_bytes=len(data)
+        )
+        self.store.put(self.repo.uploads[ticket.upload_id].object_key, data, content_type)
+        return await self.service.confirm_upload(
+            user_id,
+            upload_id=str(ticket.upload_id),
+            title=title,
+            description=description,
+            tags=tags,
+            visibility=visibility,
+        )
+
+    def add_photo(
+        self,
+        user_id: str = "alice",
+        *,
+        create_time: datetime | None = None,
+        file_name: str = "photo.jpg",
+        content_type: str = "image/jpeg",
+        title: str = "",
+        description: str = "",
+        tags: Sequence[str] = (),
+        visibility: Visibility = Visibility.PRIVATE,
+        size_bytes: int = 100,
+    ) -> Photo:
+        """Puts a confirmed photo straight into the repository (listing tests need many)."""
+        photo_id = uuid4()
+        created = create_time or self.clock()
+        extension = {"image/jpeg": ".jpg", "image/png": ".png"}.get(content_type, ".img")
+        photo = Photo(
+            id=photo_id,
+            owner_id=user_id,
+            object_key=f"users/{user_id}/photos/{photo_id}{extension}",
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256="",
+            title=title,
+            description=description,
+            tags=tuple(tags),
+            visibility=visibility,
+            create_time=created,
+            update_time=created,
+        )
+        self.repo.photos[photo_id] = photo
+        return photo
+
+
+def make_harness(
+    *,
+    download_ttl: timedelta = timedelta(hours=2),
+    cache_margin: timedelta = timedelta(minutes=30),
+    public_base_url: str = "",
+    quota_bytes: int = 10 * 1024**3,
+    max_upload_bytes: int = 25 * 1024 * 1024,
+    upload_url_ttl: timedelta = timedelta(minutes=15),
+    confirm_window: timedelta = timedelta(hours=1),
+    allowed_content_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES,
+) -> Harness:
+    """Builds the service on fresh fakes, the URL policy and config from the arguments."""
+    clock = FakeClock()
+    repo = InMemoryPhotoRepository()
+    store = InMemoryObjectStore(clock)
+    cache = InMemoryUrlCache(clock)
+    config = ServiceConfig(
+        urls=UrlPolicy(
+            download_ttl=download_ttl, cache_margin=cache_margin, public_base_url=public_base_url
+        ),
+        quota_bytes=quota_bytes,
+        max_upload_bytes=max_upload_bytes,
+        upload_url_ttl=upload_url_ttl,
+        confirm_window=confirm_window,
+        allowed_content_types=allowed_content_types,
+    )
+    service = PhotoService(
+        repo=repo,
+        store=store,
+        cache=cache,
+        config=config,
+        page_tokens=PageTokenCodec(b"0" * 32),
+        clock=clock,
+    )
+    return Harness(service=service, repo=repo, store=store, cache=cache, clock=clock, config=config)
+
+
+def _conforms(
+    repo: InMemoryPhotoRepository, store: InMemoryObjectStore, cache: InMemoryUrlCache
+) -> tuple[PhotoRepository, ObjectStore, UrlCache]:
+    """Never called: mypy checks here that each fake satisfies its Protocol."""
+    return repo, store, cache
