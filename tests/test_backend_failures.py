@@ -89,7 +89,7 @@ async def test_s3_down_is_unavailable_and_confirms_nothing(
     previous = os.environ["AWS_ENDPOINT_URL_S3"]
     os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{closed_port()}"
     try:
-        async with server_with(DATABASE_URL=database_url, REDIS_URL=redis_url) as (app, down):
+        async with server_with(DATABASE_URL=database_url, REDIS_URL=redis_url) as (_, down):
             os.environ["AWS_ENDPOINT_URL_S3"] = previous
             error = await call_error(
                 down.ConfirmUpload(
