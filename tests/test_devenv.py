@@ -274,11 +274,14 @@ def _nobody_can_reach(path: Path) -> bool:
 async def test_embedded_postgres_as_root_without_user_namespaces(
     pg_parent: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not _nobody_can_reach(devenv._pg_bin_dir() / "postgres"):
-        pytest.skip("the venv is in a folder that `nobody` cannot reach")
     data_dir = pg_parent / "pg"
     # As in a container whose seccomp profile forbids user namespaces.
     monkeypatch.setattr(devenv, "_userns_works", lambda uid, gid: False)
+    if not _nobody_can_reach(devenv._pg_bin_dir() / "postgres"):
+        # A venv inside a private folder (mktemp -d is 0700): a clear error, no chmod of ours.
+        with pytest.raises(RuntimeError, match="cannot reach"), embedded_postgres(data_dir):
+            pass
+        return
     with embedded_postgres(data_dir) as url:
         await _select_one(url)
     assert data_dir.stat().st_uid == pwd.getpwnam("nobody").pw_uid
