@@ -47,7 +47,11 @@ def s3_config(settings: Settings) -> Config:
     return Config(
         # botocore would otherwise emit SigV2 query strings for us-east-1 presigns.
         signature_version="s3v4",
-        s3={"addressing_style": settings.s3_addressing_style},
+        s3={
+            "addressing_style": settings.effective_addressing_style(),
+            # The regional endpoint in us-east-1 too, as for every other region.
+            "us_east_1_regional_endpoint": "regional",
+        },
         # Presigned PUTs must not require SDK-computed checksums that a browser cannot send.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -91,7 +95,7 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
             session.client("s3", region_name=settings.aws_region, config=s3_config(settings))
         )
         store = S3ObjectStore(
-            s3, bucket=settings.bucket, addressing_style=settings.s3_addressing_style
+            s3, bucket=settings.bucket, addressing_style=settings.effective_addressing_style()
         )
         service = PhotoService(
             repo=PostgresPhotoRepository(pool),

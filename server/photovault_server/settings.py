@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
         "auto", validation_alias=_env("PHOTOVAULT_S3_ADDRESSING_STYLE")
     )
+    # Read by botocore itself; known here only to choose the addressing style (see below).
+    s3_endpoint_url: str = Field(
+        "", validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    )
 
     jwt_secret: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_SECRET"))
     jwks_url: str = Field("", validation_alias=_env("PHOTOVAULT_JWKS_URL"))
@@ -151,6 +155,16 @@ class Settings(BaseSettings):
             issuer=self.jwt_issuer,
             audience=self.jwt_audience,
         )
+
+    def effective_addressing_style(self) -> Literal["path", "virtual"] | Literal["auto"]:
+        """`auto` on AWS means virtual-hosted on the bucket's regional endpoint
+        (bucket.s3.<region>.amazonaws.com): botocore's own `auto` presigns on the global
+        endpoint, which redirects for buckets outside us-east-1 and breaks browser uploads.
+        Dotted bucket names stay on path style (their TLS certificate would not match), and an
+        S3-compatible endpoint (moto, LocalStack, MinIO) keeps botocore's choice (path for IPs)."""
+        if self.s3_addressing_style != "auto" or self.s3_endpoint_url:
+            return self.s3_addressing_style
+        return "path" if "." in self.bucket else "virtual"
 
     def page_token_key(self) -> bytes:
         if self.page_token_secret:
