@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import boto3
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from photovault.v1 import photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.adapters.migrations import migrate
@@ -135,7 +137,7 @@ async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]
 
 
 @pytest.fixture(scope="session")
-def stub(channel: grpc.aio.Channel) -> pb_grpc.PhotoServiceStub:
+def stub(channel: grpc.aio.Channel) -> pb_grpc.PhotoServiceAsyncStub:
     return pb_grpc.PhotoServiceStub(channel)
 
 
@@ -181,15 +183,15 @@ async def put_bytes(
 
 
 async def upload_photo(
-    stub: pb_grpc.PhotoServiceStub,
+    stub: pb_grpc.PhotoServiceAsyncStub,
     http: httpx.AsyncClient,
     user: User,
     data: bytes,
     *,
     content_type: str = "image/jpeg",
     file_name: str = "photo.jpg",
-    **confirm: object,
-) -> pb.Photo:
+    **confirm: Any,
+) -> photo_pb2.Photo:
     ticket = await stub.CreateUploadUrl(
         pb.CreateUploadUrlRequest(
             file_name=file_name, content_type=content_type, size_bytes=len(data)
@@ -199,7 +201,7 @@ async def upload_photo(
     response = await put_bytes(http, ticket, data)
     assert response.status_code == 200, response.text
     confirmed = await stub.ConfirmUpload(
-        pb.ConfirmUploadRequest(upload_id=ticket.upload_id, **confirm),  # type: ignore[arg-type]
+        pb.ConfirmUploadRequest(upload_id=ticket.upload_id, **confirm),
         metadata=user.metadata,
     )
     return confirmed.photo

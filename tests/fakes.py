@@ -76,6 +76,8 @@ class InMemoryObjectStore:
         self.failing: set[str] = set()
         # When set, signed URLs expire no later than this (temporary credentials).
         self.credentials_expire_time: datetime | None = None
+        # What `url_lifetime_cap` answers (temporary credentials of unknown expiry).
+        self.lifetime_cap: timedelta | None = None
         self.signatures = 0
         self.download_batches: list[list[str]] = []
         self.deleted_keys: list[str] = []
@@ -88,17 +90,25 @@ class InMemoryObjectStore:
         if self.fail or operation in self.failing:
             raise Unavailable("the object store is unavailable (simulated)")
 
-    def _sign(self, key: str, expires_in: timedelta) -> tuple[str, datetime]:
+    def _sign(self, key: str, signed_at: datetime, expire_at: datetime) -> tuple[str, datetime]:
         self.signatures += 1
-        expire_time = self._clock() + expires_in
+        expire_time = expire_at
         if self.credentials_expire_time is not None:
             expire_time = min(expire_time, self.credentials_expire_time)
-        return f"https://s3.test/{key}?sig={self.signatures}", expire_time
+        date = signed_at.strftime("%Y%m%dT%H%M%SZ")
+        seconds = int((expire_time - signed_at).total_seconds())
+        return (
+            f"https://s3.test/{key}?sig={self.signatures}&date={date}&expires={seconds}",
+            expire_time,
+        )
 
     async def url_scope(self) -> str:
         await _round_trip()
         self._check("url_scope")
         return self.scope
+
+    async def url_lifetime_cap(self) -> timedelta | None:
+        return self.lifetime_cap
 
     async def presign_upload(
         self,
@@ -111,7 +121,8 @@ class InMemoryObjectStore:
     ) -> PresignedUpload:
         await _round_trip()
         self._check("presign_upload")
-        url, expire_time = self._sign(key, expires_in)
+        now = self._clock()
+        url, expire_time = self._sign(key, now, now + expires_in)
         headers = {
             "Content-Type": content_type,
             "Content-Length": str(size_bytes),
@@ -122,12 +133,12 @@ class InMemoryObjectStore:
         return PresignedUpload(url=url, headers=headers, expire_time=expire_time)
 
     async def presign_downloads(
-        self, keys: Sequence[str], expires_in: timedelta
+        self, keys: Sequence[str], *, signed_at: datetime, expire_at: datetime
     ) -> list[SignedUrl]:
         await _round_trip()
         self._check("presign_downloads")
         self.download_batches.append(list(keys))
-        signed = [self._sign(key, expires_in) for key in keys]
+        signed = [self._sign(key, signed_at, expire_at) for key in keys]
         return [SignedUrl(url=url, expire_time=expire_time) for url, expire_time in signed]
 
     async def head(self, key: str) -> ObjectInfo | None:

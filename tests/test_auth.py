@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -95,7 +95,7 @@ def _confusion_token() -> str:
     return f"{header}.{payload}.{b64(mac)}"
 
 
-BAD = {
+BAD: dict[str, Callable[[], str]] = {
     "expired": lambda: sign(RSA_KEY, "RS256", "rsa-1", exp=int(time.time()) - 600),
     "not-yet-valid": lambda: sign(RSA_KEY, "RS256", "rsa-1", nbf=int(time.time()) + 600),
     "wrong-issuer": lambda: sign(RSA_KEY, "RS256", "rsa-1", iss="https://evil.test/"),
@@ -105,7 +105,13 @@ BAD = {
     "other-rsa-key": lambda: sign(
         rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256", "rsa-1"
     ),
-    "alg-none": lambda: jwt.encode(claims(), None, algorithm="none", headers={"kid": "rsa-1"}),
+    # PyJWT's annotations leave out the None key that algorithm "none" requires.
+    "alg-none": lambda: jwt.encode(
+        claims(),
+        None,  # type: ignore[arg-type]
+        algorithm="none",
+        headers={"kid": "rsa-1"},
+    ),
     "hs256-with-public-key": _confusion_token,
     "garbage": lambda: "a.b.c",
 }

@@ -31,7 +31,9 @@ def closed_port() -> int:
 
 
 @asynccontextmanager
-async def server_with(**overrides: object) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceStub]]:
+async def server_with(
+    **overrides: object,
+) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceAsyncStub]]:
     database_url = str(overrides.pop("DATABASE_URL"))
     redis_url = str(overrides.pop("REDIS_URL"))
     async with (
@@ -55,7 +57,7 @@ async def test_postgres_down_is_unavailable(
 
 
 async def test_redis_down_still_serves_fresh_urls(
-    stub: pb_grpc.PhotoServiceStub,
+    stub: pb_grpc.PhotoServiceAsyncStub,
     http: httpx.AsyncClient,
     database_url: str,
     aws_env: None,
@@ -71,7 +73,7 @@ async def test_redis_down_still_serves_fresh_urls(
 
 
 async def test_s3_down_is_unavailable_and_confirms_nothing(
-    stub: pb_grpc.PhotoServiceStub,
+    stub: pb_grpc.PhotoServiceAsyncStub,
     http: httpx.AsyncClient,
     database_url: str,
     redis_url: str,
@@ -110,7 +112,7 @@ async def test_s3_down_is_unavailable_and_confirms_nothing(
 
 
 async def test_delete_with_s3_down_keeps_the_photo(
-    stub: pb_grpc.PhotoServiceStub,
+    stub: pb_grpc.PhotoServiceAsyncStub,
     http: httpx.AsyncClient,
     database_url: str,
     redis_url: str,
@@ -137,7 +139,11 @@ async def test_delete_with_s3_down_keeps_the_photo(
 
 @pytest.mark.parametrize("rpc", ["GetAccount"])
 async def test_unexpected_errors_are_internal_without_details(
-    app: App, stub: pb_grpc.PhotoServiceStub, alice: User, rpc: str, monkeypatch: pytest.MonkeyPatch
+    app: App,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    alice: User,
+    rpc: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals https://bucket/key?X-Amz-Signature=abc")

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,9 @@ PHOTOVAULT = str(BIN / "photovault")
 GRPCURL = str(BIN / "grpcurl")
 
 
-def serve_env(database_url: str, redis_url: str, s3_endpoint: str, port: int) -> dict[str, str]:
+def serve_env(
+    database_url: str, redis_url: str, s3_endpoint: str, port: int, metrics_port: int = 0
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOVAULT_", "AWS_"))}
     env.update(
         PHOTOVAULT_GRPC_ADDR=f"127.0.0.1:{port}",
@@ -35,6 +38,7 @@ def serve_env(database_url: str, redis_url: str, s3_endpoint: str, port: int) ->
         PHOTOVAULT_JWT_SECRET=JWT_SECRET,
         PHOTOVAULT_S3_ADDRESSING_STYLE="path",
         PHOTOVAULT_SHUTDOWN_GRACE_SECONDS="5",
+        PHOTOVAULT_METRICS_ADDR=f"127.0.0.1:{metrics_port}" if metrics_port else "",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         AWS_REGION=REGION,
@@ -83,11 +87,11 @@ def test_migrate_is_safe_to_run_concurrently(database_url: str) -> None:
 @pytest.fixture
 def served(
     database_url: str, redis_url: str, s3_endpoint: str, aws_env: None
-) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = closed_port()
+) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
+    port, metrics_port = closed_port(), closed_port()
     proc = subprocess.Popen(
         [PHOTOVAULT, "serve"],
-        env=serve_env(database_url, redis_url, s3_endpoint, port),
+        env=serve_env(database_url, redis_url, s3_endpoint, port, metrics_port),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,7 +102,7 @@ def served(
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "server did not become SERVING"
             time.sleep(0.1)
-        yield proc, port
+        yield proc, port, metrics_port
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -114,7 +118,8 @@ def _serving(port: int) -> bool:
                 )
             except grpc.aio.AioRpcError:
                 return False
-            return answer.status == health_pb2.HealthCheckResponse.SERVING
+            serving: bool = answer.status == health_pb2.HealthCheckResponse.SERVING
+            return serving
 
     return asyncio.run(check())
 
@@ -129,9 +134,9 @@ def grpcurl(port: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_grpcurl_lists_and_calls_the_service_then_sigterm_drains(
-    served: tuple[subprocess.Popen[str], int], alice: User
+    served: tuple[subprocess.Popen[str], int, int], alice: User
 ) -> None:
-    proc, port = served
+    proc, port, metrics_port = served
     listed = grpcurl(port, "list")
     assert listed.returncode == 0, listed.stderr
     assert "photovault.v1.PhotoService" in listed.stdout.split()
@@ -156,6 +161,11 @@ def test_grpcurl_lists_and_calls_the_service_then_sigterm_drains(
     assert ticket.returncode == 0, ticket.stderr
     upload_url = json.loads(ticket.stdout)["upload_url"]
 
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert "photovault_url_signatures_total" in metrics
+    assert 'photovault_redis_breaker_state{state="closed"} 1.0' in metrics
+
     denied = grpcurl(port, "-d", "{}", "photovault.v1.PhotoService/GetAccount")
     assert "Unauthenticated" in denied.stderr
 
@@ -163,7 +173,11 @@ def test_grpcurl_lists_and_calls_the_service_then_sigterm_drains(
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert [e["event"] for e in events][-2:] == ["shutting_down", "stopped"]
+    names = [e["event"] for e in events]
+    assert names[-1] == "stopped"
+    assert "shutting_down" in names
+    counters = next(e for e in events if e["event"] == "url_counters")
+    assert counters["url_signatures"] >= 0
     rpcs = [e for e in events if e["event"] == "rpc"]
     assert {e["rpc"] for e in rpcs} >= {"GetAccount", "CreateUploadUrl"}
     assert all(e["request_id"] for e in rpcs)

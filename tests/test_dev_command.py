@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,7 +52,7 @@ def test_dev_runs_on_embedded_backends(tmp_path: Path) -> None:
         assert "starting an embedded one (fakeredis)" in output
         token = lines[lines.index(next(x for x in lines if "token for user" in x)) + 2].strip()
 
-        def call(method: str, body: dict[str, object]) -> dict[str, object]:
+        def call(method: str, body: dict[str, object]) -> dict[str, Any]:
             result = subprocess.run(
                 [
                     GRPCURL,
@@ -77,10 +78,10 @@ def test_dev_runs_on_embedded_backends(tmp_path: Path) -> None:
         )
         put = httpx.put(
             str(ticket["upload_url"]), content=data, headers=dict(ticket["required_headers"])
-        )  # type: ignore[arg-type]
+        )
         assert put.status_code == 200
         photo = call("ConfirmUpload", {"upload_id": ticket["upload_id"]})["photo"]
-        assert httpx.get(photo["url"]).content == data  # type: ignore[index]
+        assert httpx.get(photo["url"]).content == data
         assert (tmp_path / ".dev" / "postgres").is_dir()
     finally:
         proc.send_signal(signal.SIGINT)

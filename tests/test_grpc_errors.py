@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import grpc
@@ -27,7 +28,7 @@ StatusCode = grpc.StatusCode
 
 def details(error: grpc.aio.AioRpcError) -> dict[str, Any]:
     """ErrorInfo reason, BadRequest fields and QuotaFailure subjects from the status details."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "error without google.rpc.Status details"
     out: dict[str, Any] = {"fields": [], "quota": []}
     for detail in status.details:
@@ -46,7 +47,7 @@ def details(error: grpc.aio.AioRpcError) -> dict[str, Any]:
     return out
 
 
-async def call_error(call: Any) -> grpc.aio.AioRpcError:
+async def call_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     return err.value
@@ -79,7 +80,7 @@ BAD_UPLOADS = [
 
 @pytest.mark.parametrize(("fields", "bad_field"), BAD_UPLOADS)
 async def test_create_upload_url_rejects_bad_input(
-    stub: pb_grpc.PhotoServiceStub, alice: User, fields: dict[str, Any], bad_field: str
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User, fields: dict[str, Any], bad_field: str
 ) -> None:
     error = await call_error(
         stub.CreateUploadUrl(upload_request(**fields), metadata=alice.metadata)
@@ -93,7 +94,7 @@ async def test_create_upload_url_rejects_bad_input(
 
 
 async def test_quota_is_resource_exhausted_with_numbers(
-    stub: pb_grpc.PhotoServiceStub, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User
 ) -> None:
     # The test server's quota is 10 MiB and the max upload 1 MiB.
     for _ in range(10):
@@ -109,7 +110,7 @@ async def test_quota_is_resource_exhausted_with_numbers(
 
 
 async def test_quota_holds_under_concurrent_uploads(
-    stub: pb_grpc.PhotoServiceStub, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User
 ) -> None:
     import asyncio
 
@@ -134,7 +135,12 @@ def _token(**claims: Any) -> str:
 
 
 def _alg_none_token() -> str:
-    return jwt.encode({"sub": "mallory", "exp": int(time.time()) + 60}, None, algorithm="none")
+    # PyJWT's annotations leave out the None key that algorithm "none" requires.
+    return jwt.encode(
+        {"sub": "mallory", "exp": int(time.time()) + 60},
+        None,  # type: ignore[arg-type]
+        algorithm="none",
+    )
 
 
 BAD_TOKENS = [
@@ -159,7 +165,7 @@ BAD_TOKENS = [
 
 @pytest.mark.parametrize(("authorization", "reason"), BAD_TOKENS)
 async def test_bad_tokens_are_unauthenticated(
-    stub: pb_grpc.PhotoServiceStub, authorization: str | None, reason: str
+    stub: pb_grpc.PhotoServiceAsyncStub, authorization: str | None, reason: str
 ) -> None:
     metadata = (("authorization", authorization),) if authorization is not None else ()
     error = await call_error(stub.GetAccount(pb.GetAccountRequest(), metadata=metadata))
@@ -169,11 +175,11 @@ async def test_bad_tokens_are_unauthenticated(
 
 
 async def test_another_users_photos_are_not_found_everywhere(
-    stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User, bob: User
+    stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User, bob: User
 ) -> None:
     photo = await upload_photo(stub, http, alice, jpeg(), title="mine")
     pending = await stub.CreateUploadUrl(upload_request(), metadata=alice.metadata)
-    bob_calls = {
+    bob_calls: dict[str, Awaitable[object]] = {
         "get": stub.GetPhoto(pb.GetPhotoRequest(id=photo.id), metadata=bob.metadata),
         "update": stub.UpdatePhoto(
             pb.UpdatePhotoRequest(
@@ -218,7 +224,7 @@ async def test_another_users_photos_are_not_found_everywhere(
     ],
 )
 async def test_ids_malformed_vs_unknown(
-    stub: pb_grpc.PhotoServiceStub, alice: User, photo_id: str, code: StatusCode
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User, photo_id: str, code: StatusCode
 ) -> None:
     error = await call_error(
         stub.GetPhoto(pb.GetPhotoRequest(id=photo_id), metadata=alice.metadata)
@@ -242,7 +248,7 @@ async def test_ids_malformed_vs_unknown(
     ],
 )
 async def test_update_photo_rejects_bad_masks_and_values(
-    stub: pb_grpc.PhotoServiceStub,
+    stub: pb_grpc.PhotoServiceAsyncStub,
     http: httpx.AsyncClient,
     alice: User,
     paths: list[str],
@@ -265,7 +271,9 @@ async def test_update_photo_rejects_bad_masks_and_values(
     assert (after.title, after.update_time) == ("kept", existing.update_time)
 
 
-async def test_batch_get_photo_urls_limits(stub: pb_grpc.PhotoServiceStub, alice: User) -> None:
+async def test_batch_get_photo_urls_limits(
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User
+) -> None:
     empty = await stub.BatchGetPhotoUrls(pb.BatchGetPhotoUrlsRequest(), metadata=alice.metadata)
     assert list(empty.urls) == []
     ids = [str(uuid.uuid4()) for _ in range(101)]

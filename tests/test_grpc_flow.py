@@ -20,7 +20,7 @@ from .support.images import decoded_size, jpeg, png
 
 
 async def test_upload_list_get_download_update_delete(
-    stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User
 ) -> None:
     data = jpeg((16, 9))
     checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -110,7 +110,7 @@ async def test_upload_list_get_download_update_delete(
 
 
 async def test_png_upload_and_batch_urls_in_request_order(
-    stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User
 ) -> None:
     first = await upload_photo(
         stub, http, alice, png(), content_type="image/png", file_name="a.png"
@@ -129,7 +129,7 @@ async def test_png_upload_and_batch_urls_in_request_order(
 
 
 async def test_confirm_before_upload_is_failed_precondition(
-    stub: pb_grpc.PhotoServiceStub, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User
 ) -> None:
     ticket = await stub.CreateUploadUrl(
         pb.CreateUploadUrlRequest(file_name="x.jpg", content_type="image/jpeg", size_bytes=100),
@@ -144,7 +144,7 @@ async def test_confirm_before_upload_is_failed_precondition(
 
 
 async def test_bytes_that_are_not_the_declared_image_are_rejected_and_deleted(
-    stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
+    stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User
 ) -> None:
     # moto does not enforce the signed headers, so this also stands for "S3 let it through".
     fake = b"<svg xmlns='http://www.w3.org/2000/svg'/>" + b" " * 20

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -70,7 +72,7 @@ def key(photo: Photo) -> tuple[datetime, str]:
 
 
 async def all_pages(
-    stub: pb_grpc.PhotoServiceStub, user: User, request: pb.ListPhotosRequest
+    stub: pb_grpc.PhotoServiceAsyncStub, user: User, request: pb.ListPhotosRequest
 ) -> list[list[str]]:
     pages = []
     while True:
@@ -90,7 +92,7 @@ async def all_pages(
     ],
 )
 async def test_pages_cover_everything_once_in_order(
-    app: App, stub: pb_grpc.PhotoServiceStub, order: int, reverse: bool
+    app: App, stub: pb_grpc.PhotoServiceAsyncStub, order: pb.PhotoOrder, reverse: bool
 ) -> None:
     user = new_user()
     photos = await seed(app, user, 23)
@@ -100,7 +102,7 @@ async def test_pages_cover_everything_once_in_order(
     assert [i for page in pages for i in page] == expected
 
 
-async def test_page_size_default_and_cap(app: App, stub: pb_grpc.PhotoServiceStub) -> None:
+async def test_page_size_default_and_cap(app: App, stub: pb_grpc.PhotoServiceAsyncStub) -> None:
     user = new_user()
     await seed(app, user, 501)
     default = await stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
@@ -154,16 +156,19 @@ FILTERS = [
 
 @pytest.mark.parametrize(("filters", "predicate"), FILTERS)
 async def test_filters(
-    app: App, stub: pb_grpc.PhotoServiceStub, filters: dict[str, object], predicate: object
+    app: App,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    filters: dict[str, Any],
+    predicate: Callable[[Photo], bool],
 ) -> None:
     user = new_user()
     photos = await seed(app, user, 20)
-    expected = [str(p.id) for p in sorted(photos, key=key, reverse=True) if predicate(p)]  # type: ignore[operator]
-    pages = await all_pages(stub, user, pb.ListPhotosRequest(page_size=3, **filters))  # type: ignore[arg-type]
+    expected = [str(p.id) for p in sorted(photos, key=key, reverse=True) if predicate(p)]
+    pages = await all_pages(stub, user, pb.ListPhotosRequest(page_size=3, **filters))
     assert [i for page in pages for i in page] == expected
 
 
-async def test_page_token_rules(app: App, stub: pb_grpc.PhotoServiceStub) -> None:
+async def test_page_token_rules(app: App, stub: pb_grpc.PhotoServiceAsyncStub) -> None:
     user = new_user()
     await seed(app, user, 6)
     first = await stub.ListPhotos(
@@ -239,10 +244,10 @@ async def test_page_token_rules(app: App, stub: pb_grpc.PhotoServiceStub) -> Non
     ],
 )
 async def test_list_filter_limits(
-    stub: pb_grpc.PhotoServiceStub, alice: User, request_fields: dict[str, object], field: str
+    stub: pb_grpc.PhotoServiceAsyncStub, alice: User, request_fields: dict[str, Any], field: str
 ) -> None:
     error = await call_error(
         stub.ListPhotos(pb.ListPhotosRequest(**request_fields), metadata=alice.metadata)
-    )  # type: ignore[arg-type]
+    )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in details(error)["fields"]

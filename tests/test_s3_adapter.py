@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import aioboto3
@@ -48,10 +48,11 @@ async def test_presigned_urls_use_sigv4_on_the_regional_endpoint(
     )
     session = aioboto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
     async with session.client("s3", region_name=region, config=s3_config(settings)) as client:
-        store = S3ObjectStore(
-            client, bucket=bucket, addressing_style=settings.effective_addressing_style()
+        store = S3ObjectStore(client, bucket=bucket)
+        now = datetime.now(UTC).replace(microsecond=0)
+        (get,) = await store.presign_downloads(
+            [KEY], signed_at=now, expire_at=now + timedelta(hours=2)
         )
-        (get,) = await store.presign_downloads([KEY], timedelta(hours=2))
         put = await store.presign_upload(
             KEY,
             content_type="image/jpeg",

@@ -39,7 +39,7 @@ def localstack_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="module")
 async def ls_stub(
     localstack_endpoint: str, database_url: str, redis_url: str, aws_env: None
-) -> AsyncIterator[pb_grpc.PhotoServiceStub]:
+) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
     # botocore reads the endpoint when the client is created; restore moto's for other tests.
     previous = os.environ["AWS_ENDPOINT_URL_S3"]
     os.environ["AWS_ENDPOINT_URL_S3"] = localstack_endpoint
@@ -63,7 +63,7 @@ async def ls_stub(
 
 
 async def ticket_for(
-    stub: pb_grpc.PhotoServiceStub, user: User, data: bytes, *, checksum: bool = True
+    stub: pb_grpc.PhotoServiceAsyncStub, user: User, data: bytes, *, checksum: bool = True
 ) -> pb.CreateUploadUrlResponse:
     digest = base64.b64encode(hashlib.sha256(data).digest()).decode() if checksum else ""
     return await stub.CreateUploadUrl(
@@ -91,7 +91,7 @@ def tampered(url: str) -> str:
 
 
 async def test_valid_upload_succeeds_and_download_url_works(
-    ls_stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
+    ls_stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User
 ) -> None:
     data = jpeg((5, 5))
     ticket = await ticket_for(ls_stub, alice, data)
@@ -114,7 +114,7 @@ async def test_valid_upload_succeeds_and_download_url_works(
     ["other-content-type", "other-length", "tampered-signature", "no-if-none-match", "other-bytes"],
 )
 async def test_s3_refuses_uploads_that_differ_from_the_reservation(
-    ls_stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User, deviation: str
+    ls_stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User, deviation: str
 ) -> None:
     data = jpeg((7, 7))
     ticket = await ticket_for(ls_stub, alice, data)
@@ -141,7 +141,7 @@ async def test_s3_refuses_uploads_that_differ_from_the_reservation(
 
 
 async def test_s3_refuses_an_expired_upload_url(
-    ls_stub: pb_grpc.PhotoServiceStub, http: httpx.AsyncClient, alice: User
+    ls_stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User
 ) -> None:
     data = jpeg((3, 3))
     ticket = await ticket_for(ls_stub, alice, data, checksum=False)

@@ -19,6 +19,7 @@ from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.auth import TokenVerifier
 from photovault_server.core import PageTokenCodec, PhotoService, UrlCache
 from photovault_server.core.models import SignedUrl
+from photovault_server.core.service import Clock, utc_now
 from photovault_server.settings import Settings
 
 
@@ -28,6 +29,8 @@ class App:
     service: PhotoService
     verifier: TokenVerifier
     pool: asyncpg.Pool
+    # The Redis adapter, for its counters and breaker (None with PHOTOVAULT_URL_CACHE=off).
+    redis_cache: RedisUrlCache | None
 
 
 class NoUrlCache:
@@ -73,12 +76,14 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings) -> AsyncIterator[App]:
+async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[App]:
+    """`clock` is for tests and benchmarks that simulate the passing of time."""
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
 
         cache: UrlCache = NoUrlCache()
+        redis_cache = None
         if settings.url_cache == "redis":
             timeout = settings.redis_timeout_ms / 1000
             redis = Redis.from_url(
@@ -88,14 +93,20 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
                 health_check_interval=30,
             )
             stack.push_async_callback(redis.aclose)
-            cache = RedisUrlCache(redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms))
+            cache = redis_cache = RedisUrlCache(
+                redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms)
+            )
 
         session = aioboto3.Session()
         s3 = await stack.enter_async_context(
             session.client("s3", region_name=settings.aws_region, config=s3_config(settings))
         )
         store = S3ObjectStore(
-            s3, bucket=settings.bucket, addressing_style=settings.effective_addressing_style()
+            s3,
+            bucket=settings.bucket,
+            temporary_credentials_cap=timedelta(
+                seconds=settings.temporary_credentials_url_cap_seconds
+            ),
         )
         service = PhotoService(
             repo=PostgresPhotoRepository(pool),
@@ -103,10 +114,12 @@ async def open_app(settings: Settings) -> AsyncIterator[App]:
             cache=cache,
             config=settings.service_config(),
             page_tokens=PageTokenCodec(settings.page_token_key()),
+            clock=clock,
         )
         yield App(
             settings=settings,
             service=service,
             verifier=TokenVerifier(settings.auth_config()),
             pool=pool,
+            redis_cache=redis_cache,
         )

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from photovault.v1 import photo_service_pb2, photo_service_pb2_grpc
 from photovault_server.app import App, open_app
+from photovault_server.metrics import registry_for, snapshot
 from photovault_server.settings import Settings
 from photovault_server.transport.grpc_interceptors import interceptors
 from photovault_server.transport.grpc_servicer import PhotoServicer
@@ -55,14 +57,40 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
         await server.stop(app.settings.shutdown_grace_seconds)
 
 
+@contextmanager
+def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
+    """Prometheus /metrics on its own port (a thread of prometheus_client's); None when off."""
+    if not address:
+        yield None
+        return
+    host, _, port = address.rpartition(":")
+    registry = registry_for(app.service.url_stats, app.redis_cache)
+    server, thread = start_http_server(int(port), addr=host, registry=registry)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+async def _log_counters(app: App, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        log.info("url_counters", **snapshot(app.service.url_stats, app.redis_cache))
+
+
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with open_app(settings) as app, running_grpc_server(app, settings.grpc_addr) as running:
-        host = settings.grpc_addr.rsplit(":", 1)[0]
-        log.info("serving", grpc=f"{host}:{running.port}")
-        await stop.wait()
-        log.info("shutting_down", grace_seconds=settings.shutdown_grace_seconds)
+        with metrics_endpoint(app, settings.metrics_addr) as metrics_port:
+            host = settings.grpc_addr.rsplit(":", 1)[0]
+            log.info("serving", grpc=f"{host}:{running.port}", metrics_port=metrics_port)
+            counters = asyncio.create_task(_log_counters(app, 60.0))
+            await stop.wait()
+            counters.cancel()
+            log.info("shutting_down", grace_seconds=settings.shutdown_grace_seconds)
+            log.info("url_counters", **snapshot(app.service.url_stats, app.redis_cache))
     log.info("stopped")

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     grpc_addr: str = Field("127.0.0.1:50051", validation_alias=_env("PHOTOVAULT_GRPC_ADDR"))
     http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("PHOTOVAULT_HTTP_ADDR"))
+    # Prometheus /metrics of `photovault serve`; empty to switch it off.
+    metrics_addr: str = Field("127.0.0.1:9464", validation_alias=_env("PHOTOVAULT_METRICS_ADDR"))
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, le=300, validation_alias=_env("PHOTOVAULT_SHUTDOWN_GRACE_SECONDS")
     )
@@ -83,6 +85,14 @@ class Settings(BaseSettings):
     )
     cache_margin_seconds: int | None = Field(
         None, ge=0, validation_alias=_env("PHOTOVAULT_CACHE_MARGIN_SECONDS")
+    )
+    # Temporary credentials whose expiry botocore cannot see (Lambda's environment credentials):
+    # no URL they sign lives longer than this.
+    temporary_credentials_url_cap_seconds: int = Field(
+        3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        validation_alias=_env("PHOTOVAULT_TEMP_CREDENTIALS_URL_CAP_SECONDS"),
     )
     upload_url_ttl_seconds: int = Field(
         900, ge=60, le=3600, validation_alias=_env("PHOTOVAULT_UPLOAD_URL_TTL_SECONDS")

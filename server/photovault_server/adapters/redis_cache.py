@@ -1,16 +1,22 @@
 """UrlCache on Redis. An optimisation, never a dependency: every failure (down, slow, garbage)
-is logged and answered as a miss, so the call goes on with freshly signed URLs.
+is counted, logged and answered as a miss, so the call goes on with freshly signed URLs.
 
 Entries are `<expire epoch ms>\\n<url>` and live until the URL's expiry minus the margin (PXAT),
 so whatever Redis returns still has at least the margin of life left. Writes use
 `SET … NX GET`: when two callers miss at once, the second gets the first one's URL back.
+
+After a few failures in a row a circuit breaker skips Redis for a cool-down, so an outage costs
+one timeout now and then instead of one per call; one probe call then tries Redis again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import structlog
 from redis.asyncio import Redis
@@ -21,6 +27,7 @@ from photovault_server.core.models import SignedUrl
 log = structlog.get_logger(__name__)
 
 _CACHE_ERRORS = (RedisError, OSError, TimeoutError, ValueError, UnicodeDecodeError)
+T = TypeVar("T")
 
 
 def _encode(url: SignedUrl) -> str:
@@ -28,35 +35,113 @@ def _encode(url: SignedUrl) -> str:
 
 
 def _decode(raw: bytes | str | None) -> SignedUrl | None:
+    """None for anything that is not an entry we wrote (a miss, never an error)."""
     if raw is None:
         return None
-    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        return None
     millis, sep, url = text.partition("\n")
     if not sep or not millis.isdigit() or not url.startswith(("https://", "http://")):
         return None
     return SignedUrl(url=url, expire_time=datetime.fromtimestamp(int(millis) / 1000, UTC))
 
 
+@dataclass(slots=True)
+class CacheStats:
+    round_trips: int = 0
+    errors: int = 0
+    skipped: int = 0  # calls answered as misses without asking Redis (breaker open)
+    breaker_opened: int = 0
+
+
+class CircuitBreaker:
+    """Closed until `threshold` failures in a row; then open for `cooldown` (calls skip Redis);
+    then half-open: one call probes, and its outcome closes or re-opens the breaker.
+
+    Hand-written rather than a library: the cache needs a non-raising, allocation-free check on
+    the hot path, and the async breakers on PyPI (aiobreaker, purgatory) raise on open circuits
+    and wrap calls in their own context managers."""
+
+    def __init__(self, *, threshold: int = 3, cooldown: float = 2.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._failures = 0
+        self._open_until = 0.0
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._failures < self.threshold:
+            return "closed"
+        return "open" if time.monotonic() < self._open_until else "half-open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self._failures = 0
+        self._probing = False
+
+    def failed(self) -> bool:
+        """Records a failure; True when it (re-)opens the breaker."""
+        self._failures += 1
+        self._probing = False
+        if self._failures >= self.threshold:
+            self._open_until = time.monotonic() + self.cooldown
+            return True
+        return False
+
+
 class RedisUrlCache:
-    def __init__(self, redis: Redis, *, timeout: timedelta = timedelta(milliseconds=50)) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        timeout: timedelta = timedelta(milliseconds=50),
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self._redis = redis
         self._timeout = timeout.total_seconds()
+        self.breaker = breaker or CircuitBreaker()
+        self.stats = CacheStats()
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """One bounded round trip through the breaker; None when skipped or failed."""
+        if not self.breaker.allow():
+            self.stats.skipped += 1
+            return None
+        self.stats.round_trips += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await call()
+        except _CACHE_ERRORS as exc:
+            self.stats.errors += 1
+            opened = self.breaker.failed()
+            self.stats.breaker_opened += opened
+            log.warning(
+                "url_cache_failed", op=what, error=type(exc).__name__, breaker=self.breaker.state
+            )
+            return None
+        self.breaker.succeeded()
+        return result
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
         if not keys:
             return {}
-        try:
-            async with asyncio.timeout(self._timeout):
-                values = await self._redis.mget(keys)
-        except _CACHE_ERRORS as exc:
-            log.warning("url_cache_read_failed", error=type(exc).__name__)
+        values = await self._call("mget", lambda: self._redis.mget(keys))
+        if not isinstance(values, list):
             return {}
         found = {}
-        for key, raw in zip(keys, values, strict=True):
-            try:
-                url = _decode(raw)
-            except _CACHE_ERRORS:
-                url = None
+        for key, raw in zip(keys, values, strict=False):
+            url = _decode(raw)
             if url is not None:
                 found[key] = url
         return found
@@ -65,37 +150,29 @@ class RedisUrlCache:
         self, entries: Mapping[str, SignedUrl], margin: timedelta
     ) -> dict[str, SignedUrl]:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        pipe = self._redis.pipeline(transaction=False)
         keys = []
-        try:
-            async with asyncio.timeout(self._timeout):
-                pipe = self._redis.pipeline(transaction=False)
-                for key, url in entries.items():
-                    evict_ms = int((url.expire_time - margin).timestamp() * 1000)
-                    if evict_ms > now_ms:
-                        keys.append(key)
-                        pipe.set(key, _encode(url), pxat=evict_ms, nx=True, get=True)
-                if not keys:
-                    return {}
-                previous = await pipe.execute()
-        except _CACHE_ERRORS as exc:
-            log.warning("url_cache_write_failed", error=type(exc).__name__)
+        for key, url in entries.items():
+            evict_ms = int((url.expire_time - margin).timestamp() * 1000)
+            if evict_ms > now_ms:
+                keys.append(key)
+                pipe.set(key, _encode(url), pxat=evict_ms, nx=True, get=True)
+        if not keys:
+            return {}
+        previous = await self._call("set", pipe.execute)
+        if not isinstance(previous, list):
             return {}
         winners = {}
-        for key, raw in zip(keys, previous, strict=True):
-            try:
-                theirs = _decode(raw)
-            except _CACHE_ERRORS:
-                theirs = None
+        for key, raw in zip(keys, previous, strict=False):
+            theirs = _decode(raw)
             winners[key] = theirs if theirs is not None else entries[key]
         return winners
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._redis.delete(*keys)
-        except _CACHE_ERRORS as exc:
-            # Cannot fail open here: a stale URL could outlive a delete. Log loudly; the entry
-            # still expires by itself at (URL expiry - margin).
-            log.error("url_cache_invalidate_failed", error=type(exc).__name__, keys=len(keys))
+        deleted = await self._call("del", lambda: self._redis.delete(*keys))
+        if deleted is None:
+            # Cannot fail open here: log loudly. The entry still expires by itself at
+            # (URL expiry - margin), and a deleted photo's object is gone anyway.
+            log.error("url_cache_invalidate_failed", keys=len(keys))

@@ -1,8 +1,10 @@
 """ObjectStore on S3 through one long-lived aioboto3 client per process.
 
-Presigned PUTs sign Content-Type, Content-Length, If-None-Match: * and, when given,
-x-amz-checksum-sha256, so S3 itself refuses bytes other than those reserved, and refuses to
-overwrite an object once it exists. Network and service failures become `Unavailable`.
+URLs are signed by the fast signer in sigv4.py with the client's own credentials (resolved and
+refreshed by botocore) on the endpoint botocore chose for the bucket. Presigned PUTs sign
+Content-Type, Content-Length, If-None-Match: * and, when given, x-amz-checksum-sha256, so S3
+itself refuses bytes other than those reserved, and refuses to overwrite an object once it
+exists. Network and service failures become `Unavailable`.
 """
 
 from __future__ import annotations
@@ -17,34 +19,86 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import ObjectInfo, PresignedUpload, SignedUrl
 
+from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
+
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_PROBE_KEY = "photovault-endpoint-probe"
+_SIGV4_MAX = timedelta(days=7)
 
 
 class S3ObjectStore:
-    def __init__(self, client: Any, *, bucket: str, addressing_style: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        bucket: str,
+        temporary_credentials_cap: timedelta = timedelta(hours=1),
+    ) -> None:
         # `client` is an entered aioboto3 S3 client; its owner (the composition root) closes it.
         self._client = client
         self._bucket = bucket
-        self._addressing_style = addressing_style
+        self._temporary_cap = temporary_credentials_cap
+        self._endpoint: S3Endpoint | None = None
 
-    async def _access_key_id(self) -> str:
-        credentials = self._client._request_signer._credentials
-        if credentials is None:
-            return "anonymous"
-        frozen = await credentials.get_frozen_credentials()
-        return str(frozen.access_key)
+    async def _s3_endpoint(self) -> S3Endpoint:
+        # Read off one URL botocore presigns (no I/O), on first use rather than at start-up.
+        if self._endpoint is None:
+            async with self._calling("sign URLs"):
+                probe = await self._client.generate_presigned_url(
+                    "get_object", Params={"Bucket": self._bucket, "Key": _PROBE_KEY}, ExpiresIn=60
+                )
+            self._endpoint = S3Endpoint.from_presigned_url(
+                probe, _PROBE_KEY, self._client.meta.region_name
+            )
+        return self._endpoint
+
+    async def _credentials(self) -> tuple[Credentials, datetime | None]:
+        """The signing credentials as botocore resolved (and refreshes) them, with their expiry
+        when botocore knows it (refreshable credentials: instance/container roles, SSO)."""
+        source = self._client._request_signer._credentials
+        if source is None:
+            raise Unavailable("no AWS credentials are configured for the object store")
+        async with self._calling("refresh its credentials"):
+            frozen = await source.get_frozen_credentials()
+        expiry = getattr(source, "_expiry_time", None)
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token), expiry
 
     async def url_scope(self) -> str:
-        meta = self._client.meta
+        """Origin and path prefix carry the bucket, region and addressing style."""
+        credentials, _ = await self._credentials()
+        endpoint = await self._s3_endpoint()
         return "|".join(
-            (
-                self._bucket,
-                meta.region_name,
-                meta.endpoint_url,
-                self._addressing_style,
-                await self._access_key_id(),
-            )
+            (endpoint.origin, endpoint.path_prefix, endpoint.region, credentials.access_key)
         )
+
+    async def url_lifetime_cap(self) -> timedelta | None:
+        credentials, expiry = await self._credentials()
+        return self._temporary_cap if credentials.token and expiry is None else None
+
+    async def _batch(
+        self,
+        *,
+        method: str,
+        signed_at: datetime,
+        expire_at: datetime,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[PresignedUrlBatch, datetime]:
+        credentials, expiry = await self._credentials()
+        expire = min(expire_at, signed_at + _SIGV4_MAX)
+        if expiry is not None:
+            expire = min(expire, expiry)  # no URL outlives the credentials that signed it
+        if credentials.token and expiry is None:
+            expire = min(expire, signed_at + self._temporary_cap)
+        seconds = max(int((expire - signed_at).total_seconds()), 1)
+        batch = PresignedUrlBatch(
+            await self._s3_endpoint(),
+            credentials,
+            method=method,
+            signed_at=signed_at,
+            expires_in=seconds,
+            headers=headers,
+        )
+        return batch, signed_at + timedelta(seconds=seconds)
 
     @asynccontextmanager
     async def _calling(self, what: str) -> AsyncIterator[None]:
@@ -70,36 +124,21 @@ class S3ObjectStore:
             "Content-Length": str(size_bytes),
             "If-None-Match": "*",
         }
-        params: dict[str, Any] = {
-            "Bucket": self._bucket,
-            "Key": key,
-            "ContentType": content_type,
-            "ContentLength": size_bytes,
-            "IfNoneMatch": "*",
-        }
         if checksum_sha256:
-            params["ChecksumSHA256"] = checksum_sha256
             headers["x-amz-checksum-sha256"] = checksum_sha256
-        now = datetime.now(UTC)
-        async with self._calling("sign an upload"):
-            url = await self._client.generate_presigned_url(
-                "put_object", Params=params, ExpiresIn=int(expires_in.total_seconds())
-            )
-        return PresignedUpload(url=url, headers=headers, expire_time=now + expires_in)
+        now = datetime.now(UTC).replace(microsecond=0)
+        batch, expire_time = await self._batch(
+            method="PUT", signed_at=now, expire_at=now + expires_in, headers=headers
+        )
+        return PresignedUpload(url=batch.url(key), headers=headers, expire_time=expire_time)
 
     async def presign_downloads(
-        self, keys: Sequence[str], expires_in: timedelta
+        self, keys: Sequence[str], *, signed_at: datetime, expire_at: datetime
     ) -> list[SignedUrl]:
-        seconds = int(expires_in.total_seconds())
-        now = datetime.now(UTC)
-        urls = []
-        async with self._calling("sign a download"):
-            for key in keys:
-                url = await self._client.generate_presigned_url(
-                    "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
-                )
-                urls.append(SignedUrl(url=url, expire_time=now + expires_in))
-        return urls
+        batch, expire_time = await self._batch(
+            method="GET", signed_at=signed_at, expire_at=expire_at
+        )
+        return [SignedUrl(url=batch.url(key), expire_time=expire_time) for key in keys]
 
     async def head(self, key: str) -> ObjectInfo | None:
         async with self._calling("read an object's metadata"):

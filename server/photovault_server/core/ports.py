@@ -43,11 +43,17 @@ class ObjectStore(Protocol):
         x-amz-checksum-sha256; `headers` lists every header the client must send."""
         ...
 
+    async def url_lifetime_cap(self) -> timedelta | None:
+        """How long a URL signed now may live when the signing credentials are temporary but
+        their expiry is unknown (Lambda's environment credentials); None when not needed."""
+        ...
+
     async def presign_downloads(
-        self, keys: Sequence[str], expires_in: timedelta
+        self, keys: Sequence[str], *, signed_at: datetime, expire_at: datetime
     ) -> list[SignedUrl]:
-        """GET URLs for `keys`, in order. Expiry may come out shorter than asked (capped by the
-        signing credentials' own expiry)."""
+        """GET URLs for `keys`, in order, signed as at `signed_at` to expire at `expire_at`, or
+        earlier where the signing credentials expire first (never beyond SigV4's 7 days). The
+        same arguments and credentials give byte-identical URLs."""
         ...
 
     async def head(self, key: str) -> ObjectInfo | None:

@@ -27,7 +27,7 @@ from .models import (
 )
 from .page_tokens import PageTokenCodec
 from .ports import ObjectStore, PhotoRepository, UrlCache
-from .urls import DownloadUrls, UrlPolicy
+from .urls import DownloadUrls, UrlPolicy, UrlStats
 
 Clock = Callable[[], datetime]
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
@@ -81,6 +81,10 @@ class PhotoService:
         self._tokens = page_tokens
         self._clock = clock
         self._urls = DownloadUrls(store, cache, config.urls)
+
+    @property
+    def url_stats(self) -> UrlStats:
+        return self._urls.stats
 
     async def create_upload_url(
         self,

@@ -1,17 +1,26 @@
 """The URL policy: how long download URLs live, when a cached one is too old to hand out, and
-what a cache key must cover so that a cached URL is only reused where it is still right."""
+what a cache key must cover so that a cached URL is only reused where it is still right.
+
+Signing times are quantised: every URL for an object signed within one window carries the same
+X-Amz-Date and expiry, so any process signing it in that window produces the same bytes. The
+cache then saves signatures, and even without it (Redis down, another process, a cold Lambda)
+browsers and CDNs see a stable URL. A window lasts (lifetime - margin): a URL handed out
+anywhere in its window still has more than the margin to live, and its cache entry expires
+exactly when the window ends.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from .models import Photo, SignedUrl, Visibility
 from .ports import ObjectStore, UrlCache
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIGV4_MAX_EXPIRY = timedelta(days=7)
 MIN_CACHE_MARGIN = timedelta(minutes=5)
 
@@ -20,6 +29,13 @@ def default_cache_margin(url_ttl: timedelta) -> timedelta:
     """25% of the URL lifetime, at least five minutes; but never more than half the lifetime,
     or URLs of ten minutes or less could never be cached (nor would the policy accept them)."""
     return min(max(url_ttl / 4, MIN_CACHE_MARGIN), url_ttl / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningWindow:
+    signed_at: datetime
+    expire_at: datetime
+    margin: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +51,29 @@ class UrlPolicy:
         if not timedelta(0) <= self.cache_margin < self.download_ttl:
             raise ValueError("cache margin must be shorter than the download URL lifetime")
 
+    def window(self, now: datetime, lifetime_cap: timedelta | None = None) -> SigningWindow:
+        """The signing window `now` falls in. `lifetime_cap` (temporary credentials of unknown
+        expiry) shortens the lifetime, and the margin with it, so that the rule still holds."""
+        lifetime = min(self.download_ttl, lifetime_cap) if lifetime_cap else self.download_ttl
+        margin = min(self.cache_margin, lifetime / 2)
+        step = max(int((lifetime - margin).total_seconds()), 1)  # X-Amz-Date has 1 s steps
+        start = _EPOCH + timedelta(seconds=int((now - _EPOCH).total_seconds()) // step * step)
+        return SigningWindow(signed_at=start, expire_at=start + lifetime, margin=margin)
+
     def public_url(self, photo: Photo) -> str | None:
         if photo.visibility is Visibility.PUBLIC and self.public_base_url:
             return f"{self.public_base_url.rstrip('/')}/{quote(photo.object_key)}"
         return None
+
+
+@dataclass(slots=True)
+class UrlStats:
+    """Counters read by the metrics exporters and the benchmarks."""
+
+    hits: int = 0
+    misses: int = 0
+    signatures: int = 0
+    public: int = 0
 
 
 def cache_key(scope: str, photo: Photo) -> str:
@@ -56,6 +91,7 @@ class DownloadUrls:
         self._store = store
         self._cache = cache
         self._policy = policy
+        self.stats = UrlStats()
 
     async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
         urls = await self.for_photos(photos, now)
@@ -66,43 +102,53 @@ class DownloadUrls:
 
     async def for_photos(self, photos: Sequence[Photo], now: datetime) -> list[_Url]:
         result: list[_Url | None] = [None] * len(photos)
-        signed: list[int] = []
+        todo: list[int] = []
         for i, photo in enumerate(photos):
             public = self._policy.public_url(photo)
             if public is None:
-                signed.append(i)
+                todo.append(i)
             else:
                 result[i] = _Url(public, None)
-        if signed:
-            scope = await self._store.url_scope()
-            keys = [cache_key(scope, photos[i]) for i in signed]
-            fresh_enough = now + self._policy.cache_margin
-            cached = await self._cache.get_many(list(dict.fromkeys(keys)))
-            misses: dict[str, str] = {}
-            for key, i in zip(keys, signed, strict=True):
-                hit = cached.get(key)
-                if hit is not None and hit.expire_time >= fresh_enough:
-                    result[i] = _Url(hit.url, hit.expire_time)
-                else:
-                    misses.setdefault(key, photos[i].object_key)
-            if misses:
-                new = await self._store.presign_downloads(
-                    list(misses.values()), self._policy.download_ttl
-                )
-                stored = await self._cache.put_many(
-                    dict(zip(misses, new, strict=True)), self._policy.cache_margin
-                )
-                winners = {}
-                for key, ours in zip(misses, new, strict=True):
-                    theirs = stored.get(key)
-                    # Another caller's URL wins only while it is still fresh enough to hand out.
-                    fresh = theirs is not None and theirs.expire_time >= fresh_enough
-                    winners[key] = theirs if fresh and theirs is not None else ours
-                for key, i in zip(keys, signed, strict=True):
-                    if result[i] is None:
-                        won = winners[key]
-                        result[i] = _Url(won.url, won.expire_time)
+        self.stats.public += len(photos) - len(todo)
+        if todo:
+            await self._fill_signed(photos, todo, result, now)
         return [u for u in result if u is not None]
+
+    async def _fill_signed(
+        self, photos: Sequence[Photo], todo: list[int], result: list[_Url | None], now: datetime
+    ) -> None:
+        """One cache read for the page, one batch of signatures for the misses, one write."""
+        scope = await self._store.url_scope()
+        window = self._policy.window(now, await self._store.url_lifetime_cap())
+        fresh_enough = now + window.margin
+        keys = [cache_key(scope, photos[i]) for i in todo]
+        cached = await self._cache.get_many(list(dict.fromkeys(keys)))
+        misses: dict[str, str] = {}
+        for key, i in zip(keys, todo, strict=True):
+            hit = cached.get(key)
+            if hit is not None and hit.expire_time >= fresh_enough:
+                result[i] = _Url(hit.url, hit.expire_time)
+                self.stats.hits += 1
+            else:
+                misses.setdefault(key, photos[i].object_key)
+                self.stats.misses += 1
+        if not misses:
+            return
+        new = await self._store.presign_downloads(
+            list(misses.values()), signed_at=window.signed_at, expire_at=window.expire_at
+        )
+        self.stats.signatures += len(new)
+        stored = await self._cache.put_many(dict(zip(misses, new, strict=True)), window.margin)
+        winners = {}
+        for key, ours in zip(misses, new, strict=True):
+            theirs = stored.get(key)
+            # Another caller's URL wins only while it is still fresh enough to hand out.
+            fresh = theirs is not None and theirs.expire_time >= fresh_enough
+            winners[key] = theirs if fresh and theirs is not None else ours
+        for key, i in zip(keys, todo, strict=True):
+            if result[i] is None:
+                won = winners[key]
+                result[i] = _Url(won.url, won.expire_time)
 
     async def forget(self, photos: Sequence[Photo]) -> None:
         """Drops cached URLs (delete, visibility change) so they are never handed out again."""
@@ -116,4 +162,12 @@ class _Url:
     expire_time: datetime | None
 
 
-__all__ = ["DownloadUrls", "SignedUrl", "UrlPolicy", "cache_key", "default_cache_margin"]
+__all__ = [
+    "DownloadUrls",
+    "SignedUrl",
+    "SigningWindow",
+    "UrlPolicy",
+    "UrlStats",
+    "cache_key",
+    "default_cache_margin",
+]

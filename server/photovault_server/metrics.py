@@ -1,0 +1,65 @@
+"""URL and cache counters for Prometheus (`photovault serve`, PHOTOVAULT_METRICS_ADDR) and for
+logs. The counters live in plain objects owned by the core and the cache adapter; this collector
+only reads them at scrape time, so the hot path pays one integer increment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from photovault_server.adapters.redis_cache import RedisUrlCache
+from photovault_server.core.urls import UrlStats
+
+_BREAKER_STATES = ("closed", "half-open", "open")
+
+
+class UrlMetricsCollector(Collector):
+    def __init__(self, urls: UrlStats, cache: RedisUrlCache | None) -> None:
+        self._urls = urls
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value, help_ in (
+            ("photovault_url_cache_hits", self._urls.hits, "Download URLs served from the cache"),
+            ("photovault_url_cache_misses", self._urls.misses, "Download URLs not in the cache"),
+            ("photovault_url_signatures", self._urls.signatures, "Download URLs signed"),
+            ("photovault_url_public", self._urls.public, "Unsigned public URLs handed out"),
+        ):
+            yield CounterMetricFamily(name, help_, value=value)
+        if self._cache is None:
+            return
+        stats = self._cache.stats
+        yield CounterMetricFamily(
+            "photovault_redis_round_trips", "Round trips to Redis", value=stats.round_trips
+        )
+        yield CounterMetricFamily(
+            "photovault_redis_errors", "Failed or timed-out Redis calls", value=stats.errors
+        )
+        yield CounterMetricFamily(
+            "photovault_redis_skipped", "Cache calls skipped by the open breaker", stats.skipped
+        )
+        state = GaugeMetricFamily(
+            "photovault_redis_breaker_state", "1 for the breaker's current state", labels=["state"]
+        )
+        current = self._cache.breaker.state
+        for name in _BREAKER_STATES:
+            state.add_metric([name], 1.0 if name == current else 0.0)
+        yield state
+
+
+def registry_for(urls: UrlStats, cache: RedisUrlCache | None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(UrlMetricsCollector(urls, cache))
+    return registry
+
+
+def snapshot(urls: UrlStats, cache: RedisUrlCache | None) -> dict[str, object]:
+    """The same counters as one log event's fields."""
+    fields: dict[str, object] = {f"url_{k}": v for k, v in asdict(urls).items()}
+    if cache is not None:
+        fields.update({f"redis_{k}": v for k, v in asdict(cache.stats).items()})
+        fields["redis_breaker"] = cache.breaker.state
+    return fields
