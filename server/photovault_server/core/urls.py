@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -95,10 +95,7 @@ class DownloadUrls:
 
     async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
         urls = await self.for_photos(photos, now)
-        return [
-            replace(p, url=u.url, url_expire_time=u.expire_time)
-            for p, u in zip(photos, urls, strict=True)
-        ]
+        return [p.with_url(u.url, u.expire_time) for p, u in zip(photos, urls, strict=True)]
 
     async def for_photos(self, photos: Sequence[Photo], now: datetime) -> list[_Url]:
         result: list[_Url | None] = [None] * len(photos)
@@ -124,16 +121,23 @@ class DownloadUrls:
         keys = [cache_key(scope, photos[i]) for i in todo]
         cached = await self._cache.get_many(list(dict.fromkeys(keys)))
         misses: dict[str, str] = {}
+        stale: list[str] = []
         for key, i in zip(keys, todo, strict=True):
             hit = cached.get(key)
             if hit is not None and hit.expire_time >= fresh_enough:
                 result[i] = _Url(hit.url, hit.expire_time)
                 self.stats.hits += 1
             else:
+                if hit is not None and key not in misses:
+                    stale.append(key)
                 misses.setdefault(key, photos[i].object_key)
                 self.stats.misses += 1
         if not misses:
             return
+        if stale:
+            # Only when the cache's clock and ours disagree, or the margin was raised: drop the
+            # stale entries so the write below replaces them instead of deferring to them.
+            await self._cache.delete_many(stale)
         new = await self._store.presign_downloads(
             list(misses.values()), signed_at=window.signed_at, expire_at=window.expire_at
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import cast
 
@@ -12,9 +13,9 @@ from photovault_server.core.models import Account, Photo, PhotoUrl
 
 
 def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """Timestamp.FromDatetime costs ~3 µs; three per photo made it the main cost of a page.
+    (floor() of the float timestamp is exact: its error is far below a microsecond.)"""
+    return Timestamp(seconds=math.floor(value.timestamp()), nanos=value.microsecond * 1000)
 
 
 def optional_datetime(message: object, field: str) -> datetime | None:
@@ -40,9 +41,8 @@ def photo_to_proto(photo: Photo) -> photo_pb2.Photo:
         create_time=timestamp(photo.create_time),
         update_time=timestamp(photo.update_time),
         url=photo.url,
+        url_expire_time=timestamp(photo.url_expire_time) if photo.url_expire_time else None,
     )
-    if photo.url_expire_time is not None:
-        message.url_expire_time.CopyFrom(timestamp(photo.url_expire_time))
     return message
 
 
