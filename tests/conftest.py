@@ -113,6 +113,9 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "PHOTOVAULT_QUOTA_BYTES": 10 * 1024 * 1024,
         "PHOTOVAULT_MAX_UPLOAD_BYTES": 1024 * 1024,
         "PHOTOVAULT_SHUTDOWN_GRACE_SECONDS": 1,
+        # Redis alone, so cache tests see every hit and round trip; the in-process tier in
+        # front of it has its own tests (tests/test_local_cache.py).
+        "PHOTOVAULT_LOCAL_URL_CACHE_SIZE": 0,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -13,6 +13,7 @@ import asyncpg
 from botocore.config import Config
 from redis.asyncio import Redis
 
+from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
@@ -96,6 +97,8 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
             cache = redis_cache = RedisUrlCache(
                 redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms)
             )
+            if settings.local_url_cache_size:
+                cache = TieredUrlCache(redis_cache, maxsize=settings.local_url_cache_size)
 
         session = aioboto3.Session()
         s3 = await stack.enter_async_context(

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     url_cache: Literal["redis", "off"] = Field(
         "redis", validation_alias=_env("PHOTOVAULT_URL_CACHE")
     )
+    # Entries of the in-process tier in front of Redis; 0 switches it off.
+    local_url_cache_size: int = Field(
+        10_000, ge=0, le=1_000_000, validation_alias=_env("PHOTOVAULT_LOCAL_URL_CACHE_SIZE")
+    )
     redis_timeout_ms: int = Field(
         50, ge=1, le=5000, validation_alias=_env("PHOTOVAULT_REDIS_TIMEOUT_MS")
     )

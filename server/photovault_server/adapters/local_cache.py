@@ -1,0 +1,77 @@
+"""A small in-process tier in front of the shared URL cache.
+
+A warm page then costs dict look-ups instead of a Redis round trip (measured in
+docs/benchmarks.md). It is safe to keep per process: cache keys cover the visibility and the
+signing credentials, and photos are read from Postgres before any URL is looked up, so an
+entry left in one process after another deleted the photo is never reached. Entries follow the
+same rule as Redis's: evicted when the URL has only the margin left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cachetools import TLRUCache
+
+from photovault_server.core.models import SignedUrl
+from photovault_server.core.ports import UrlCache
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    url: SignedUrl
+    evict_at: float  # epoch seconds
+
+
+def _time_to_use(key: str, entry: _Entry, now: float) -> float:
+    return entry.evict_at
+
+
+class TieredUrlCache:
+    def __init__(self, shared: UrlCache, *, maxsize: int = 10_000) -> None:
+        self._shared = shared
+        self._local: TLRUCache[str, _Entry] = TLRUCache(maxsize, _time_to_use, timer=time.time)
+        # The policy's margin, learnt from writes (it is one per process); until the first
+        # write, entries read from Redis are kept to the URL's expiry and the core's own
+        # freshness check (expiry - margin) decides, as it does for Redis's.
+        self._margin = timedelta(0)
+        self.local_hits = 0
+
+    def _remember(self, entries: Mapping[str, SignedUrl], margin: timedelta) -> None:
+        self._margin = margin
+        for key, url in entries.items():
+            evict_at = (url.expire_time - margin).timestamp()
+            if evict_at > time.time():
+                self._local[key] = _Entry(url, evict_at)
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
+        found: dict[str, SignedUrl] = {}
+        missing = []
+        for key in keys:
+            entry = self._local.get(key)
+            if entry is None:
+                missing.append(key)
+            else:
+                found[key] = entry.url
+        self.local_hits += len(found)
+        if missing:
+            shared = await self._shared.get_many(missing)
+            for key, url in shared.items():
+                self._local[key] = _Entry(url, (url.expire_time - self._margin).timestamp())
+            found.update(shared)
+        return found
+
+    async def put_many(
+        self, entries: Mapping[str, SignedUrl], margin: timedelta
+    ) -> dict[str, SignedUrl]:
+        winners = await self._shared.put_many(entries, margin)
+        self._remember({**entries, **winners}, margin)
+        return winners
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._local.pop(key, None)
+        await self._shared.delete_many(keys)
