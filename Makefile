@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test pytest lint gen gen-check buf-lint fmt clean
+.PHONY: dev test pytest lint gen gen-check buf-lint fmt clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(STAMP) buf-lint gen-check
 
 buf-lint: $(BUF)
 	cd protos && ../$(BUF) lint
+
+## bench: run the benchmarks (not part of the tests) and rewrite docs/benchmarks.md
+bench: $(STAMP)
+	$(PY) -m bench
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
 gen: $(STAMP)

@@ -4,7 +4,8 @@
 - seed's way:  no cache, botocore's generate_presigned_url once per photo;
 - fast, no cache: the fast signer, every URL signed on every call;
 - cold cache:  Redis flushed before each call (MGET misses, one batch signed, one pipelined SET);
-- warm cache:  every URL from Redis (one MGET).
+- warm Redis:  every URL from Redis (one MGET), the in-process tier off;
+- warm in-process tier: the default configuration, every URL from the process's own tier.
 
 Also: Redis round trips per page, and the signatures a simulated day of listings costs with and
 without the cache (fake clock, no gRPC)."""
@@ -32,10 +33,10 @@ from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.app import App, NoUrlCache, open_app
 from photovault_server.auth import mint_token
-from photovault_server.logs import configure_logging
 from photovault_server.core import PageTokenCodec, PhotoService
 from photovault_server.core.models import Photo, SignedUrl
 from photovault_server.core.ports import UrlCache
+from photovault_server.logs import configure_logging
 from photovault_server.server import running_grpc_server
 from photovault_server.settings import Settings, load_settings
 
@@ -46,6 +47,8 @@ REDIS_URL = os.environ.get("PHOTOVAULT_BENCH_REDIS_URL", "redis://127.0.0.1:6379
 SECRET = "bench-secret-" + "x" * 32
 USER = "bench-user"
 PAGE = 100
+FLOOR = "URLs omitted (floor)"
+SEED = "seed's way: botocore per photo, no cache"
 
 
 @dataclass(frozen=True)
@@ -108,20 +111,20 @@ async def prepare_database() -> None:
     try:
         await migrate(conn)
         await conn.execute("DELETE FROM photos; DELETE FROM uploads; DELETE FROM accounts;")
+        await conn.execute("INSERT INTO accounts (user_id, create_time) VALUES ($1, now())", USER)
         await conn.execute(
-            "INSERT INTO accounts (user_id, create_time) VALUES ($1, now())", USER
-        )
-        await conn.execute(
-            f"""
+            """
             INSERT INTO photos (id, owner_id, object_key, file_name, content_type, size_bytes,
                                 title, description, tags, visibility, create_time, update_time)
-            SELECT gen_random_uuid(), $1, 'users/{USER}/photos/' || gen_random_uuid() || '.jpg',
+            SELECT gen_random_uuid(), $1,
+                   'users/' || $1 || '/photos/' || gen_random_uuid() || '.jpg',
                    'IMG_' || i || '.jpg', 'image/jpeg', 1000000 + i, 'Photo ' || i,
                    'A photo in the benchmark', ARRAY['bench', 'tag' || (i % 5)], 1,
                    now() - i * interval '1 minute', now()
-              FROM generate_series(1, {PAGE}) i
+              FROM generate_series(1, $2::int) i
             """,
             USER,
+            PAGE,
         )
         await conn.execute("ANALYZE photos")
     finally:
@@ -147,7 +150,7 @@ async def stub_for(app: App) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
         running_grpc_server(app, "127.0.0.1:0") as running,
         grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
-        yield pb_grpc.PhotoServiceStub(channel)  # type: ignore[return-value]
+        yield pb_grpc.PhotoServiceStub(channel)
 
 
 async def time_calls(
@@ -171,6 +174,14 @@ async def time_calls(
     return Latency(name, samples)
 
 
+@dataclass
+class _Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 async def simulated_day(app: App, calls_per_day: int) -> tuple[int, int]:
     """Signatures for `calls_per_day` listings of the page spread over 24 h (fake clock):
     with the Redis cache, and without any cache."""
@@ -183,11 +194,7 @@ async def simulated_day(app: App, calls_per_day: int) -> tuple[int, int]:
     step = timedelta(days=1) / calls_per_day
     results = []
     for cache in (app.service._urls._cache, NoUrlCache()):
-        now = start
-
-        def clock() -> datetime:
-            return now
-
+        clock = _Clock(start)
         service = PhotoService(
             repo=PostgresPhotoRepository(app.pool),
             store=app.service._store,
@@ -198,7 +205,7 @@ async def simulated_day(app: App, calls_per_day: int) -> tuple[int, int]:
         )
         for _ in range(calls_per_day):
             await service.list_photos(USER, page_size=PAGE)
-            now += step
+            clock.now += step
         results.append(service.url_stats.signatures)
     return results[0], results[1]
 
@@ -214,35 +221,43 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
     latencies = []
-    async with open_app(bench_settings()) as app:
+    async with (
+        open_app(bench_settings(PHOTOVAULT_LOCAL_URL_CACHE_SIZE=0)) as app,
+        open_app(bench_settings()) as tiered,
+    ):
+
         async def no_urls(photos: Sequence[Photo], now: datetime) -> list[Photo]:
             return list(photos)
 
         floor = with_service(app, cache=NoUrlCache())
         floor.service._urls.attach = no_urls  # type: ignore[method-assign]
-        seed_store = BotocorePerPhotoStore(app.service._store._client, bucket="photovault-bench")
+        store = app.service._store
+        assert isinstance(store, S3ObjectStore)
+        seed_store = BotocorePerPhotoStore(store._client, bucket="photovault-bench")
+        seed = with_service(app, store=seed_store, cache=NoUrlCache())
         variants: list[tuple[str, App, Callable[[], Awaitable[None]] | None]] = [
-            ("URLs omitted (floor)", floor, None),
-            ("seed's way: botocore per photo, no cache", with_service(app, store=seed_store, cache=NoUrlCache()), None),
+            (FLOOR, floor, None),
+            (SEED, seed, None),
             ("fast signer, no cache", with_service(app, cache=NoUrlCache()), None),
             ("cold cache (Redis flushed before each call)", app, flush),
-            ("warm cache", app, None),
+            ("warm Redis (in-process tier off)", app, None),
+            ("warm in-process tier (default)", tiered, None),
         ]
-        for name, variant, before in variants:
+        for name, variant, setup in variants:
             async with stub_for(variant) as stub:
-                latencies.append(await time_calls(name, stub, iterations, before))
+                latencies.append(await time_calls(name, stub, iterations, setup))
 
         stats = app.redis_cache.stats if app.redis_cache else None
         assert stats is not None
         async with stub_for(app) as stub:
             metadata = (("authorization", f"Bearer {mint_token(SECRET, USER)}"),)
             await flush()
-            before = stats.round_trips
+            trips = stats.round_trips
             await stub.ListPhotos(pb.ListPhotosRequest(page_size=PAGE), metadata=metadata)
-            cold = stats.round_trips - before
-            before = stats.round_trips
+            cold = stats.round_trips - trips
+            trips = stats.round_trips
             await stub.ListPhotos(pb.ListPhotosRequest(page_size=PAGE), metadata=metadata)
-            warm = stats.round_trips - before
+            warm = stats.round_trips - trips
         cached, uncached = await simulated_day(app, calls_per_day)
     await redis.aclose()
     return ListResults(latencies, cold, warm, cached, uncached, calls_per_day)
@@ -250,14 +265,17 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
 
 def report(results: ListResults) -> None:
     by_name = {lat.name: lat for lat in results.latencies}
-    seed = by_name["seed's way: botocore per photo, no cache"].p50
-    floor = by_name["URLs omitted (floor)"].p50
+    seed = by_name[SEED].p50
+    floor = by_name[FLOOR].p50
     for lat in results.latencies:
         print(
             f"{lat.name:46s} p50 {lat.p50:7.2f} ms  p95 {lat.p95:7.2f} ms  "
             f"{seed / lat.p50:5.1f}x seed  {lat.p50 / floor:5.2f}x floor"
         )
-    print(f"Redis round trips per page: cold {results.round_trips_cold}, warm {results.round_trips_warm}")
+    print(
+        "Redis round trips per page: "
+        f"cold {results.round_trips_cold}, warm {results.round_trips_warm}"
+    )
     saved = 1 - results.day_signatures_cached / results.day_signatures_uncached
     print(
         f"simulated day ({results.day_calls} listings of {PAGE}): "

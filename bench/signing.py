@@ -70,9 +70,7 @@ def measure(n: int = 2000, runs: int = 5) -> list[Rate]:
         # As the service does: one batch per page of 100.
         now = datetime.now(UTC).replace(microsecond=0)
         for start in range(0, n, 100):
-            batch = PresignedUrlBatch(
-                endpoint, CREDS, method="GET", signed_at=now, expires_in=7200
-            )
+            batch = PresignedUrlBatch(endpoint, CREDS, method="GET", signed_at=now, expires_in=7200)
             for key in names[start : start + 100]:
                 batch.url(key)
         return n
@@ -99,12 +97,14 @@ def measure(n: int = 2000, runs: int = 5) -> list[Rate]:
     ]
 
 
-def main() -> None:
-    rates = measure()
+def report(rates: list[Rate]) -> None:
     base = rates[0].urls_per_second
     for rate in rates:
-        print(f"{rate.name:40s} {rate.urls_per_second:12,.0f} URLs/s  {rate.urls_per_second / base:6.1f}x")
+        print(
+            f"{rate.name:40s} {rate.urls_per_second:12,.0f} URLs/s  "
+            f"{rate.urls_per_second / base:6.1f}x"
+        )
 
 
 if __name__ == "__main__":
-    main()
+    report(measure())
