@@ -164,6 +164,7 @@ def test_grpcurl_lists_and_calls_the_service_then_sigterm_drains(
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
         metrics = r.read().decode()
     assert "photovault_url_signatures_total" in metrics
+    assert "photovault_url_cache_local_hits_total" in metrics
     assert 'photovault_redis_breaker_state{state="closed"} 1.0' in metrics
 
     denied = grpcurl(port, "-d", "{}", "photovault.v1.PhotoService/GetAccount")

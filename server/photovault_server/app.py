@@ -30,8 +30,10 @@ class App:
     service: PhotoService
     verifier: TokenVerifier
     pool: asyncpg.Pool
-    # The Redis adapter, for its counters and breaker (None with PHOTOVAULT_URL_CACHE=off).
+    # The Redis adapter, for its counters and breaker (None with PHOTOVAULT_URL_CACHE=off),
+    # and the in-process tier in front of it (None when switched off).
     redis_cache: RedisUrlCache | None
+    local_cache: TieredUrlCache | None = None
 
 
 class NoUrlCache:
@@ -84,7 +86,7 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
         stack.push_async_callback(pool.close)
 
         cache: UrlCache = NoUrlCache()
-        redis_cache = None
+        redis_cache = local_cache = None
         if settings.url_cache == "redis":
             timeout = settings.redis_timeout_ms / 1000
             redis = Redis.from_url(
@@ -98,7 +100,9 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
                 redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms)
             )
             if settings.local_url_cache_size:
-                cache = TieredUrlCache(redis_cache, maxsize=settings.local_url_cache_size)
+                cache = local_cache = TieredUrlCache(
+                    redis_cache, maxsize=settings.local_url_cache_size
+                )
 
         session = aioboto3.Session()
         s3 = await stack.enter_async_context(
@@ -125,4 +129,5 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
             verifier=TokenVerifier(settings.auth_config()),
             pool=pool,
             redis_cache=redis_cache,
+            local_cache=local_cache,
         )

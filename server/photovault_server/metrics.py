@@ -10,6 +10,7 @@ from dataclasses import asdict
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.core.urls import UrlStats
 
@@ -17,9 +18,12 @@ _BREAKER_STATES = ("closed", "half-open", "open")
 
 
 class UrlMetricsCollector(Collector):
-    def __init__(self, urls: UrlStats, cache: RedisUrlCache | None) -> None:
+    def __init__(
+        self, urls: UrlStats, cache: RedisUrlCache | None, local: TieredUrlCache | None = None
+    ) -> None:
         self._urls = urls
         self._cache = cache
+        self._local = local
 
     def collect(self) -> Iterator[Metric]:
         for name, value, help_ in (
@@ -29,6 +33,12 @@ class UrlMetricsCollector(Collector):
             ("photovault_url_public", self._urls.public, "Unsigned public URLs handed out"),
         ):
             yield CounterMetricFamily(name, help_, value=value)
+        if self._local is not None:
+            yield CounterMetricFamily(
+                "photovault_url_cache_local_hits",
+                "Cache hits served by the in-process tier (part of the hits)",
+                value=self._local.local_hits,
+            )
         if self._cache is None:
             return
         stats = self._cache.stats
@@ -50,15 +60,21 @@ class UrlMetricsCollector(Collector):
         yield state
 
 
-def registry_for(urls: UrlStats, cache: RedisUrlCache | None) -> CollectorRegistry:
+def registry_for(
+    urls: UrlStats, cache: RedisUrlCache | None, local: TieredUrlCache | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(UrlMetricsCollector(urls, cache))
+    registry.register(UrlMetricsCollector(urls, cache, local))
     return registry
 
 
-def snapshot(urls: UrlStats, cache: RedisUrlCache | None) -> dict[str, object]:
+def snapshot(
+    urls: UrlStats, cache: RedisUrlCache | None, local: TieredUrlCache | None = None
+) -> dict[str, object]:
     """The same counters as one log event's fields."""
     fields: dict[str, object] = {f"url_{k}": v for k, v in asdict(urls).items()}
+    if local is not None:
+        fields["url_local_hits"] = local.local_hits
     if cache is not None:
         fields.update({f"redis_{k}": v for k, v in asdict(cache.stats).items()})
         fields["redis_breaker"] = cache.breaker.state

@@ -64,7 +64,7 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         yield None
         return
     host, _, port = address.rpartition(":")
-    registry = registry_for(app.service.url_stats, app.redis_cache)
+    registry = registry_for(app.service.url_stats, app.redis_cache, app.local_cache)
     server, thread = start_http_server(int(port), addr=host, registry=registry)
     try:
         yield server.server_port
@@ -76,7 +76,9 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
 async def _log_counters(app: App, every: float) -> None:
     while True:
         await asyncio.sleep(every)
-        log.info("url_counters", **snapshot(app.service.url_stats, app.redis_cache))
+        log.info(
+            "url_counters", **snapshot(app.service.url_stats, app.redis_cache, app.local_cache)
+        )
 
 
 async def serve(settings: Settings) -> None:
@@ -92,5 +94,7 @@ async def serve(settings: Settings) -> None:
             await stop.wait()
             counters.cancel()
             log.info("shutting_down", grace_seconds=settings.shutdown_grace_seconds)
-            log.info("url_counters", **snapshot(app.service.url_stats, app.redis_cache))
+            log.info(
+                "url_counters", **snapshot(app.service.url_stats, app.redis_cache, app.local_cache)
+            )
     log.info("stopped")
