@@ -20,6 +20,9 @@ from photovault_server.metrics import registry_for, snapshot
 from photovault_server.settings import Settings
 from photovault_server.transport.grpc_interceptors import interceptors
 from photovault_server.transport.grpc_servicer import PhotoServicer
+from photovault_server.transport.web import WebGateway
+from photovault_server.transport.web.asgi import running_web_gateway
+from photovault_server.transport.web.cors import CorsPolicy
 
 log = structlog.get_logger("photovault.server")
 SERVICE_NAME = photo_service_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
@@ -73,6 +76,10 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         thread.join(timeout=5)
 
 
+def web_gateway(app: App) -> WebGateway:
+    return WebGateway(app.service, app.verifier, cors=CorsPolicy(app.settings.cors_origins))
+
+
 async def _log_counters(app: App, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -86,10 +93,20 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with open_app(settings) as app, running_grpc_server(app, settings.grpc_addr) as running:
+    async with (
+        open_app(settings) as app,
+        running_grpc_server(app, settings.grpc_addr) as running,
+        running_web_gateway(web_gateway(app), settings.http_addr) as http_port,
+    ):
         with metrics_endpoint(app, settings.metrics_addr) as metrics_port:
             host = settings.grpc_addr.rsplit(":", 1)[0]
-            log.info("serving", grpc=f"{host}:{running.port}", metrics_port=metrics_port)
+            web_host = settings.http_addr.rsplit(":", 1)[0]
+            log.info(
+                "serving",
+                grpc=f"{host}:{running.port}",
+                http=f"{web_host}:{http_port}",
+                metrics_port=metrics_port,
+            )
             counters = asyncio.create_task(_log_counters(app, 60.0))
             await stop.wait()
             counters.cancel()

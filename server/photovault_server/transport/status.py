@@ -73,6 +73,15 @@ def to_status(error: PhotoVaultError) -> status_pb2.Status:
     return status_pb2.Status(code=code.value[0], message=error.message, details=details)
 
 
+def protocol_status(code: int, message: str, reason: str) -> status_pb2.Status:
+    """For failures found before any RPC runs (framing, encodings, unknown methods)."""
+    return status_pb2.Status(
+        code=code,
+        message=message,
+        details=[_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))],
+    )
+
+
 def internal_status() -> status_pb2.Status:
     """For unexpected exceptions: a fixed message, never the exception text."""
     return status_pb2.Status(

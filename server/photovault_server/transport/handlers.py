@@ -1,0 +1,141 @@
+"""The RPCs as plain async functions, protobuf in, protobuf out, for an authenticated user.
+
+Every transport calls these: the native gRPC servicer, the web gateway (gRPC-web, Connect) and
+the Lambda handler. They only translate between messages and core calls; authentication, error
+mapping, deadlines and framing belong to the transports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault_server.core import PhotoChanges, PhotoService
+
+from .convert import (
+    account_to_proto,
+    optional_datetime,
+    photo_to_proto,
+    photo_url_to_proto,
+    timestamp,
+)
+
+SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"]
+
+
+class PhotoHandlers:
+    def __init__(self, service: PhotoService) -> None:
+        self._service = service
+
+    async def CreateUploadUrl(
+        self, user: str, request: pb.CreateUploadUrlRequest
+    ) -> pb.CreateUploadUrlResponse:
+        ticket = await self._service.create_upload_url(
+            user,
+            file_name=request.file_name,
+            content_type=request.content_type,
+            size_bytes=request.size_bytes,
+            checksum_sha256=request.checksum_sha256,
+        )
+        return pb.CreateUploadUrlResponse(
+            upload_id=str(ticket.upload_id),
+            upload_url=ticket.url,
+            method=ticket.method,
+            required_headers=ticket.required_headers,
+            expire_time=timestamp(ticket.expire_time),
+        )
+
+    async def ConfirmUpload(
+        self, user: str, request: pb.ConfirmUploadRequest
+    ) -> pb.ConfirmUploadResponse:
+        photo = await self._service.confirm_upload(
+            user,
+            upload_id=request.upload_id,
+            title=request.title,
+            description=request.description,
+            tags=list(request.tags),
+            visibility=request.visibility,
+        )
+        return pb.ConfirmUploadResponse(photo=photo_to_proto(photo))
+
+    async def GetPhoto(self, user: str, request: pb.GetPhotoRequest) -> pb.GetPhotoResponse:
+        photo = await self._service.get_photo(user, request.id)
+        return pb.GetPhotoResponse(photo=photo_to_proto(photo))
+
+    async def ListPhotos(self, user: str, request: pb.ListPhotosRequest) -> pb.ListPhotosResponse:
+        page = await self._service.list_photos(
+            user,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            tags=list(request.tags),
+            query=request.query,
+            created_after=optional_datetime(request, "created_after"),
+            created_before=optional_datetime(request, "created_before"),
+            visibility=request.visibility,
+            content_type=request.content_type,
+            order=request.order,
+        )
+        return pb.ListPhotosResponse(
+            photos=[photo_to_proto(p) for p in page.photos],
+            next_page_token=page.next_page_token,
+        )
+
+    async def BatchGetPhotoUrls(
+        self, user: str, request: pb.BatchGetPhotoUrlsRequest
+    ) -> pb.BatchGetPhotoUrlsResponse:
+        urls = await self._service.batch_get_photo_urls(user, list(request.photo_ids))
+        return pb.BatchGetPhotoUrlsResponse(urls=[photo_url_to_proto(u) for u in urls])
+
+    async def UpdatePhoto(
+        self, user: str, request: pb.UpdatePhotoRequest
+    ) -> pb.UpdatePhotoResponse:
+        given = request.photo
+        changes = PhotoChanges(
+            paths=frozenset(request.update_mask.paths),
+            title=given.title,
+            description=given.description,
+            tags=tuple(given.tags),
+            visibility=given.visibility,  # type: ignore[arg-type]
+        )
+        photo = await self._service.update_photo(user, given.id, changes)
+        return pb.UpdatePhotoResponse(photo=photo_to_proto(photo))
+
+    async def DeletePhoto(
+        self, user: str, request: pb.DeletePhotoRequest
+    ) -> pb.DeletePhotoResponse:
+        await self._service.delete_photo(user, request.id)
+        return pb.DeletePhotoResponse()
+
+    async def GetAccount(self, user: str, request: pb.GetAccountRequest) -> pb.GetAccountResponse:
+        account = await self._service.get_account(user)
+        return pb.GetAccountResponse(account=account_to_proto(account))
+
+
+Handler = Callable[[str, Any], Awaitable[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """One RPC as the web transports see it: its path, message classes and handler."""
+
+    name: str
+    request_type: type[Message]
+    response_type: type[Message]
+    handler: Handler
+
+
+def method_table(handlers: PhotoHandlers) -> dict[str, Method]:
+    """`/photovault.v1.PhotoService/<Rpc>` -> Method, from the service descriptor."""
+    table = {}
+    for method in SERVICE.methods:
+        table[f"/{SERVICE.full_name}/{method.name}"] = Method(
+            name=method.name,
+            request_type=getattr(pb, method.input_type.name),
+            response_type=getattr(pb, method.output_type.name),
+            handler=getattr(handlers, method.name),
+        )
+    return table

@@ -1,0 +1,102 @@
+"""The gateway as an ASGI application, served by uvicorn beside the native gRPC server in the
+same process and event loop (no extra network hop to reach the core)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import uvicorn
+
+from .gateway import MAX_MESSAGE_BYTES, HttpRequest, HttpResponse, WebGateway
+
+# grpc-web-text carries the message in base64: 4/3 of it, plus the frame header and slack.
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024
+
+Scope = dict[str, Any]
+
+
+class GatewayAsgiApp:
+    def __init__(self, gateway: WebGateway, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._gateway = gateway
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        body = bytearray()
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
+                return
+            body += event.get("body", b"")
+            if len(body) > self._max_body_bytes:
+                await self._send(
+                    send,
+                    HttpResponse(
+                        413, [("content-type", "text/plain")], b"request body too large\n"
+                    ),
+                )
+                return
+            if not event.get("more_body", False):
+                break
+        request = HttpRequest(scope["method"], scope["path"], headers, bytes(body))
+        await self._send(send, await self._gateway.handle(request))
+
+    @staticmethod
+    async def _send(send: Any, response: HttpResponse) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _Server(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # `photovault serve` owns SIGTERM/SIGINT: it drains gRPC and the gateway together.
+        yield
+
+
+@asynccontextmanager
+async def running_web_gateway(gateway: WebGateway, address: str) -> AsyncIterator[int]:
+    """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port."""
+    host, _, port = address.rpartition(":")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), int(port)))
+    config = uvicorn.Config(
+        GatewayAsgiApp(gateway),
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=30,
+        # Bounded headers: h11's limit on an incomplete event (the header block).
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task  # re-raise why it stopped
+                raise OSError(f"web gateway did not start on {address}")
+            await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,47 @@
+"""CORS for browsers calling the gateway from other origins: an explicit allow-list; the
+allowed Origin is echoed (never the Host, never `*`), and a refused origin gets no CORS header."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+ALLOWED_METHODS = "POST, OPTIONS"
+ALLOWED_HEADERS = (
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "authorization",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "x-request-id",
+)
+EXPOSED_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id"
+MAX_AGE_SECONDS = "7200"
+
+
+class CorsPolicy:
+    def __init__(self, origins: Iterable[str]) -> None:
+        self._origins = frozenset(o.rstrip("/") for o in origins)
+        self._any = "*" in self._origins
+
+    def allows(self, origin: str | None) -> bool:
+        return bool(origin) and (self._any or origin in self._origins)
+
+    def preflight_headers(self, origin: str) -> list[tuple[str, str]]:
+        return [
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-methods", ALLOWED_METHODS),
+            ("access-control-allow-headers", ", ".join(ALLOWED_HEADERS)),
+            ("access-control-max-age", MAX_AGE_SECONDS),
+            ("vary", "Origin"),
+        ]
+
+    def response_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        if origin is None or not self.allows(origin):
+            return [("vary", "Origin")]
+        return [
+            ("access-control-allow-origin", origin),
+            ("access-control-expose-headers", EXPOSED_HEADERS),
+            ("vary", "Origin"),
+        ]

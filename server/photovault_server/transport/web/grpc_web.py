@@ -1,0 +1,131 @@
+"""gRPC-web wire format (grpc/grpc doc/PROTOCOL-WEB.md): length-prefixed frames, a trailer
+frame, and the base64 "text" variant. Pure functions over bytes; no I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable
+
+BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
+TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
+CONTENT_TYPES = BINARY_TYPES | TEXT_TYPES
+
+DATA_FLAG = 0x00
+TRAILER_FLAG = 0x80
+COMPRESSED_FLAG = 0x01
+_HEADER = 5
+
+_TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])")
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_BASE64_CHARS = re.compile(rb"[A-Za-z0-9+/=]*")
+
+
+class FrameError(ValueError):
+    """The request body is not a well-formed gRPC-web message; `grpc_code` says how to answer."""
+
+    def __init__(self, message: str, grpc_code: int) -> None:
+        super().__init__(message)
+        self.grpc_code = grpc_code
+
+
+class Base64Error(ValueError):
+    """grpc-web-text body that is not base64 (answered with HTTP 400)."""
+
+
+def decode_text(body: bytes) -> bytes:
+    """Decodes a grpc-web-text body: base64 in 4-character blocks, where a client may send
+    several padded segments one after another (each chunk of a stream encoded on its own)."""
+    if len(body) % 4:
+        raise Base64Error("grpc-web-text body length is not a multiple of 4")
+    if not _BASE64_CHARS.fullmatch(body):
+        raise Base64Error("grpc-web-text body is not base64")
+    try:
+        if b"=" not in body[:-2]:
+            return base64.b64decode(body, validate=True)
+        # Padding inside: decode segment by segment (each ends at a padded block).
+        out = bytearray()
+        start = 0
+        for block in range(0, len(body), 4):
+            if body[block + 3 : block + 4] == b"=":
+                out += base64.b64decode(body[start : block + 4], validate=True)
+                start = block + 4
+        out += base64.b64decode(body[start:], validate=True)
+        return bytes(out)
+    except (binascii.Error, ValueError) as exc:
+        raise Base64Error("grpc-web-text body is not base64") from exc
+
+
+def read_message(data: bytes, *, max_message_bytes: int) -> bytes:
+    """The one message of a unary request: a single uncompressed data frame."""
+    frames = []
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < _HEADER:
+            raise FrameError("truncated frame header", grpc_code=3)
+        flags = data[offset]
+        length = int.from_bytes(data[offset + 1 : offset + _HEADER], "big")
+        if length > max_message_bytes:
+            raise FrameError(
+                f"message of {length} bytes exceeds the limit of {max_message_bytes}",
+                grpc_code=8,  # RESOURCE_EXHAUSTED, as gRPC answers an over-long message
+            )
+        end = offset + _HEADER + length
+        if end > len(data):
+            raise FrameError("frame shorter than its length prefix", grpc_code=3)
+        if flags & TRAILER_FLAG:
+            raise FrameError("unexpected trailer frame in a request", grpc_code=3)
+        if flags & COMPRESSED_FLAG:
+            raise FrameError("compressed messages are not supported", grpc_code=12)
+        if flags:
+            raise FrameError(f"unknown frame flags 0x{flags:02x}", grpc_code=3)
+        frames.append(data[offset + _HEADER : end])
+        offset = end
+    if len(frames) != 1:
+        raise FrameError(f"a unary call carries one message, got {len(frames)}", grpc_code=3)
+    return frames[0]
+
+
+def frame(payload: bytes, flags: int = DATA_FLAG) -> bytes:
+    return bytes([flags]) + len(payload).to_bytes(4, "big") + payload
+
+
+def trailer_frame(trailers: Iterable[tuple[str, str]]) -> bytes:
+    """Lower-case `key: value` lines, each ending in CRLF, in a frame flagged 0x80."""
+    block = "".join(f"{k.lower()}: {v}\r\n" for k, v in trailers)
+    return frame(block.encode("ascii"), TRAILER_FLAG)
+
+
+def base64_body(data: bytes) -> bytes:
+    """A grpc-web-text response body."""
+    return base64.b64encode(data)
+
+
+def encode_grpc_message(message: str) -> str:
+    """grpc-message is percent-encoded UTF-8: everything outside 0x20-0x7E, and '%' itself."""
+    out = []
+    for byte in message.encode("utf-8"):
+        if 0x20 <= byte <= 0x7E and byte != 0x25:
+            out.append(chr(byte))
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+def parse_timeout(value: str) -> float:
+    """grpc-timeout (e.g. "500m", "2S") in seconds; ValueError when malformed."""
+    match = _TIMEOUT.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"malformed grpc-timeout {value!r}")
+    return int(match[1]) * _TIMEOUT_UNITS[match[2]]
+
+
+def b64_header(value: bytes) -> str:
+    """-bin metadata: base64 without padding, as gRPC sends it."""
+    return base64.b64encode(value).decode().rstrip("=")
+
+
+def decode_bin_header(value: str) -> bytes:
+    """-bin metadata from a client: padded or not."""
+    return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
