@@ -92,6 +92,9 @@ class BotocorePerPhotoStore(S3ObjectStore):
 
 
 def bench_settings(**overrides: object) -> Settings:
+    # Signing needs credentials, not a reachable S3: listing never calls it.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
     values: dict[str, object] = {
         "PHOTOVAULT_BUCKET": "photovault-bench",
         "AWS_REGION": "eu-west-1",
@@ -218,8 +221,6 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
     async def flush() -> None:
         await redis.flushdb()
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
     latencies = []
     async with (
         open_app(bench_settings(PHOTOVAULT_LOCAL_URL_CACHE_SIZE=0)) as app,

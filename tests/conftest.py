@@ -35,7 +35,8 @@ REGION = "us-east-1"
 ADMIN_DATABASE_URL = os.environ.get(
     "PHOTOVAULT_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEST_DATABASE = "photovault_test"
+# One database per test run: runs side by side (developers, CI) never drop each other's.
+TEST_DATABASE = f"photovault_test_{os.getpid()}"
 TEST_REDIS_URL = os.environ.get("PHOTOVAULT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -56,12 +57,20 @@ def create_bucket(endpoint: str, bucket: str = BUCKET) -> None:
     s3.create_bucket(Bucket=bucket)
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> str:
-    """A fresh database per run, migrated by the real migration code."""
+async def _drop_database() -> None:
     admin = await asyncpg.connect(ADMIN_DATABASE_URL)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A fresh database for this run, migrated by the real migration code, dropped after."""
+    await _drop_database()
+    admin = await asyncpg.connect(ADMIN_DATABASE_URL)
+    try:
         await admin.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
     finally:
         await admin.close()
@@ -71,7 +80,8 @@ async def database_url() -> str:
         await migrate(conn)
     finally:
         await conn.close()
-    return url
+    yield url
+    await _drop_database()
 
 
 @pytest.fixture(scope="session")

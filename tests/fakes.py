@@ -9,7 +9,9 @@ interleaves concurrent calls (and a missing lock would show).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import calendar
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -56,13 +58,25 @@ class FakeClock:
         return self.now
 
 
+def window_of(now: datetime, lifetime: timedelta, margin: timedelta) -> tuple[datetime, datetime]:
+    """(signed_at, expire_at) of the signing window `now` falls in, worked out apart from the
+    core: windows of (lifetime - margin) whole seconds, counted from the Unix epoch. `margin`
+    is the one the window uses (the policy's, at most half the lifetime)."""
+    step = (lifetime - margin) // timedelta(seconds=1)
+    start = calendar.timegm(now.utctimetuple()) // step * step
+    signed_at = datetime.fromtimestamp(start, UTC)
+    return signed_at, signed_at + lifetime
+
+
 async def _round_trip() -> None:
     await asyncio.sleep(0)
 
 
 class InMemoryObjectStore:
-    """A bucket in a dict. Signed URLs are `https://s3.test/{key}?sig=N`, N counting every
-    signature this store made (upload and download), so tests can count signing work."""
+    """A bucket in a dict. Signed URLs are `https://s3.test/{key}?sig=S&date=D&expires=E`: S a
+    digest of the scope (the signing key), the object key, D and E, so that, as with SigV4, the
+    same arguments and credentials give byte-identical URLs. `signatures` counts every
+    signature made (upload and download), so tests can count signing work."""
 
     def __init__(self, clock: FakeClock, *, scope: str = "s3.test|photos|path|AKIDTEST") -> None:
         self._clock = clock
@@ -78,6 +92,9 @@ class InMemoryObjectStore:
         self.credentials_expire_time: datetime | None = None
         # What `url_lifetime_cap` answers (temporary credentials of unknown expiry).
         self.lifetime_cap: timedelta | None = None
+        # When set, every signature also carries its count, so no two URLs are alike (as if
+        # each were signed by other credentials): tests can tell whose URL was handed out.
+        self.unique_signatures = False
         self.signatures = 0
         self.download_batches: list[list[str]] = []
         self.deleted_keys: list[str] = []
@@ -97,10 +114,11 @@ class InMemoryObjectStore:
             expire_time = min(expire_time, self.credentials_expire_time)
         date = signed_at.strftime("%Y%m%dT%H%M%SZ")
         seconds = int((expire_time - signed_at).total_seconds())
-        return (
-            f"https://s3.test/{key}?sig={self.signatures}&date={date}&expires={seconds}",
-            expire_time,
-        )
+        material = f"{self.scope}\x00{key}\x00{date}\x00{seconds}".encode()
+        sig = hashlib.blake2b(material, digest_size=8).hexdigest()
+        if self.unique_signatures:
+            sig += f"-{self.signatures}"
+        return f"https://s3.test/{key}?sig={sig}&date={date}&expires={seconds}", expire_time
 
     async def url_scope(self) -> str:
         await _round_trip()
@@ -205,7 +223,11 @@ class InMemoryUrlCache:
         return {key: url for key, url in found.items() if url is not None}
 
     async def put_many(
-        self, entries: Mapping[str, SignedUrl], margin: timedelta
+        self,
+        entries: Mapping[str, SignedUrl],
+        margin: timedelta,
+        *,
+        replace: Collection[str] = (),
     ) -> dict[str, SignedUrl]:
         self.put_many_calls += 1
         await _round_trip()
@@ -214,7 +236,7 @@ class InMemoryUrlCache:
         now = self._clock()
         winners: dict[str, SignedUrl] = {}
         for key, url in entries.items():
-            existing = self._live(key)
+            existing = None if key in replace else self._live(key)
             if existing is not None:
                 winners[key] = existing  # another caller stored first: its URL wins
                 continue
@@ -422,6 +444,20 @@ class Harness:
     cache: InMemoryUrlCache
     clock: FakeClock
     config: ServiceConfig
+
+    def another_process(self) -> Harness:
+        """A second PhotoService on the same database, bucket, signing key and clock but with a
+        URL cache of its own, empty (another instance without Redis, a cold Lambda)."""
+        cache = InMemoryUrlCache(self.clock)
+        service = PhotoService(
+            repo=self.repo,
+            store=self.store,
+            cache=cache,
+            config=self.config,
+            page_tokens=PageTokenCodec(b"0" * 32),
+            clock=self.clock,
+        )
+        return replace(self, service=service, cache=cache)
 
     async def upload_photo(
         self,

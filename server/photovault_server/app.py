@@ -42,7 +42,9 @@ class NoUrlCache:
     async def get_many(self, keys: object) -> dict[str, SignedUrl]:
         return {}
 
-    async def put_many(self, entries: object, margin: timedelta) -> dict[str, SignedUrl]:
+    async def put_many(
+        self, entries: object, margin: timedelta, *, replace: object = ()
+    ) -> dict[str, SignedUrl]:
         return {}
 
     async def delete_many(self, keys: object) -> None:

@@ -18,7 +18,7 @@ from photovault_server.core import (
     Visibility,
 )
 from photovault_server.core.models import Cursor, PhotoFilter
-from tests.fakes import EPOCH, Harness, make_harness
+from tests.fakes import EPOCH, Harness, make_harness, window_of
 
 NEWEST = int(PhotoOrder.NEWEST_FIRST)
 OLDEST = int(PhotoOrder.OLDEST_FIRST)
@@ -140,10 +140,14 @@ async def test_negative_page_size_is_invalid(harness: Harness, page_size: int) -
 
 async def test_listed_photos_carry_urls(harness: Harness) -> None:
     _seed(harness, 3)
+    harness.clock.advance(timedelta(minutes=47))  # well inside the window, not at its start
     page = await harness.service.list_photos("alice")
+    policy = harness.config.urls
+    _, expire_at = window_of(harness.clock(), policy.download_ttl, policy.cache_margin)
+    assert len(page.photos) == 3
     for photo in page.photos:
         assert photo.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
-        assert photo.url_expire_time == harness.clock() + timedelta(hours=2)
+        assert photo.url_expire_time == expire_at
 
 
 # --- Page tokens ------------------------------------------------------------------------------

@@ -196,9 +196,12 @@ async def test_visibility_change_forgets_the_cached_url(harness: Harness) -> Non
     assert public.visibility is Visibility.PUBLIC
     assert not _is_cached(harness, photo)
     to_private = PhotoChanges(paths=frozenset({"visibility"}), visibility=Visibility.PRIVATE)
+    signatures = harness.store.signatures
     private = await harness.service.update_photo("alice", str(photo.id), to_private)
-    assert private.url != photo.url  # the URL issued before is never handed out again
-    assert private.url_expire_time is not None
+    # The cached URL is never handed out again: this one is signed anew (in the same signing
+    # window, so with the same bytes, as any other process would sign it).
+    assert harness.store.signatures == signatures + 1
+    assert (private.url, private.url_expire_time) == (photo.url, photo.url_expire_time)
 
 
 # --- DeletePhoto ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from photovault_server.core import (
     UrlPolicy,
     Visibility,
 )
-from tests.fakes import JPEG_BYTES, Harness, make_harness
+from tests.fakes import JPEG_BYTES, Harness, make_harness, window_of
 
 MAX_UPLOAD = 1024 * 1024
 CHECKSUM = base64.b64encode(hashlib.sha256(b"photo").digest()).decode()
@@ -497,7 +497,9 @@ async def test_confirm_records_the_photo(harness: Harness) -> None:
     assert photo.tags == ("sea", "summer")
     assert photo.create_time == photo.update_time == harness.clock()
     assert photo.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
-    assert photo.url_expire_time == harness.clock() + timedelta(hours=2)
+    policy = harness.config.urls
+    _, expire_at = window_of(harness.clock(), policy.download_ttl, policy.cache_margin)
+    assert photo.url_expire_time == expire_at
     assert harness.repo.photos[photo.id].url == ""  # URLs are never stored
     account = await harness.service.get_account("alice")
     assert (account.photo_count, account.used_bytes, account.pending_bytes) == (

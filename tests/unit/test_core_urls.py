@@ -1,11 +1,13 @@
-"""The URL policy on the in-memory fakes: cached URLs are reused while they keep the margin,
-public photos go unsigned through the public base URL, a page costs one cache read and at most
-one write, and the policy's own limits."""
+"""The URL policy on the in-memory fakes: URLs are signed in windows and cached until their
+window ends, so cached URLs are reused while they keep more than the margin; public photos go
+unsigned through the public base URL, a page costs one cache read and at most one write, and
+the policy's own limits. (The signing windows themselves: test_core_signing_window.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from photovault_server.core import Photo, PhotoChanges, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import cache_key
-from tests.fakes import Harness, make_harness
+from tests.fakes import Harness, make_harness, window_of
 
 TTL = timedelta(hours=2)
 MARGIN = timedelta(minutes=30)
@@ -29,30 +31,52 @@ async def _get(harness: Harness, photo: Photo) -> Photo:
     return await harness.service.get_photo(photo.owner_id, str(photo.id))
 
 
+def _window(harness: Harness) -> tuple[datetime, datetime]:
+    """(signed_at, expire_at) of the window the clock is in, for TTL and MARGIN."""
+    return window_of(harness.clock(), TTL, MARGIN)
+
+
+def _move_to(harness: Harness, when: datetime) -> None:
+    assert when >= harness.clock()
+    harness.clock.advance(when - harness.clock())
+
+
 # --- The cache --------------------------------------------------------------------------------
 
 
 async def test_cache_hit_returns_the_same_url_without_signing(harness: Harness) -> None:
     photo = harness.add_photo()
+    harness.clock.advance(timedelta(minutes=10))  # not at the start of the window
     first = await _get(harness, photo)
     assert harness.store.signatures == 1
-    assert first.url_expire_time == harness.clock() + TTL
-    harness.clock.advance(TTL - MARGIN - timedelta(microseconds=1))
+    signed_at, expire_at = _window(harness)
+    assert first.url_expire_time == expire_at == signed_at + TTL
+    _move_to(harness, expire_at - MARGIN - timedelta(microseconds=1))  # the window's last µs
     again = await _get(harness, photo)
     assert (again.url, again.url_expire_time) == (first.url, first.url_expire_time)
     assert harness.store.signatures == 1
 
 
 async def test_url_is_re_signed_once_less_than_the_margin_is_left(harness: Harness) -> None:
+    """A cached URL is handed out while it has more than the margin left; it has exactly the
+    margin left when its window ends, and from then on the next window's URL is handed out."""
     photo = harness.add_photo()
     first = await _get(harness, photo)
-    harness.clock.advance(TTL - MARGIN)
+    _, expire_at = _window(harness)
+    assert first.url_expire_time == expire_at
+    _move_to(harness, expire_at - MARGIN - timedelta(microseconds=1))
+    assert (await _get(harness, photo)).url == first.url  # the margin and 1 µs left
+    assert harness.store.signatures == 1
+    _move_to(harness, expire_at - MARGIN)  # no more than the margin left: the next window
+    next_signed_at, next_expire_at = _window(harness)
+    assert next_signed_at == harness.clock()
     second = await _get(harness, photo)
     assert second.url != first.url
-    assert second.url_expire_time == harness.clock() + TTL
+    assert second.url_expire_time == next_expire_at == next_signed_at + TTL
     assert harness.store.signatures == 2
     third = await _get(harness, photo)
     assert third.url == second.url  # the new URL is cached in turn
+    assert harness.store.signatures == 2
 
 
 async def test_core_checks_the_margin_itself(harness: Harness) -> None:
@@ -65,7 +89,7 @@ async def test_core_checks_the_margin_itself(harness: Harness) -> None:
     harness.cache.entries[key] = (stale, stale.expire_time)
     got = await _get(harness, photo)
     assert got.url != stale.url
-    assert got.url_expire_time == now + TTL
+    assert got.url_expire_time == _window(harness)[1]
     assert harness.store.signatures == 1
 
 
@@ -80,10 +104,14 @@ async def test_url_with_exactly_the_margin_left_is_handed_out(harness: Harness) 
 
 
 async def test_cache_entry_lives_until_expiry_minus_margin(harness: Harness) -> None:
+    """... which is where the URL's window ends and the next one starts."""
     photo = harness.add_photo()
+    harness.clock.advance(timedelta(minutes=25))
     got = await _get(harness, photo)
+    _, expire_at = _window(harness)
     (entry,) = harness.cache.entries.values()
-    assert entry == (SignedUrl(got.url, harness.clock() + TTL), harness.clock() + TTL - MARGIN)
+    assert entry == (SignedUrl(got.url, expire_at), expire_at - MARGIN)
+    assert window_of(expire_at - MARGIN, TTL, MARGIN)[0] == expire_at - MARGIN
 
 
 async def test_url_shortened_by_the_credentials_is_handed_out_but_not_cached(
@@ -95,8 +123,8 @@ async def test_url_shortened_by_the_credentials_is_handed_out_but_not_cached(
     assert first.url_expire_time == harness.store.credentials_expire_time
     assert harness.cache.entries == {}
     second = await _get(harness, photo)
-    assert second.url != first.url
-    assert harness.store.signatures == 2
+    assert harness.store.signatures == 2  # signed again, not taken from the cache
+    assert (second.url, second.url_expire_time) == (first.url, first.url_expire_time)
 
 
 async def test_new_signing_scope_means_new_urls(harness: Harness) -> None:
@@ -109,17 +137,22 @@ async def test_new_signing_scope_means_new_urls(harness: Harness) -> None:
 
 
 async def test_cache_outage_still_serves_fresh_urls(harness: Harness) -> None:
+    """... and, signed in the same window, the very same URL: browsers and CDNs keep theirs."""
     photo = harness.add_photo()
     harness.cache.down = True
     first = await _get(harness, photo)
+    harness.clock.advance(timedelta(minutes=20))
     second = await _get(harness, photo)
-    assert first.url.startswith("https://s3.test/")
-    assert second.url.startswith("https://s3.test/")
-    assert first.url != second.url
+    assert first.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
     assert harness.store.signatures == 2
+    assert (second.url, second.url_expire_time) == (first.url, first.url_expire_time)
+    assert first.url_expire_time == _window(harness)[1]
 
 
 async def test_concurrent_misses_hand_out_the_same_url(harness: Harness) -> None:
+    """Even were the racing signatures different (other credentials), the first one stored
+    is the one every caller hands out."""
+    harness.store.unique_signatures = True
     photo = harness.add_photo()
     got = await asyncio.gather(*(_get(harness, photo) for _ in range(5)))
     assert harness.store.signatures > 1  # the misses really raced
@@ -137,15 +170,15 @@ async def test_losers_url_is_used_when_the_winners_is_too_old(harness: Harness) 
     original_put = harness.cache.put_many
 
     async def put_many_after_a_race(
-        entries: dict[str, SignedUrl], margin: timedelta
+        entries: dict[str, SignedUrl], margin: timedelta, *, replace: Collection[str] = ()
     ) -> dict[str, SignedUrl]:
-        await original_put(entries, margin)
+        await original_put(entries, margin, replace=replace)
         return {**entries, key: old}
 
     harness.cache.put_many = put_many_after_a_race  # type: ignore[method-assign,assignment]
     got = await _get(harness, photo)
     assert got.url != old.url
-    assert got.url_expire_time == harness.clock() + TTL
+    assert got.url_expire_time == _window(harness)[1]
 
 
 # --- Public photos ----------------------------------------------------------------------------
@@ -175,7 +208,7 @@ async def test_public_photo_without_a_base_url_is_presigned(harness: Harness) ->
     photo = harness.add_photo(visibility=Visibility.PUBLIC)
     got = await _get(harness, photo)
     assert got.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
-    assert got.url_expire_time == harness.clock() + TTL
+    assert got.url_expire_time == _window(harness)[1]
     assert harness.store.signatures == 1
 
 
@@ -184,7 +217,7 @@ async def test_private_photo_is_presigned_even_with_a_base_url() -> None:
     photo = harness.add_photo(visibility=Visibility.PRIVATE)
     got = await _get(harness, photo)
     assert got.url.startswith("https://s3.test/")
-    assert got.url_expire_time == harness.clock() + TTL
+    assert got.url_expire_time == _window(harness)[1]
 
 
 async def test_publishing_a_photo_switches_it_to_the_public_url() -> None:
@@ -261,7 +294,7 @@ def test_default_cache_margin(ttl: timedelta, margin: timedelta) -> None:
 
 
 @pytest.mark.parametrize(
-    "ttl", [timedelta(minutes=5), timedelta(minutes=1), timedelta(seconds=1)], ids=str
+    "ttl", [timedelta(minutes=5), timedelta(minutes=1), timedelta(seconds=2)], ids=str
 )
 def test_default_cache_margin_is_accepted_for_short_lifetimes(
     ttl: timedelta,
@@ -293,7 +326,7 @@ def test_url_policy_rejects(ttl: timedelta, margin: timedelta) -> None:
     ("ttl", "margin"),
     [
         pytest.param(timedelta(days=7), timedelta(hours=42), id="exactly-7-days"),
-        pytest.param(timedelta(seconds=1), timedelta(0), id="one-second-no-margin"),
+        pytest.param(timedelta(seconds=2), timedelta(0), id="two-seconds-no-margin"),
     ],
 )
 def test_url_policy_accepts(ttl: timedelta, margin: timedelta) -> None:

@@ -10,7 +10,7 @@ same rule as Redis's: evicted when the URL has only the margin left.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,9 +65,13 @@ class TieredUrlCache:
         return found
 
     async def put_many(
-        self, entries: Mapping[str, SignedUrl], margin: timedelta
+        self,
+        entries: Mapping[str, SignedUrl],
+        margin: timedelta,
+        *,
+        replace: Collection[str] = (),
     ) -> dict[str, SignedUrl]:
-        winners = await self._shared.put_many(entries, margin)
+        winners = await self._shared.put_many(entries, margin, replace=replace)
         self._remember({**entries, **winners}, margin)
         return winners
 

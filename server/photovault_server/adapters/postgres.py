@@ -83,10 +83,17 @@ class PostgresPhotoRepository:
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[_Conn]:
         try:
-            async with self._pool.acquire() as conn:
-                yield conn
+            conn = await self._pool.acquire()
+        except Exception as exc:
+            # Any failure to get a connection (refused, unknown database, bad credentials, too
+            # many clients, timeout) means the database cannot serve us now, not a bad query.
+            raise Unavailable("the metadata database is unavailable; retry shortly") from exc
+        try:
+            yield conn
         except _UNAVAILABLE_ERRORS as exc:
             raise Unavailable("the metadata database is unavailable; retry shortly") from exc
+        finally:
+            await self._pool.release(conn)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_Conn]:

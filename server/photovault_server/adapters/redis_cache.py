@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -34,17 +34,22 @@ def _encode(url: SignedUrl) -> str:
     return f"{int(url.expire_time.timestamp() * 1000)}\n{url.url}"
 
 
+# What an unreadable entry decodes to: a URL that expired long ago, so the core treats the key
+# as stale and overwrites it (a plain miss would leave the garbage there, deferred to by NX).
+_UNREADABLE = SignedUrl(url="", expire_time=datetime(1970, 1, 1, tzinfo=UTC))
+
+
 def _decode(raw: bytes | str | None) -> SignedUrl | None:
-    """None for anything that is not an entry we wrote (a miss, never an error)."""
+    """None for no entry; the expired `_UNREADABLE` for anything we did not write."""
     if raw is None:
         return None
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
-        return None
+        return _UNREADABLE
     millis, sep, url = text.partition("\n")
     if not sep or not millis.isdigit() or not url.startswith(("https://", "http://")):
-        return None
+        return _UNREADABLE
     return SignedUrl(url=url, expire_time=datetime.fromtimestamp(int(millis) / 1000, UTC))
 
 
@@ -53,6 +58,7 @@ class CacheStats:
     round_trips: int = 0
     errors: int = 0
     skipped: int = 0  # calls answered as misses without asking Redis (breaker open)
+    command_errors: int = 0  # single commands refused (e.g. WRONGTYPE); Redis itself is fine
     breaker_opened: int = 0
 
 
@@ -147,7 +153,11 @@ class RedisUrlCache:
         return found
 
     async def put_many(
-        self, entries: Mapping[str, SignedUrl], margin: timedelta
+        self,
+        entries: Mapping[str, SignedUrl],
+        margin: timedelta,
+        *,
+        replace: Collection[str] = (),
     ) -> dict[str, SignedUrl]:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
         pipe = self._redis.pipeline(transaction=False)
@@ -156,15 +166,24 @@ class RedisUrlCache:
             evict_ms = int((url.expire_time - margin).timestamp() * 1000)
             if evict_ms > now_ms:
                 keys.append(key)
-                pipe.set(key, _encode(url), pxat=evict_ms, nx=True, get=True)
+                if key in replace:
+                    pipe.set(key, _encode(url), pxat=evict_ms)
+                else:
+                    pipe.set(key, _encode(url), pxat=evict_ms, nx=True, get=True)
         if not keys:
             return {}
-        previous = await self._call("set", pipe.execute)
+        # Per-command errors (a key of another type: WRONGTYPE) come back as values: they cost
+        # that key its entry, not the whole write, and say nothing of Redis's health.
+        previous = await self._call("set", lambda: pipe.execute(raise_on_error=False))
         if not isinstance(previous, list):
             return {}
         winners = {}
         for key, raw in zip(keys, previous, strict=False):
-            theirs = _decode(raw)
+            if isinstance(raw, Exception):
+                self.stats.command_errors += 1
+                log.warning("url_cache_entry_refused", error=type(raw).__name__)
+                raw = None
+            theirs = _decode(raw) if key not in replace and not isinstance(raw, bool) else None
             winners[key] = theirs if theirs is not None else entries[key]
         return winners
 

@@ -6,7 +6,7 @@ swallow them (the URL cache is an optimisation and must never fail a call).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -75,11 +75,16 @@ class UrlCache(Protocol):
         ...
 
     async def put_many(
-        self, entries: Mapping[str, SignedUrl], margin: timedelta
+        self,
+        entries: Mapping[str, SignedUrl],
+        margin: timedelta,
+        *,
+        replace: Collection[str] = (),
     ) -> dict[str, SignedUrl]:
-        """Stores each entry unless one is already there, until `expire_time - margin`.
-        Returns, per key, the URL that won: the existing one when another caller stored first,
-        so that concurrent misses hand out the same URL."""
+        """Stores each entry until `expire_time - margin` unless one is already there, in one
+        round trip. Returns, per key, the URL that won: the existing one when another caller
+        stored first, so that concurrent misses hand out the same URL. Keys in `replace` hold
+        entries known to be stale: those are overwritten."""
         ...
 
     async def delete_many(self, keys: Sequence[str]) -> None: ...

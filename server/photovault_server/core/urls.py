@@ -12,6 +12,7 @@ exactly when the window ends.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from .ports import ObjectStore, UrlCache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIGV4_MAX_EXPIRY = timedelta(days=7)
+MIN_LIFETIME = timedelta(seconds=2)
 MIN_CACHE_MARGIN = timedelta(minutes=5)
 
 
@@ -46,19 +48,29 @@ class UrlPolicy:
     public_base_url: str = ""
 
     def __post_init__(self) -> None:
-        if not timedelta(0) < self.download_ttl <= SIGV4_MAX_EXPIRY:
-            raise ValueError("download URL lifetime must be between 1 second and 7 days")
+        if not MIN_LIFETIME <= self.download_ttl <= SIGV4_MAX_EXPIRY:
+            raise ValueError("download URL lifetime must be between 2 seconds and 7 days")
         if not timedelta(0) <= self.cache_margin < self.download_ttl:
             raise ValueError("cache margin must be shorter than the download URL lifetime")
 
     def window(self, now: datetime, lifetime_cap: timedelta | None = None) -> SigningWindow:
         """The signing window `now` falls in. `lifetime_cap` (temporary credentials of unknown
-        expiry) shortens the lifetime, and the margin with it, so that the rule still holds."""
+        expiry) shortens the lifetime, and the margin with it, so that the rule still holds.
+
+        In whole seconds, as X-Amz-Date and X-Amz-Expires are: the lifetime rounds down, the
+        margin up (never beyond half the lifetime), so a window ends exactly when its URLs have
+        the margin left, and every URL handed out in it has more than that."""
         lifetime = min(self.download_ttl, lifetime_cap) if lifetime_cap else self.download_ttl
-        margin = min(self.cache_margin, lifetime / 2)
-        step = max(int((lifetime - margin).total_seconds()), 1)  # X-Amz-Date has 1 s steps
-        start = _EPOCH + timedelta(seconds=int((now - _EPOCH).total_seconds()) // step * step)
-        return SigningWindow(signed_at=start, expire_at=start + lifetime, margin=margin)
+        life = max(int(lifetime.total_seconds()), int(MIN_LIFETIME.total_seconds()))
+        margin = min(math.ceil(self.cache_margin.total_seconds()), life // 2)
+        step = life - margin
+        start = int((now - _EPOCH).total_seconds()) // step * step
+        signed_at = _EPOCH + timedelta(seconds=start)
+        return SigningWindow(
+            signed_at=signed_at,
+            expire_at=signed_at + timedelta(seconds=life),
+            margin=timedelta(seconds=margin),
+        )
 
     def public_url(self, photo: Photo) -> str | None:
         if photo.visibility is Visibility.PUBLIC and self.public_base_url:
@@ -134,15 +146,15 @@ class DownloadUrls:
                 self.stats.misses += 1
         if not misses:
             return
-        if stale:
-            # Only when the cache's clock and ours disagree, or the margin was raised: drop the
-            # stale entries so the write below replaces them instead of deferring to them.
-            await self._cache.delete_many(stale)
         new = await self._store.presign_downloads(
             list(misses.values()), signed_at=window.signed_at, expire_at=window.expire_at
         )
         self.stats.signatures += len(new)
-        stored = await self._cache.put_many(dict(zip(misses, new, strict=True)), window.margin)
+        # Stale entries (the cache's clock behind ours, a raised margin, garbage) are
+        # overwritten in the same write instead of being deferred to.
+        stored = await self._cache.put_many(
+            dict(zip(misses, new, strict=True)), window.margin, replace=stale
+        )
         winners = {}
         for key, ours in zip(misses, new, strict=True):
             theirs = stored.get(key)

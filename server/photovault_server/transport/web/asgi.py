@@ -57,7 +57,8 @@ class GatewayAsgiApp:
                 "type": "http.response.start",
                 "status": response.status,
                 "headers": [
-                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
+                    (b"content-length", str(len(response.body)).encode()),
                 ],
             }
         )
@@ -75,7 +76,11 @@ class _Server(uvicorn.Server):
 async def running_web_gateway(gateway: WebGateway, address: str) -> AsyncIterator[int]:
     """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port."""
     host, _, port = address.rpartition(":")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio enables TCP_NODELAY
+    # only when it sees it; with 0, Nagle adds ~40 ms to every keep-alive request
+    # (uvicorn issue #3149, measured here: 44 ms instead of 3 ms).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), int(port)))
     config = uvicorn.Config(
