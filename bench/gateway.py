@@ -19,7 +19,8 @@ from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import open_app
 from photovault_server.auth import mint_token
 from photovault_server.logs import configure_logging
-from photovault_server.server import running_grpc_server, web_gateway
+from photovault_server.server import running_grpc_server
+from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 from .list_photos import SECRET, USER, Latency, bench_settings, prepare_database

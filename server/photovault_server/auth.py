@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -85,13 +87,18 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             # PyJWT's messages name the failed check (audience, issuer, signature) and no secret.
             raise Unauthenticated(f"invalid token: {exc}", reason="TOKEN_INVALID") from exc
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
-            raise Unauthenticated(
-                "token subject must be 1-128 characters of A-Z a-z 0-9 . _ @ | : + = -",
-                reason="TOKEN_INVALID",
-            )
-        return subject
+        return user_id_from_claims(claims)
+
+
+def user_id_from_claims(claims: Mapping[str, Any]) -> str:
+    """The user id of verified claims (ours, or an API Gateway JWT authorizer's)."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise Unauthenticated(
+            "token subject must be 1-128 characters of A-Z a-z 0-9 . _ @ | : + = -",
+            reason="TOKEN_INVALID",
+        )
+    return subject
 
 
 def mint_token(

@@ -20,9 +20,8 @@ from photovault_server.metrics import registry_for, snapshot
 from photovault_server.settings import Settings
 from photovault_server.transport.grpc_interceptors import interceptors
 from photovault_server.transport.grpc_servicer import PhotoServicer
-from photovault_server.transport.web import WebGateway
+from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
-from photovault_server.transport.web.cors import CorsPolicy
 
 log = structlog.get_logger("photovault.server")
 SERVICE_NAME = photo_service_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
@@ -76,10 +75,6 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         thread.join(timeout=5)
 
 
-def web_gateway(app: App) -> WebGateway:
-    return WebGateway(app.service, app.verifier, cors=CorsPolicy(app.settings.cors_origins))
-
-
 async def _log_counters(app: App, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -115,3 +110,6 @@ async def serve(settings: Settings) -> None:
                 "url_counters", **snapshot(app.service.url_stats, app.redis_cache, app.local_cache)
             )
     log.info("stopped")
+
+
+__all__ = ["RunningServer", "metrics_endpoint", "running_grpc_server", "serve", "web_gateway"]

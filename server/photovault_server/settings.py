@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_ISSUER"))
     jwt_audience: str = Field("", validation_alias=_env("PHOTOVAULT_JWT_AUDIENCE"))
     page_token_secret: str = Field("", validation_alias=_env("PHOTOVAULT_PAGE_TOKEN_SECRET"))
+    # Lambda behind an API Gateway HTTP API JWT authorizer: take the user from the authorizer's
+    # verified claims instead of verifying the token a second time.
+    trust_api_gateway_authorizer: bool = Field(
+        False, validation_alias=_env("PHOTOVAULT_TRUST_API_GATEWAY_AUTHORIZER")
+    )
 
     url_ttl_seconds: int = Field(
         7200, ge=60, le=7 * 24 * 3600, validation_alias=_env("PHOTOVAULT_URL_TTL_SECONDS")

@@ -4,6 +4,20 @@
 server of `photovault serve` and the Lambda handler share it, with its codecs, unchanged.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cors import CorsPolicy
 from .gateway import HttpRequest, HttpResponse, WebGateway
 
-__all__ = ["HttpRequest", "HttpResponse", "WebGateway"]
+if TYPE_CHECKING:
+    from photovault_server.app import App
+
+
+def web_gateway(app: App) -> WebGateway:
+    """The gateway over an app's service, with the CORS allow-list of its settings."""
+    return WebGateway(app.service, app.verifier, cors=CorsPolicy(app.settings.cors_origins))
+
+
+__all__ = ["HttpRequest", "HttpResponse", "WebGateway", "web_gateway"]

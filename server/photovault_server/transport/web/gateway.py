@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 
-from photovault_server.auth import TokenVerifier
+from photovault_server.auth import TokenVerifier, user_id_from_claims
 from photovault_server.core import PhotoService, PhotoVaultError
 from photovault_server.core.errors import DeadlineExceeded
 from photovault_server.transport.handlers import Method, PhotoHandlers, method_table
@@ -71,26 +72,36 @@ class WebGateway:
         self._max_message_bytes = max_message_bytes
 
     async def handle(
-        self, request: HttpRequest, *, deadline_cap: float | None = None
+        self,
+        request: HttpRequest,
+        *,
+        deadline_cap: float | None = None,
+        verified_claims: Mapping[str, Any] | None = None,
     ) -> HttpResponse:
-        """`deadline_cap` bounds every call's deadline (Lambda's remaining time)."""
+        """`deadline_cap` bounds every call's deadline (Lambda's remaining time);
+        `verified_claims` are an upstream JWT authorizer's, trusted instead of the token."""
         origin = request.headers.get("origin")
         if request.method == "OPTIONS":
             if origin is not None and self._cors.allows(origin):
                 return HttpResponse(204, self._cors.preflight_headers(origin))
             return HttpResponse(403, [("vary", "Origin")])
-        response = await self._dispatch(request, deadline_cap)
+        response = await self._dispatch(request, deadline_cap, verified_claims)
         response.headers.extend(self._cors.response_headers(origin))
         return response
 
-    async def _dispatch(self, request: HttpRequest, deadline_cap: float | None) -> HttpResponse:
+    async def _dispatch(
+        self,
+        request: HttpRequest,
+        deadline_cap: float | None,
+        claims: Mapping[str, Any] | None,
+    ) -> HttpResponse:
         if request.method != "POST":
             return HttpResponse(405, [("allow", ALLOWED_METHODS)])
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in grpc_web.CONTENT_TYPES:
-            return await self._grpc_web(request, content_type, deadline_cap)
+            return await self._grpc_web(request, content_type, deadline_cap, claims)
         if content_type in connect.CONTENT_TYPES:
-            return await self._connect(request, content_type, deadline_cap)
+            return await self._connect(request, content_type, deadline_cap, claims)
         return HttpResponse(
             415,
             [("content-type", "text/plain; charset=utf-8")],
@@ -105,6 +116,7 @@ class WebGateway:
         request: HttpRequest,
         deadline_seconds: float | None,
         protocol: str,
+        claims: Mapping[str, Any] | None,
     ) -> Message:
         """Authenticates and runs one RPC; every failure becomes a google.rpc.Status."""
         given = request.headers.get("x-request-id", "")
@@ -115,7 +127,10 @@ class WebGateway:
             request_id=request_id, rpc=method.name, protocol=protocol
         ):
             try:
-                user = await self._verifier.user_id(request.headers.get("authorization"))
+                if claims is not None:
+                    user = user_id_from_claims(claims)
+                else:
+                    user = await self._verifier.user_id(request.headers.get("authorization"))
                 structlog.contextvars.bind_contextvars(user=user)
                 try:
                     async with asyncio.timeout(deadline_seconds):
@@ -145,7 +160,11 @@ class WebGateway:
     # gRPC-web ----------------------------------------------------------------------------
 
     async def _grpc_web(
-        self, request: HttpRequest, content_type: str, deadline_cap: float | None
+        self,
+        request: HttpRequest,
+        content_type: str,
+        deadline_cap: float | None,
+        claims: Mapping[str, Any] | None,
     ) -> HttpResponse:
         text = content_type in grpc_web.TEXT_TYPES
         reply_type = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
@@ -183,7 +202,12 @@ class WebGateway:
                     _status(3, f"request is not a valid {method.request_type.__name__}")
                 ) from None
             reply = await self._call(
-                method, message, request, self._timeout(timeout, deadline_cap), "grpc-web"
+                method,
+                message,
+                request,
+                self._timeout(timeout, deadline_cap),
+                "grpc-web",
+                claims,
             )
         except _CallFailed as failed:
             return self._grpc_web_error(failed.status, reply_type)
@@ -210,7 +234,11 @@ class WebGateway:
     # Connect -----------------------------------------------------------------------------
 
     async def _connect(
-        self, request: HttpRequest, content_type: str, deadline_cap: float | None
+        self,
+        request: HttpRequest,
+        content_type: str,
+        deadline_cap: float | None,
+        claims: Mapping[str, Any] | None,
     ) -> HttpResponse:
         try:
             version = request.headers.get("connect-protocol-version")
@@ -237,7 +265,12 @@ class WebGateway:
             except connect.ConnectDecodeError as exc:
                 raise _CallFailed(_status(3, str(exc))) from None
             reply = await self._call(
-                method, message, request, self._timeout(timeout, deadline_cap), "connect"
+                method,
+                message,
+                request,
+                self._timeout(timeout, deadline_cap),
+                "connect",
+                claims,
             )
         except _CallFailed as failed:
             status, body = connect.error_body(failed.status)

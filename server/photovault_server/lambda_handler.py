@@ -1,0 +1,131 @@
+"""The Lambda entry point: `handler(event, context)` (the Dockerfile's CMD).
+
+One event loop, one App (asyncpg pool, Redis client, S3 client) and one WebGateway per
+execution environment, created on the first invocation and reused by warm ones; imports are
+kept light so the init phase stays short. Requests are Function URL / HTTP API (payload 2.0)
+or REST API (1.0) events carrying gRPC-web or Connect; the gateway's codec answers them exactly
+as `photovault serve` does, CORS included (so the Function URL must not add its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from photovault_server.lambda_events import BadEvent, http_response, parse_event
+
+if TYPE_CHECKING:
+    from photovault_server.app import App
+    from photovault_server.transport.web import WebGateway
+
+# Lambda's response payload limit; pages are capped far below it (500 photos), asserted here.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# Time kept back from the invocation's remaining time, to answer before Lambda kills us.
+DEADLINE_MARGIN_SECONDS = 0.5
+# After this long without an invocation the environment was probably frozen: its pooled
+# database connections may be dead, so they are replaced before use.
+IDLE_RECONNECT_SECONDS = 30.0
+
+_loop = asyncio.new_event_loop()
+
+
+class _Runtime:
+    """What one execution environment keeps between invocations."""
+
+    def __init__(self) -> None:
+        self.stack = AsyncExitStack()
+        self.app: App | None = None
+        self.gateway: WebGateway | None = None
+        self.trust_authorizer = False
+        self.last_invocation = 0.0
+        self.counters: dict[str, int] = {}
+
+    async def ensure_started(self) -> tuple[App, WebGateway]:
+        if self.app is None or self.gateway is None:
+            from photovault_server.app import open_app
+            from photovault_server.logs import configure_logging
+            from photovault_server.settings import load_settings
+            from photovault_server.transport.web import web_gateway
+
+            settings = load_settings()
+            configure_logging(settings.log_level, settings.log_format)
+            self.app = await self.stack.enter_async_context(open_app(settings))
+            self.gateway = web_gateway(self.app)
+            self.trust_authorizer = settings.trust_api_gateway_authorizer
+        return self.app, self.gateway
+
+
+_runtime = _Runtime()
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    return _loop.run_until_complete(_handle(event, context))
+
+
+async def _handle(event: Any, context: Any) -> dict[str, Any]:
+    import structlog
+
+    from photovault_server.transport.web import HttpRequest
+
+    try:
+        request = parse_event(event)
+    except BadEvent as exc:
+        return http_response("2.0", 400, [("content-type", "text/plain")], f"{exc}\n".encode())
+    version = request.version
+    app, gateway = await _runtime.ensure_started()
+    now = time.monotonic()
+    if _runtime.last_invocation and now - _runtime.last_invocation > IDLE_RECONNECT_SECONDS:
+        await app.pool.expire_connections()
+    _runtime.last_invocation = now
+
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+    cap = max(remaining - DEADLINE_MARGIN_SECONDS, 0.001) if remaining is not None else None
+    request_id = getattr(context, "aws_request_id", "")
+    with structlog.contextvars.bound_contextvars(lambda_request_id=request_id):
+        response = await gateway.handle(
+            HttpRequest(request.method, request.path, request.headers, request.body),
+            deadline_cap=cap,
+            verified_claims=request.jwt_claims if _runtime.trust_authorizer else None,
+        )
+    _emit_metrics(app)
+    result = http_response(version, response.status, response.headers, response.body)
+    # Cannot happen with the page limits; if it ever did, Lambda would drop the reply whole.
+    assert len(result["body"]) <= MAX_RESPONSE_BYTES, "response over Lambda's 6 MB limit"
+    return result
+
+
+def _emit_metrics(app: App) -> None:
+    """The URL counters as a CloudWatch EMF line (deltas since the last invocation): one
+    stdout line, no client library, nothing on the cold-start path."""
+    from photovault_server.metrics import snapshot
+
+    current = {
+        k: v
+        for k, v in snapshot(app.service.url_stats, app.redis_cache, app.local_cache).items()
+        if isinstance(v, int)
+    }
+    delta = {k: v - _runtime.counters.get(k, 0) for k, v in current.items()}
+    _runtime.counters = current
+    if not any(delta.values()):
+        return
+    names = sorted(delta)
+    record: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "PhotoVault",
+                    "Dimensions": [["Service"]],
+                    "Metrics": [{"Name": n, "Unit": "Count"} for n in names],
+                }
+            ],
+        },
+        "Service": "photovault",
+        **delta,
+    }
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
