@@ -1,0 +1,253 @@
+"""The Lambda handler driven by real event JSON (tests/events/, shapes from the AWS docs) against
+real Postgres, Redis and moto's S3: Connect and gRPC-web through Function URL, HTTP API (with a
+JWT authorizer) and REST events; the full upload flow; deadlines; a thawed environment; hostile
+events."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault_server import lambda_handler
+from photovault_server.lambda_handler import handler
+
+from .conftest import BUCKET, JWT_SECRET, User, new_user
+from .support.images import jpeg
+
+EVENTS = Path(__file__).parent / "events"
+ORIGIN = "https://gallery.example.com"
+
+
+@dataclass
+class FakeContext:
+    """What the handler reads of Lambda's context object."""
+
+    remaining_ms: int = 30_000
+    aws_request_id: str = "5a1c1e4e-2c3b-4b6f-9d0e-3f6a7b8c9d0e"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def load(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def _reset_runtime() -> None:
+    old = lambda_handler._runtime
+    lambda_handler._loop.run_until_complete(old.stack.aclose())
+    lambda_handler._runtime = lambda_handler._Runtime()
+
+
+@pytest.fixture
+def lambda_env(database_url: str, redis_url: str, aws_env: None) -> Iterator[None]:
+    """The environment a deployed function would have, and a fresh execution environment."""
+    saved = dict(os.environ)
+    os.environ.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        PHOTOVAULT_BUCKET=BUCKET,
+        PHOTOVAULT_JWT_SECRET=JWT_SECRET,
+        PHOTOVAULT_S3_ADDRESSING_STYLE="path",
+        PHOTOVAULT_CORS_ORIGINS=ORIGIN,
+        PHOTOVAULT_LOG_LEVEL="WARNING",
+    )
+    _reset_runtime()
+    yield
+    _reset_runtime()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def connect_event(
+    rpc: str, body: dict[str, Any], user: User | None, template: str = "function_url"
+) -> dict[str, Any]:
+    event = copy.deepcopy(load(template))
+    path = f"/photovault.v1.PhotoService/{rpc}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["body"] = json.dumps(body)
+    event["headers"].pop("authorization", None)
+    if user is not None:
+        event["headers"]["authorization"] = f"Bearer {user.token}"
+    return event
+
+
+def call(rpc: str, body: dict[str, Any], user: User) -> dict[str, Any]:
+    response = handler(connect_event(rpc, body, user), FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert response["isBase64Encoded"] is False
+    result: dict[str, Any] = json.loads(response["body"])
+    return result
+
+
+def test_connect_json_through_a_function_url_event(lambda_env: None, alice: User) -> None:
+    response = handler(connect_event("GetAccount", {}, alice), FakeContext())
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"] == "application/json"
+    assert response["headers"]["access-control-allow-origin"] == ORIGIN
+    assert json.loads(response["body"])["account"]["userId"] == alice.id
+
+
+def test_errors_are_connect_json_with_the_http_status(lambda_env: None) -> None:
+    response = handler(connect_event("GetAccount", {}, None), FakeContext())
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["code"] == "unauthenticated"
+
+
+def test_upload_confirm_list_through_events(
+    lambda_env: None, alice: User, http: httpx.AsyncClient
+) -> None:
+    data = jpeg((4, 4))
+    ticket = call(
+        "CreateUploadUrl",
+        {"fileName": "a.jpg", "contentType": "image/jpeg", "sizeBytes": str(len(data))},
+        alice,
+    )
+    put = httpx.put(ticket["uploadUrl"], content=data, headers=ticket["requiredHeaders"])
+    assert put.status_code == 200
+    photo = call("ConfirmUpload", {"uploadId": ticket["uploadId"], "tags": ["lambda"]}, alice)
+    assert photo["photo"]["id"] == ticket["uploadId"]
+    listed = call("ListPhotos", {"tags": ["lambda"]}, alice)
+    assert [p["id"] for p in listed["photos"]] == [ticket["uploadId"]]
+    assert httpx.get(listed["photos"][0]["url"]).content == data
+
+
+def test_grpc_web_binary_through_a_rest_event(lambda_env: None, alice: User) -> None:
+    event = load("rest_v1")
+    event["headers"]["Authorization"] = f"Bearer {alice.token}"
+    response = handler(event, FakeContext())
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is True
+    assert "multiValueHeaders" in response
+    body = base64.b64decode(response["body"])
+    assert body[0] == 0
+    length = int.from_bytes(body[1:5], "big")
+    reply = pb.GetAccountResponse.FromString(body[5 : 5 + length])
+    assert reply.account.user_id == alice.id
+    assert body[5 + length] == 0x80
+    assert b"grpc-status: 0\r\n" in body[5 + length + 5 :]
+
+
+def test_grpc_web_text_reply_is_text(lambda_env: None, alice: User) -> None:
+    event = connect_event("GetAccount", {}, alice)
+    event["headers"]["content-type"] = "application/grpc-web-text"
+    event["body"] = base64.b64encode(b"\x00\x00\x00\x00\x00").decode()
+    response = handler(event, FakeContext())
+    assert response["isBase64Encoded"] is False
+    assert response["headers"]["content-type"] == "application/grpc-web-text+proto"
+    assert base64.b64decode(response["body"])[0] == 0
+
+
+@pytest.mark.parametrize("trust", [True, False])
+def test_http_api_jwt_authorizer_claims(
+    lambda_env: None, trust: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trusted only when configured: otherwise the (here invalid) token is verified again."""
+    monkeypatch.setenv("PHOTOVAULT_TRUST_API_GATEWAY_AUTHORIZER", "true" if trust else "false")
+    user = new_user()
+    event = load("http_api_jwt_authorizer")
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = user.id
+    response = handler(event, FakeContext())
+    if trust:
+        assert response["statusCode"] == 200, response["body"]
+        assert json.loads(response["body"])["account"]["userId"] == user.id
+    else:
+        assert response["statusCode"] == 401
+
+
+def test_deadline_is_capped_by_the_remaining_time(
+    lambda_env: None, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler(connect_event("GetAccount", {}, alice), FakeContext())  # start the environment
+    app = lambda_handler._runtime.app
+    assert app is not None
+    original = app.service.get_account
+
+    async def slow(user_id: str) -> Any:
+        import asyncio
+
+        await asyncio.sleep(1.0)
+        return await original(user_id)
+
+    monkeypatch.setattr(app.service, "get_account", slow)
+    # 600 ms left, 500 ms kept back: the call gets 100 ms and must answer in time.
+    response = handler(connect_event("GetAccount", {}, alice), FakeContext(remaining_ms=600))
+    assert response["statusCode"] == 504
+    assert json.loads(response["body"])["code"] == "deadline_exceeded"
+
+
+def test_warm_invocations_reuse_one_app(lambda_env: None, alice: User) -> None:
+    for _ in range(5):
+        call("GetAccount", {}, alice)
+    first = lambda_handler._runtime.app
+    call("GetAccount", {}, alice)
+    assert lambda_handler._runtime.app is first
+
+
+def test_a_thawed_environment_with_dead_connections_recovers(
+    lambda_env: None, alice: User, database_url: str
+) -> None:
+    call("GetAccount", {}, alice)
+    app = lambda_handler._runtime.app
+    assert app is not None
+
+    async def kill_backends() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            killed = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name = ''"
+            )
+            return int(killed)
+        finally:
+            await conn.close()
+
+    assert lambda_handler._loop.run_until_complete(kill_backends()) >= 1
+    # As after a freeze: a long gap since the last invocation.
+    lambda_handler._runtime.last_invocation -= lambda_handler.IDLE_RECONNECT_SECONDS + 1
+    assert call("GetAccount", {}, alice)["account"]["userId"] == alice.id
+
+
+HOSTILE: dict[str, tuple[Any, int]] = {
+    "not-an-object": ([1, 2, 3], 400),
+    "no-request-context": ({"version": "2.0", "rawPath": "/x", "body": ""}, 400),
+    "unknown-shape": ({"foo": "bar"}, 400),
+    "bad-base64": (
+        {**load("function_url"), "body": "!!!not base64!!!", "isBase64Encoded": True},
+        400,
+    ),
+    "wrong-content-type": (
+        {**load("function_url"), "headers": {"content-type": "text/html"}},
+        415,
+    ),
+    "get-method": (
+        {
+            **load("function_url"),
+            "requestContext": {**load("function_url")["requestContext"], "http": {"method": "GET"}},
+        },
+        405,
+    ),
+    "huge-body": ({**load("function_url"), "body": "x" * (5 * 1024 * 1024)}, 429),
+    "headers-not-object": ({**load("function_url"), "headers": ["a"]}, 400),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_events_get_an_http_error(lambda_env: None, case: str) -> None:
+    event, status = HOSTILE[case]
+    response = handler(event, FakeContext())
+    assert response["statusCode"] == status
+    assert "Traceback" not in response["body"]
