@@ -46,16 +46,22 @@ class _Runtime:
 
     async def ensure_started(self) -> tuple[App, WebGateway]:
         if self.app is None or self.gateway is None:
+            import structlog
+
             from photovault_server.app import open_app
             from photovault_server.logs import configure_logging
             from photovault_server.settings import load_settings
             from photovault_server.transport.web import web_gateway
 
+            started = time.perf_counter()
             settings = load_settings()
             configure_logging(settings.log_level, settings.log_format)
             self.app = await self.stack.enter_async_context(open_app(settings))
             self.gateway = web_gateway(self.app)
             self.trust_authorizer = settings.trust_api_gateway_authorizer
+            structlog.get_logger("photovault.lambda").info(
+                "app_started", ms=round((time.perf_counter() - started) * 1000, 1)
+            )
         return self.app, self.gateway
 
 
