@@ -107,7 +107,7 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
 def _emit_metrics(app: App) -> None:
     """The URL counters as a CloudWatch EMF line (deltas since the last invocation): one
     stdout line, no client library, nothing on the cold-start path."""
-    from photovault_server.metrics import snapshot
+    from photovault_server.counters import snapshot
 
     current = {
         k: v

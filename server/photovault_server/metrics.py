@@ -1,11 +1,10 @@
-"""URL and cache counters for Prometheus (`photovault serve`, PHOTOVAULT_METRICS_ADDR) and for
-logs. The counters live in plain objects owned by the core and the cache adapter; this collector
-only reads them at scrape time, so the hot path pays one integer increment."""
+"""URL and cache counters for Prometheus (`photovault serve`, PHOTOVAULT_METRICS_ADDR). The
+counters live in plain objects owned by the core and the cache adapters; this collector only
+reads them at scrape time, so the hot path pays one integer increment."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -66,16 +65,3 @@ def registry_for(
     registry = CollectorRegistry(auto_describe=True)
     registry.register(UrlMetricsCollector(urls, cache, local))
     return registry
-
-
-def snapshot(
-    urls: UrlStats, cache: RedisUrlCache | None, local: TieredUrlCache | None = None
-) -> dict[str, object]:
-    """The same counters as one log event's fields."""
-    fields: dict[str, object] = {f"url_{k}": v for k, v in asdict(urls).items()}
-    if local is not None:
-        fields["url_local_hits"] = local.local_hits
-    if cache is not None:
-        fields.update({f"redis_{k}": v for k, v in asdict(cache.stats).items()})
-        fields["redis_breaker"] = cache.breaker.state
-    return fields

@@ -16,7 +16,8 @@ from prometheus_client import start_http_server
 
 from photovault.v1 import photo_service_pb2, photo_service_pb2_grpc
 from photovault_server.app import App, open_app
-from photovault_server.metrics import registry_for, snapshot
+from photovault_server.counters import snapshot
+from photovault_server.metrics import registry_for
 from photovault_server.settings import Settings
 from photovault_server.transport.grpc_interceptors import interceptors
 from photovault_server.transport.grpc_servicer import PhotoServicer

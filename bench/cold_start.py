@@ -1,0 +1,123 @@
+"""Lambda cold start: a fresh process importing the handler and serving its first invocation
+(a Connect ListPhotos of a page of 100, as a gallery's first call: database, cache and signing;
+real Postgres/Redis on loopback), against the bare interpreter's start in the same run; then
+the warm invocation latency in that process."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from photovault_server.auth import mint_token
+
+from .list_photos import DATABASE_URL, REDIS_URL, SECRET, USER, prepare_database
+
+EVENT = Path(__file__).resolve().parents[1] / "tests" / "events" / "function_url.json"
+
+_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from photovault_server.lambda_handler import handler
+t1 = time.perf_counter()
+
+class Context:
+    aws_request_id = "bench"
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+event = json.loads(sys.argv[1])
+response = handler(event, Context())
+t2 = time.perf_counter()
+assert response["statusCode"] == 200, response
+warm = []
+for _ in range(200):
+    started = time.perf_counter()
+    handler(event, Context())
+    warm.append((time.perf_counter() - started) * 1000)
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000, "warm": warm}))
+"""
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    bare_ms: float  # `python -c pass`, wall clock
+    import_ms: float
+    first_invocation_ms: float
+    warm_p50_ms: float
+    warm_p95_ms: float
+
+    @property
+    def init_ms(self) -> float:
+        """What Lambda bills as init plus the first invocation's set-up: import + first call."""
+        return self.import_ms + self.first_invocation_ms
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=REDIS_URL,
+        PHOTOVAULT_BUCKET="photovault-bench",
+        PHOTOVAULT_JWT_SECRET=SECRET,
+        PHOTOVAULT_LOG_LEVEL="WARNING",
+        AWS_REGION="eu-west-1",
+        AWS_ACCESS_KEY_ID="AKIDBENCHMARK0000000",
+        AWS_SECRET_ACCESS_KEY="bench-secret-key",  # noqa: S106 (signing needs no real key)
+    )
+    return env
+
+
+def measure(runs: int = 7) -> ColdStart:
+    import asyncio
+
+    asyncio.run(prepare_database())
+    event = json.loads(EVENT.read_text())
+    event["headers"]["authorization"] = f"Bearer {mint_token(SECRET, USER)}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = (
+        "/photovault.v1.PhotoService/ListPhotos"
+    )
+    event["body"] = json.dumps({"pageSize": 100})
+    bare: list[float] = []
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare.append((time.perf_counter() - started) * 1000)
+        out = subprocess.run(  # noqa: S603 (our own interpreter and script)
+            [sys.executable, "-c", _CHILD, json.dumps(event)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_env(),
+        )
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    warm = [ms for r in samples for ms in r["warm"]]
+    return ColdStart(
+        bare_ms=statistics.median(bare),
+        import_ms=statistics.median(r["import_ms"] for r in samples),
+        first_invocation_ms=statistics.median(r["first_ms"] for r in samples),
+        warm_p50_ms=statistics.median(warm),
+        warm_p95_ms=statistics.quantiles(warm, n=20)[-1],
+    )
+
+
+def report(cold: ColdStart) -> None:
+    print(f"bare interpreter            {cold.bare_ms:7.1f} ms")
+    print(f"import handler              {cold.import_ms:7.1f} ms")
+    print(f"first invocation (set-up)   {cold.first_invocation_ms:7.1f} ms")
+    print(f"init = import + first       {cold.init_ms:7.1f} ms  (goal <= 300 ms)")
+    total = cold.bare_ms + cold.init_ms
+    print(f"cold process to first reply {total:7.1f} ms  ({total / cold.bare_ms:.1f}x bare)")
+    print(
+        f"warm invocation             p50 {cold.warm_p50_ms:.2f} ms  p95 {cold.warm_p95_ms:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    report(measure())
