@@ -38,12 +38,8 @@ class GatewayAsgiApp:
                 return
             body += event.get("body", b"")
             if len(body) > self._max_body_bytes:
-                await self._send(
-                    send,
-                    HttpResponse(
-                        413, [("content-type", "text/plain")], b"request body too large\n"
-                    ),
-                )
+                request = HttpRequest(scope["method"], scope["path"], headers, b"")
+                await self._send(send, self._gateway.too_large(request))
                 return
             if not event.get("more_body", False):
                 break

@@ -45,7 +45,8 @@ def decode(body: bytes, content_type: str, message_type: type[Message]) -> Messa
     try:
         if content_type in JSON_TYPES:
             # An empty body is the empty message (curl -d '' or no body at all).
-            json_format.Parse(body.decode("utf-8") or "{}", message)
+            # Unknown fields are ignored, as in binary protobuf: newer clients, older server.
+            json_format.Parse(body.decode("utf-8") or "{}", message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
     except (json_format.ParseError, DecodeError, UnicodeDecodeError, RecursionError) as exc:

@@ -3,6 +3,7 @@ allowed Origin is echoed (never the Host, never `*`), and a refused origin gets 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 ALLOWED_METHODS = "POST, OPTIONS"
@@ -18,6 +19,7 @@ ALLOWED_HEADERS = (
 )
 EXPOSED_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin, x-request-id"
 MAX_AGE_SECONDS = "7200"
+_TOKEN = re.compile(r"[a-z0-9-]{1,64}")
 
 
 class CorsPolicy:
@@ -28,11 +30,17 @@ class CorsPolicy:
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and (self._any or origin in self._origins)
 
-    def preflight_headers(self, origin: str) -> list[tuple[str, str]]:
+    def preflight_headers(self, origin: str, requested: str = "") -> list[tuple[str, str]]:
+        # Custom call metadata (x-…, …-bin) may be sent too, when the browser asks for it.
+        custom = [
+            h
+            for h in (part.strip().lower() for part in requested.split(","))
+            if h and h not in ALLOWED_HEADERS and h.startswith("x-") and _TOKEN.fullmatch(h)
+        ]
         return [
             ("access-control-allow-origin", origin),
             ("access-control-allow-methods", ALLOWED_METHODS),
-            ("access-control-allow-headers", ", ".join(ALLOWED_HEADERS)),
+            ("access-control-allow-headers", ", ".join((*ALLOWED_HEADERS, *custom))),
             ("access-control-max-age", MAX_AGE_SECONDS),
             ("vary", "Origin"),
         ]

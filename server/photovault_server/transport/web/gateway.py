@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -83,10 +83,35 @@ class WebGateway:
         origin = request.headers.get("origin")
         if request.method == "OPTIONS":
             if origin is not None and self._cors.allows(origin):
-                return HttpResponse(204, self._cors.preflight_headers(origin))
+                requested = request.headers.get("access-control-request-headers", "")
+                return HttpResponse(204, self._cors.preflight_headers(origin, requested))
             return HttpResponse(403, [("vary", "Origin")])
+        request_id = request.headers.get("x-request-id", "")
+        if not (0 < len(request_id) <= 64 and request_id.isprintable()):
+            request_id = uuid.uuid4().hex
+            request = replace(request, headers={**request.headers, "x-request-id": request_id})
         response = await self._dispatch(request, deadline_cap, verified_claims)
+        response.headers.append(("x-request-id", request_id))
         response.headers.extend(self._cors.response_headers(origin))
+        return response
+
+    def too_large(self, request: HttpRequest) -> HttpResponse:
+        """A body over the transport's cap (read no further): answered in the caller's protocol,
+        with CORS, so a browser sees the status rather than a network error."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        status = _status(8, "request body exceeds the message size limit", "MESSAGE_TOO_LARGE")
+        if content_type in grpc_web.CONTENT_TYPES:
+            text = content_type in grpc_web.TEXT_TYPES
+            response = self._grpc_web_error(
+                status,
+                "application/grpc-web-text+proto" if text else "application/grpc-web+proto",
+            )
+        elif content_type in connect.CONTENT_TYPES:
+            code, body = connect.error_body(status)
+            response = HttpResponse(code, [("content-type", "application/json")], body)
+        else:
+            response = HttpResponse(413, [("content-type", "text/plain")], b"body too large\n")
+        response.headers.extend(self._cors.response_headers(request.headers.get("origin")))
         return response
 
     async def _dispatch(
@@ -119,8 +144,7 @@ class WebGateway:
         claims: Mapping[str, Any] | None,
     ) -> Message:
         """Authenticates and runs one RPC; every failure becomes a google.rpc.Status."""
-        given = request.headers.get("x-request-id", "")
-        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        request_id = request.headers["x-request-id"]  # set by handle()
         started = time.perf_counter()
         code = 0
         with structlog.contextvars.bound_contextvars(

@@ -41,6 +41,13 @@ def decode_text(body: bytes) -> bytes:
         raise Base64Error("grpc-web-text body length is not a multiple of 4")
     if not _BASE64_CHARS.fullmatch(body):
         raise Base64Error("grpc-web-text body is not base64")
+    for block in range(0, len(body), 4):
+        # '=' may only end a block ("xx==" or "xxx="): "====" or "x===" is base64 nowhere,
+        # though Python's decoder would quietly drop such padding after a segment.
+        if body[block + 1 : block + 2] == b"=" or (
+            body[block + 2 : block + 3] == b"=" and body[block + 3 : block + 4] != b"="
+        ):
+            raise Base64Error("grpc-web-text body is not base64")
     try:
         if b"=" not in body[:-2]:
             return base64.b64decode(body, validate=True)
