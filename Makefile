@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	touch $@
 
 $(BUF): package.json
@@ -40,6 +40,7 @@ buf-lint: $(BUF)
 
 ## bench: run the benchmarks (not part of the tests) and rewrite docs/benchmarks.md
 bench: $(STAMP)
+	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
