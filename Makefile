@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: dev test pytest lint gen gen-check buf-lint fmt clean bench
 
@@ -16,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	touch $@
 
-$(BUF): package.json
-	npm install --no-audit --no-fund --silent
+# npm ci: exactly the lock file (buf, protoc-gen-es, connect, esbuild, playwright-core, ...).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 ## dev: run the service on embedded defaults (S3 from moto; Postgres/Redis local or embedded)
@@ -27,15 +29,17 @@ dev: $(STAMP)
 ## test: lint, then every test against real Postgres, Redis, moto and LocalStack
 test: lint pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
-lint: $(STAMP) buf-lint gen-check
+lint: $(STAMP) $(NODE_STAMP) buf-lint gen-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	npm run -s typecheck
+	npm run -s gen-ts:check
 
-buf-lint: $(BUF)
+buf-lint: $(NODE_STAMP)
 	cd protos && ../$(BUF) lint
 
 ## bench: run the benchmarks (not part of the tests) and rewrite docs/benchmarks.md
@@ -44,8 +48,9 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
-gen: $(STAMP)
+gen: $(STAMP) $(NODE_STAMP)
 	PY=$(PY) scripts/gen_protos.sh
+	npm run -s gen-ts
 
 ## gen-check: the committed stubs are exactly what the protos generate
 gen-check: $(STAMP)

@@ -1,0 +1,223 @@
+// PhotoVault gallery: uploads images straight to S3 through presigned URLs and shows the
+// caller's photos, calling the service over gRPC-web (connect-web) with the generated client.
+//
+// Upload of one file: CreateUploadUrl → PUT the bytes to the presigned URL with exactly the
+// returned headers → ConfirmUpload. The gallery is one ListPhotos page; each <img> loads its
+// presigned GET URL. Defaults for the gateway URL and the token come from ?api= and ?token=.
+
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import type { Photo } from "./gen/photovault/v1/photo_pb.js";
+import { PhotoService } from "./gen/photovault/v1/photo_service_pb.js";
+
+type PhotoClient = Client<typeof PhotoService>;
+type State = "idle" | "uploading" | "loading" | "ready" | "error";
+
+const GALLERY_PAGE_SIZE = 100;
+// Headers that the browser sets itself: a script may not set them (fetch drops them), and the
+// browser's own values equal the signed ones (the length of the body, the URL's host).
+const BROWSER_OWNED_HEADERS = new Set(["content-length", "host"]);
+
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) {
+    throw new Error(`page is missing #${id}`);
+  }
+  return found;
+}
+
+const ui = {
+  api: element("api", HTMLInputElement),
+  token: element("token", HTMLInputElement),
+  files: element("files", HTMLInputElement),
+  tags: element("tags", HTMLInputElement),
+  uploadForm: element("upload-form", HTMLFormElement),
+  query: element("query", HTMLInputElement),
+  tagFilter: element("tag-filter", HTMLInputElement),
+  searchForm: element("search-form", HTMLFormElement),
+  status: element("status", HTMLParagraphElement),
+  gallery: element("gallery", HTMLDivElement),
+};
+
+let finished = 0;
+
+/** Shows the state in the status line and on <body data-state>; each action that ends (ready or
+ * error) also bumps <body data-finished>, so a script driving the page can wait for it. */
+function setState(state: State, message: string): void {
+  document.body.dataset["state"] = state;
+  if (state === "ready" || state === "error") {
+    finished += 1;
+    document.body.dataset["finished"] = String(finished);
+  }
+  ui.status.textContent = message;
+  ui.status.classList.toggle("error", state === "error");
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ConnectError) {
+    return `${Code[error.code]}: ${error.rawMessage}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+function parseTags(text: string): string[] {
+  return text
+    .split(/[,\s]+/)
+    .map((tag) => tag.trim())
+    .filter((tag) => tag.length > 0);
+}
+
+function photoClient(): PhotoClient {
+  const baseUrl = ui.api.value.trim().replace(/\/+$/, "");
+  const token = ui.token.value.trim().replace(/^Bearer\s+/i, "");
+  if (baseUrl === "") {
+    throw new Error("enter the gateway URL");
+  }
+  if (token === "") {
+    throw new Error("paste a dev token");
+  }
+  const bearer: Interceptor = (next) => (request) => {
+    request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+  const transport = createGrpcWebTransport({
+    baseUrl,
+    interceptors: [bearer],
+    defaultTimeoutMs: 15_000,
+  });
+  return createClient(PhotoService, transport);
+}
+
+/** Base64 SHA-256 for x-amz-checksum-sha256; "" (no checksum) outside a secure context. */
+async function sha256Base64(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  if (!globalThis.isSecureContext || globalThis.crypto?.subtle === undefined) {
+    return "";
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let binary = "";
+  for (const byte of digest) {
+    binary += String.fromCharCode(byte);
+  }
+  return btoa(binary);
+}
+
+function titleOf(fileName: string): string {
+  const dot = fileName.lastIndexOf(".");
+  return (dot > 0 ? fileName.slice(0, dot) : fileName).slice(0, 200);
+}
+
+async function uploadOne(pv: PhotoClient, file: File, tags: string[]): Promise<Photo> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const ticket = await pv.createUploadUrl({
+    fileName: file.name,
+    contentType: file.type,
+    sizeBytes: BigInt(bytes.byteLength),
+    checksumSha256: await sha256Base64(bytes),
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(ticket.requiredHeaders)) {
+    if (!BROWSER_OWNED_HEADERS.has(name.toLowerCase())) {
+      headers.set(name, value);
+    }
+  }
+  const put = await fetch(ticket.uploadUrl, {
+    method: ticket.method || "PUT",
+    headers,
+    body: bytes,
+  });
+  // Read the answer to its end either way (an unread body leaves the request to be aborted).
+  const answer = await put.text().catch(() => "");
+  if (!put.ok) {
+    throw new Error(`S3 refused ${file.name}: HTTP ${put.status} ${answer.slice(0, 300)}`);
+  }
+  const confirmed = await pv.confirmUpload({
+    uploadId: ticket.uploadId,
+    title: titleOf(file.name),
+    tags,
+  });
+  if (confirmed.photo === undefined) {
+    throw new Error(`ConfirmUpload returned no photo for ${file.name}`);
+  }
+  return confirmed.photo;
+}
+
+function photoCard(photo: Photo): HTMLElement {
+  const figure = document.createElement("figure");
+  figure.dataset["photoId"] = photo.id;
+  const img = document.createElement("img");
+  img.src = photo.url;
+  img.alt = photo.title || photo.fileName;
+  const caption = document.createElement("figcaption");
+  const title = document.createElement("strong");
+  title.className = "title";
+  title.textContent = photo.title || photo.fileName;
+  const tags = document.createElement("div");
+  tags.className = "tags";
+  tags.textContent = photo.tags.map((tag) => `#${tag}`).join(" ");
+  const meta = document.createElement("small");
+  meta.textContent = `${photo.contentType}, ${photo.sizeBytes} bytes`;
+  caption.append(title, tags, meta);
+  figure.append(img, caption);
+  return figure;
+}
+
+async function refreshGallery(pv: PhotoClient): Promise<number> {
+  const response = await pv.listPhotos({
+    pageSize: GALLERY_PAGE_SIZE,
+    query: ui.query.value.trim(),
+    tags: parseTags(ui.tagFilter.value),
+  });
+  ui.gallery.replaceChildren(...response.photos.map(photoCard));
+  return response.photos.length;
+}
+
+async function showGallery(): Promise<void> {
+  try {
+    const pv = photoClient();
+    setState("loading", "Loading…");
+    const count = await refreshGallery(pv);
+    setState("ready", `${count} photo${count === 1 ? "" : "s"}`);
+  } catch (error) {
+    setState("error", describe(error));
+  }
+}
+
+async function uploadChosen(): Promise<void> {
+  const files = Array.from(ui.files.files ?? []);
+  if (files.length === 0) {
+    setState("error", "choose one or more images first");
+    return;
+  }
+  try {
+    const pv = photoClient();
+    const tags = parseTags(ui.tags.value);
+    for (const [index, file] of files.entries()) {
+      setState("uploading", `Uploading ${file.name} (${index + 1}/${files.length})…`);
+      await uploadOne(pv, file, tags);
+    }
+    ui.files.value = "";
+    const count = await refreshGallery(pv);
+    setState("ready", `Uploaded ${files.length}; ${count} photo${count === 1 ? "" : "s"} shown`);
+  } catch (error) {
+    setState("error", describe(error));
+  }
+}
+
+function start(): void {
+  const params = new URLSearchParams(location.search);
+  ui.api.value = params.get("api") ?? ui.api.value;
+  ui.token.value = params.get("token") ?? ui.token.value;
+  ui.uploadForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void uploadChosen();
+  });
+  ui.searchForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void showGallery();
+  });
+  if (ui.api.value !== "" && ui.token.value !== "") {
+    void showGallery();
+  }
+}
+
+start();

@@ -1,0 +1,212 @@
+"""The web client (client/web) in a real browser: headless Chromium (Debian's `chromium`, driven
+by playwright-core from npm) opens the gallery page from one origin, calls the gateway on a
+second origin over gRPC-web and PUTs to moto's S3 on a third, so both CORS policies are real.
+It uploads a real PNG and a real JPEG and checks that the gallery decoded both images; then
+Google's grpc-web client (text mode) calls GetAccount from the same page.
+
+Needs `npm ci` (root package.json) and Chromium (`apt-get install chromium`, or the binary in
+PHOTOVAULT_CHROMIUM)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import httpx
+import pytest
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_server.app import open_app
+from photovault_server.devenv import moto_s3
+from photovault_server.server import running_grpc_server, web_gateway
+from photovault_server.transport.web.asgi import running_web_gateway
+
+from .conftest import REGION, make_settings, new_user
+from .node.harness import REPO_ROOT, build_web_client, require_packages, run_node
+from .support.images import decoded_size, jpeg, png
+
+BROWSER_BUCKET = "photovault-browser-test"
+UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"
+
+
+def chromium_path() -> str:
+    found = os.environ.get("PHOTOVAULT_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        pytest.fail(
+            "Chromium is needed for the browser test: `apt-get install -y chromium` (Debian),"
+            " or point PHOTOVAULT_CHROMIUM at a Chromium binary"
+        )
+    return found
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def page_origin() -> Iterator[str]:
+    """client/web/dist, freshly built, served by a plain static server on its own port."""
+    dist = build_web_client()
+    handler = functools.partial(_QuietHandler, directory=str(dist))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class Stack:
+    page_origin: str
+    api_url: str
+    s3_endpoint: str
+    stub: pb_grpc.PhotoServiceAsyncStub
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    page_origin: str, database_url: str, redis_url: str, aws_env: None
+) -> AsyncIterator[Stack]:
+    """moto's S3 with a bucket whose CORS rule allows the page's origin, and the service (web
+    gateway + native gRPC) with that origin on its CORS allow-list."""
+    with moto_s3("127.0.0.1", 0, BROWSER_BUCKET, REGION, [page_origin]) as s3_endpoint:
+        # botocore reads the endpoint when the app creates its client; restore the session's.
+        previous = os.environ["AWS_ENDPOINT_URL_S3"]
+        os.environ["AWS_ENDPOINT_URL_S3"] = s3_endpoint
+        try:
+            settings = make_settings(
+                database_url,
+                redis_url,
+                PHOTOVAULT_BUCKET=BROWSER_BUCKET,
+                PHOTOVAULT_CORS_ORIGINS=page_origin,
+            )
+            async with open_app(settings) as app:
+                os.environ["AWS_ENDPOINT_URL_S3"] = previous
+                async with (
+                    running_web_gateway(web_gateway(app), "127.0.0.1:0") as http_port,
+                    running_grpc_server(app, "127.0.0.1:0") as running,
+                    grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+                ):
+                    yield Stack(
+                        page_origin=page_origin,
+                        api_url=f"http://127.0.0.1:{http_port}",
+                        s3_endpoint=s3_endpoint,
+                        stub=pb_grpc.PhotoServiceStub(channel),
+                    )
+        finally:
+            os.environ["AWS_ENDPOINT_URL_S3"] = previous
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def test_gallery_uploads_png_and_jpeg_and_renders_them(
+    stack: Stack, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    require_packages("playwright-core")
+    chromium = chromium_path()
+    user = new_user()
+    files = {
+        "sunset-beach.png": ("image/png", png((12, 9))),
+        "mountain-lake.jpg": ("image/jpeg", jpeg((16, 10))),
+    }
+    paths = []
+    for name, (_, data) in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    # Three origins: the page, the gateway and S3 differ (by port), so every call is cross-origin.
+    assert len({stack.page_origin, stack.api_url, stack.s3_endpoint}) == 3
+
+    started = time.monotonic()
+    result = await run_node(
+        UPLOAD_SCRIPT,
+        {
+            "PAGE_URL": stack.page_origin,
+            "API_URL": stack.api_url,
+            "TOKEN": user.token,
+            "FILES": json.dumps(paths),
+            "TAGS": "browser, e2e",
+            "SEARCH": "mountain",
+            "CHROMIUM": chromium,
+            "SCREENSHOT": os.environ.get("PHOTOVAULT_BROWSER_SCREENSHOT", ""),
+        },
+        time_limit=120,
+    )
+    elapsed = time.monotonic() - started
+    print(f"browser run: {elapsed:.1f} s (Chromium launch {result.get('launchMs')} ms)")
+    assert result["ok"], result
+    assert result["fields"] == {"api": stack.api_url, "tokenSet": True}
+
+    # Both images rendered: decoded by the browser at their real size, from S3's origin.
+    rendered = {photo["title"]: photo for photo in result["gallery"]}
+    assert set(rendered) == {"sunset-beach", "mountain-lake"}, result["gallery"]
+    for name, (_, data) in files.items():
+        photo = rendered[name.rsplit(".", 1)[0]]
+        assert photo["naturalWidth"] > 0, photo
+        assert (photo["naturalWidth"], photo["naturalHeight"]) == decoded_size(data)
+        assert _origin(photo["src"]) == stack.s3_endpoint
+        assert photo["tags"] == "#browser #e2e"
+    assert result["searchTitles"] == ["mountain-lake"]
+    assert result["tagCount"] == 2
+    assert result["missingTagCount"] == 0
+
+    # CORS was real and allowed: each cross-origin answer named the page's origin.
+    calls: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for response in result["responses"]:
+        calls.setdefault((response["method"], response["origin"]), []).append(response)
+    grpc_web = calls[("POST", stack.api_url)]
+    # connect-web (binary): 5 gallery listings + 2 x (CreateUploadUrl, ConfirmUpload); then
+    # Google's grpc-web client (text): GetAccount.
+    assert len(grpc_web) == 10, grpc_web
+    assert [r["contentType"] for r in grpc_web] == ["application/grpc-web+proto"] * 9 + [
+        "application/grpc-web-text+proto"
+    ]
+    for response in grpc_web:
+        assert response["status"] == 200
+        assert response["grpcStatus"] in (None, "0")  # status in the trailer frame when OK
+        assert response["allowOrigin"] == stack.page_origin
+    assert result["grpcWebText"] == {"userId": user.id, "photoCount": 2}
+    puts = calls[("PUT", stack.s3_endpoint)]
+    assert [put["status"] for put in puts] == [200, 200]
+    assert all(put["allowOrigin"] == stack.page_origin for put in puts)
+    assert not result["pageErrors"], result["pageErrors"]
+    assert not [line for line in result["console"] if line.startswith("error")], result["console"]
+    assert not result["failedRequests"], result["failedRequests"]
+
+    # The service holds both photos, with the browser's SHA-256 and exactly the bytes sent.
+    listed = await stack.stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
+    by_name = {photo.file_name: photo for photo in listed.photos}
+    assert set(by_name) == set(files)
+    for name, (content_type, data) in files.items():
+        photo = by_name[name]
+        assert photo.content_type == content_type
+        assert photo.size_bytes == len(data)
+        assert photo.checksum_sha256 == base64.b64encode(hashlib.sha256(data).digest()).decode()
+        assert sorted(photo.tags) == ["browser", "e2e"]
+        assert photo.id in {p["id"] for p in result["gallery"]}
+        download = await http.get(photo.url)
+        assert download.status_code == 200
+        assert download.content == data
+    account = await stack.stub.GetAccount(pb.GetAccountRequest(), metadata=user.metadata)
+    assert account.account.photo_count == 2
