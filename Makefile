@@ -9,7 +9,7 @@ BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: dev test pytest lint gen gen-check buf-lint fmt clean bench
+.PHONY: dev web test pytest lint gen gen-check buf-lint fmt clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 ## dev: run the service on embedded defaults (S3 from moto; Postgres/Redis local or embedded)
+## and the browser gallery (built when npm is there)
 dev: $(STAMP)
+	if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: the browser gallery is skipped"; fi
 	$(VENV)/bin/photovault dev
+
+web: $(NODE_STAMP)
+	npm run -s build:web
 
 ## test: lint, then every test against real Postgres, Redis, moto and LocalStack
 test: lint pytest

@@ -2,7 +2,8 @@
 
 S3 is moto's server (bucket + browser CORS rule); Postgres and Redis are the ones at the
 default URLs when they answer, else embedded stand-ins (data under .dev/). Then migrate, print
-the address and a dev token, and serve until Ctrl-C.
+the addresses and a dev token, serve the browser gallery (client/web/dist, when built) from its
+own origin, and serve the API until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -36,6 +37,28 @@ def _default(name: str) -> str:
     return os.environ.get(name, str(Settings.model_fields[field].default))
 
 
+DEMO_ADDR = ("127.0.0.1", 5173)
+DEMO_DIR = Path("client/web/dist")
+
+
+def _serve_demo(stack: ExitStack) -> str | None:
+    """The gallery page on its own origin (so CORS is exercised as in production)."""
+    if not (DEMO_DIR / "index.html").exists():
+        return None
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(DEMO_ADDR, functools.partial(Quiet, directory=str(DEMO_DIR)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.shutdown)
+    return f"http://{DEMO_ADDR[0]}:{DEMO_ADDR[1]}"
+
+
 def run_dev(port_s3: int = 9000) -> int:
     from photovault_server.auth import mint_token
     from photovault_server.cli import _migrate
@@ -51,7 +74,10 @@ def run_dev(port_s3: int = 9000) -> int:
         if not devenv.redis_answers(redis_url):
             print(f"no Redis at {redis_url}: starting an embedded one (fakeredis)")
             redis_url = stack.enter_context(devenv.embedded_redis())
+        demo = _serve_demo(stack)
         cors = [o for o in os.environ.get("PHOTOVAULT_CORS_ORIGINS", "").split(",") if o]
+        if demo and demo not in cors:
+            cors.append(demo)
         s3 = stack.enter_context(
             devenv.moto_s3("127.0.0.1", port_s3, DEV_BUCKET, "us-east-1", cors)
         )
@@ -71,6 +97,7 @@ def run_dev(port_s3: int = 9000) -> int:
             PHOTOVAULT_JWT_SECRET=secret,
             PHOTOVAULT_S3_ADDRESSING_STYLE="path",
             PHOTOVAULT_LOG_FORMAT=os.environ.get("PHOTOVAULT_LOG_FORMAT", "console"),
+            PHOTOVAULT_CORS_ORIGINS=",".join(cors),
         )
         configure_logging(settings.log_level, settings.log_format)
         asyncio.run(_migrate(database_url))
@@ -79,7 +106,15 @@ def run_dev(port_s3: int = 9000) -> int:
             "\nPhotoVault dev is up\n"
             f"  gRPC      {settings.grpc_addr}   (reflection on: grpcurl -plaintext "
             f"{settings.grpc_addr} list)\n"
-            f"  S3 (moto) {s3}   bucket {DEV_BUCKET}\n"
+            f"  gRPC-web  http://{settings.http_addr}   (and Connect: curl -H 'content-type: "
+            "application/json' -H \"authorization: Bearer $TOKEN\" -d '{}' "
+            f"http://{settings.http_addr}/photovault.v1.PhotoService/GetAccount)\n"
+            + (
+                f"  gallery   {demo}/?api=http://{settings.http_addr}&token={token}\n"
+                if demo
+                else "  gallery   not built (make dev builds it with npm)\n"
+            )
+            + f"  S3 (moto) {s3}   bucket {DEV_BUCKET}\n"
             f"  Postgres  {database_url}\n"
             f"  Redis     {redis_url}\n"
             f"  token for user {DEV_USER!r} (7 days):\n\n{token}\n\n"
