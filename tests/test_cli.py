@@ -34,6 +34,7 @@ def serve_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOVAULT_", "AWS_"))}
     env.update(
         PHOTOVAULT_GRPC_ADDR=f"127.0.0.1:{port}",
+        PHOTOVAULT_HTTP_ADDR=f"127.0.0.1:{closed_port()}",
         PHOTOVAULT_BUCKET=BUCKET,
         PHOTOVAULT_JWT_SECRET=JWT_SECRET,
         PHOTOVAULT_S3_ADDRESSING_STYLE="path",

@@ -28,6 +28,8 @@ def test_dev_runs_on_embedded_backends(tmp_path: Path) -> None:
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:{closed_port()}/photovault",
         REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
         PHOTOVAULT_GRPC_ADDR=f"127.0.0.1:{grpc_port}",
+        PHOTOVAULT_HTTP_ADDR=f"127.0.0.1:{closed_port()}",
+        PHOTOVAULT_METRICS_ADDR="",
         PHOTOVAULT_LOG_FORMAT="json",
     )
     proc = subprocess.Popen(
