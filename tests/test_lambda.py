@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import structlog
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault_server import lambda_handler
@@ -69,6 +70,7 @@ def lambda_env(database_url: str, redis_url: str, aws_env: None) -> Iterator[Non
     _reset_runtime()
     os.environ.clear()
     os.environ.update(saved)
+    structlog.reset_defaults()  # the handler configured logging for its process
 
 
 def connect_event(

