@@ -83,8 +83,9 @@ class BotocorePerPhotoStore(S3ObjectStore):
     ) -> list[SignedUrl]:
         seconds = int((expire_at - signed_at).total_seconds())
         urls = []
+        client = await self.client()
         for key in keys:
-            url = await self._client.generate_presigned_url(
+            url = await client.generate_presigned_url(
                 "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=seconds
             )
             urls.append(SignedUrl(url, datetime.now(UTC) + timedelta(seconds=seconds)))
@@ -234,7 +235,7 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
         floor.service._urls.attach = no_urls  # type: ignore[method-assign]
         store = app.service._store
         assert isinstance(store, S3ObjectStore)
-        seed_store = BotocorePerPhotoStore(store._client, bucket="photovault-bench")
+        seed_store = BotocorePerPhotoStore(store.client, bucket="photovault-bench")
         seed = with_service(app, store=seed_store, cache=NoUrlCache())
         variants: list[tuple[str, App, Callable[[], Awaitable[None]] | None]] = [
             (FLOOR, floor, None),

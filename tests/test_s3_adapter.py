@@ -48,7 +48,11 @@ async def test_presigned_urls_use_sigv4_on_the_regional_endpoint(
     )
     session = aioboto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
     async with session.client("s3", region_name=region, config=s3_config(settings)) as client:
-        store = S3ObjectStore(client, bucket=bucket)
+        async def the_client() -> object:
+            return client
+
+        # No endpoint or credentials given: both come from botocore, the reference.
+        store = S3ObjectStore(the_client, bucket=bucket)
         now = datetime.now(UTC).replace(microsecond=0)
         (get,) = await store.presign_downloads(
             [KEY], signed_at=now, expire_at=now + timedelta(hours=2)

@@ -3,20 +3,21 @@ reverse order. Every entry point (serve, Lambda, tests, benchmarks) goes through
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-import aioboto3
 import asyncpg
-from botocore.config import Config
 from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
+from photovault_server.adapters.s3_endpoints import environment_credentials, s3_endpoint
 from photovault_server.auth import TokenVerifier
 from photovault_server.core import PageTokenCodec, PhotoService, UrlCache
 from photovault_server.core.models import SignedUrl
@@ -51,7 +52,9 @@ class NoUrlCache:
         return None
 
 
-def s3_config(settings: Settings) -> Config:
+def s3_config(settings: Settings) -> Any:
+    from botocore.config import Config
+
     return Config(
         # botocore would otherwise emit SigV2 query strings for us-east-1 presigns.
         signature_version="s3v4",
@@ -106,13 +109,38 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
                     redis_cache, maxsize=settings.local_url_cache_size
                 )
 
-        session = aioboto3.Session()
-        s3 = await stack.enter_async_context(
-            session.client("s3", region_name=settings.aws_region, config=s3_config(settings))
-        )
+        # Read now, like the settings: the client built later signs and calls with the same.
+        credentials = environment_credentials(os.environ)
+
+        async def open_s3_client() -> Any:
+            # Imported and built on first need: ~0.4 s that listing photos does not need.
+            import aioboto3
+
+            keys = {}
+            if credentials is not None:
+                keys = {
+                    "aws_access_key_id": credentials.access_key,
+                    "aws_secret_access_key": credentials.secret_key,
+                    "aws_session_token": credentials.token,
+                }
+            client = aioboto3.Session(**keys).client(
+                "s3",
+                region_name=settings.aws_region,
+                endpoint_url=settings.s3_endpoint_url or None,
+                config=s3_config(settings),
+            )
+            return await stack.enter_async_context(client)
+
         store = S3ObjectStore(
-            s3,
+            open_s3_client,
             bucket=settings.bucket,
+            endpoint=s3_endpoint(
+                settings.bucket,
+                settings.aws_region,
+                settings.effective_addressing_style(),
+                settings.s3_endpoint_url,
+            ),
+            credentials=credentials,
             temporary_credentials_cap=timedelta(
                 seconds=settings.temporary_credentials_url_cap_seconds
             ),

@@ -9,7 +9,8 @@ exists. Network and service failures become `Unavailable`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,36 +27,58 @@ _PROBE_KEY = "photovault-endpoint-probe"
 _SIGV4_MAX = timedelta(days=7)
 
 
+# Opens the aioboto3 S3 client on first need; its owner (the composition root) closes it.
+ClientFactory = Callable[[], Awaitable[Any]]
+
+
 class S3ObjectStore:
     def __init__(
         self,
-        client: Any,
+        client_factory: ClientFactory,
         *,
         bucket: str,
+        endpoint: S3Endpoint | None = None,
+        credentials: Credentials | None = None,
         temporary_credentials_cap: timedelta = timedelta(hours=1),
     ) -> None:
-        # `client` is an entered aioboto3 S3 client; its owner (the composition root) closes it.
-        self._client = client
+        """`endpoint` and `credentials`, when the composition root could work them out without
+        botocore (app.py), let URLs be signed without opening the client at all: a Lambda cold
+        start listing photos then never imports the AWS SDK. Otherwise both come from it."""
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._client_lock = asyncio.Lock()
         self._bucket = bucket
         self._temporary_cap = temporary_credentials_cap
-        self._endpoint: S3Endpoint | None = None
+        self._endpoint = endpoint
+        self._static_credentials = credentials
+
+    async def client(self) -> Any:
+        if self._client is None:
+            async with self._client_lock:
+                if self._client is None:
+                    async with self._calling("connect"):
+                        self._client = await self._client_factory()
+        return self._client
 
     async def _s3_endpoint(self) -> S3Endpoint:
         # Read off one URL botocore presigns (no I/O), on first use rather than at start-up.
         if self._endpoint is None:
+            client = await self.client()
             async with self._calling("sign URLs"):
-                probe = await self._client.generate_presigned_url(
+                probe = await client.generate_presigned_url(
                     "get_object", Params={"Bucket": self._bucket, "Key": _PROBE_KEY}, ExpiresIn=60
                 )
             self._endpoint = S3Endpoint.from_presigned_url(
-                probe, _PROBE_KEY, self._client.meta.region_name
+                probe, _PROBE_KEY, client.meta.region_name
             )
         return self._endpoint
 
     async def _credentials(self) -> tuple[Credentials, datetime | None]:
         """The signing credentials as botocore resolved (and refreshes) them, with their expiry
         when botocore knows it (refreshable credentials: instance/container roles, SSO)."""
-        source = self._client._request_signer._credentials
+        if self._static_credentials is not None:
+            return self._static_credentials, None
+        source = (await self.client())._request_signer._credentials
         if source is None:
             raise Unavailable("no AWS credentials are configured for the object store")
         async with self._calling("refresh its credentials"):
@@ -143,7 +166,8 @@ class S3ObjectStore:
     async def head(self, key: str) -> ObjectInfo | None:
         async with self._calling("read an object's metadata"):
             try:
-                response = await self._client.head_object(Bucket=self._bucket, Key=key)
+                client = await self.client()
+                response = await client.head_object(Bucket=self._bucket, Key=key)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in _MISSING:
                     return None
@@ -155,7 +179,8 @@ class S3ObjectStore:
 
     async def read_prefix(self, key: str, length: int) -> bytes:
         async with self._calling("read an object"):
-            response = await self._client.get_object(
+            client = await self.client()
+            response = await client.get_object(
                 Bucket=self._bucket, Key=key, Range=f"bytes=0-{length - 1}"
             )
             async with response["Body"] as body:
@@ -164,4 +189,5 @@ class S3ObjectStore:
 
     async def delete(self, key: str) -> None:
         async with self._calling("delete an object"):
-            await self._client.delete_object(Bucket=self._bucket, Key=key)
+            client = await self.client()
+            await client.delete_object(Bucket=self._bucket, Key=key)
