@@ -1,7 +1,10 @@
 """Lambda cold start: a fresh process importing the handler and serving its first invocation
 (a Connect ListPhotos of a page of 100, as a gallery's first call: database, cache and signing;
 real Postgres/Redis on loopback), against the bare interpreter's start in the same run; then
-the warm invocation latency in that process."""
+the warm invocation latency in that process.
+
+The process sees what the image holds: the wheel and its runtime dependencies only, installed
+into a task root (as the Dockerfile does), bytecode compiled, run with `python -I -S`."""
 
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ from .list_photos import DATABASE_URL, REDIS_URL, SECRET, USER, prepare_database
 
 EVENT = Path(__file__).resolve().parents[1] / "tests" / "events" / "function_url.json"
 
+TASK_ROOT = Path(__file__).resolve().parents[1] / ".dev" / "bench-task-root"
+
 _CHILD = """
 import json, sys, time
+sys.path.insert(0, sys.argv[2])
 t0 = time.perf_counter()
 from photovault_server.lambda_handler import handler
 t1 = time.perf_counter()
@@ -68,14 +74,49 @@ def _env() -> dict[str, str]:
         PHOTOVAULT_LOG_LEVEL="WARNING",
         AWS_REGION="eu-west-1",
         AWS_ACCESS_KEY_ID="AKIDBENCHMARK0000000",
-        AWS_SECRET_ACCESS_KEY="bench-secret-key",  # noqa: S106 (signing needs no real key)
+        AWS_SECRET_ACCESS_KEY="bench-secret-key",
     )
     return env
+
+
+def build_task_root() -> Path:
+    """The wheel installed with its runtime dependencies only, bytecode compiled."""
+    import platform
+    import shutil
+    import tempfile
+
+    uv = str(Path(sys.executable).parent / "uv")
+    project = Path(__file__).resolve().parents[1]
+    shutil.rmtree(TASK_ROOT, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as dist:
+        subprocess.run([uv, "build", "-q", "--wheel", "--out-dir", dist, str(project)], check=True)
+        (wheel,) = Path(dist).glob("*.whl")
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                sys.executable,
+                "--python-platform",
+                f"{platform.machine()}-manylinux_2_17",
+                "--target",
+                str(TASK_ROOT),
+                str(wheel),
+            ],
+            check=True,
+        )
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", str(TASK_ROOT)], check=True
+    )
+    return TASK_ROOT
 
 
 def measure(runs: int = 7) -> ColdStart:
     import asyncio
 
+    root = build_task_root()
     asyncio.run(prepare_database())
     event = json.loads(EVENT.read_text())
     event["headers"]["authorization"] = f"Bearer {mint_token(SECRET, USER)}"
@@ -87,10 +128,10 @@ def measure(runs: int = 7) -> ColdStart:
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
         bare.append((time.perf_counter() - started) * 1000)
-        out = subprocess.run(  # noqa: S603 (our own interpreter and script)
-            [sys.executable, "-c", _CHILD, json.dumps(event)],
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _CHILD, json.dumps(event), str(root)],
             check=True,
             capture_output=True,
             text=True,
