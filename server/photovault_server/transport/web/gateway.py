@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,6 +50,16 @@ class HttpResponse:
 
 def _status(code: int, message: str, reason: str = "MALFORMED_REQUEST") -> status_pb2.Status:
     return protocol_status(code, message, reason)
+
+
+def _deadline(headers: Mapping[str, str], name: str, parse: Callable[[str], float]) -> float | None:
+    """The call's deadline in seconds from its protocol's header; a malformed one fails it."""
+    if name not in headers:
+        return None
+    try:
+        return parse(headers[name])
+    except ValueError as exc:
+        raise _CallFailed(_status(3, str(exc)[:200])) from None
 
 
 class _CallFailed(Exception):
@@ -175,6 +185,12 @@ class WebGateway:
                 )
                 structlog.contextvars.unbind_contextvars("user")
 
+    def _method(self, path: str) -> Method:
+        method = self._methods.get(path)
+        if method is None:
+            raise _CallFailed(_status(12, f"unknown method {path[:200]}", "UNKNOWN_METHOD"))
+        return method
+
     @staticmethod
     def _timeout(requested: float | None, cap: float | None) -> float | None:
         if cap is None:
@@ -199,17 +215,8 @@ class WebGateway:
             except grpc_web.Base64Error as exc:
                 return HttpResponse(400, [("content-type", "text/plain")], f"{exc}\n".encode())
         try:
-            method = self._methods.get(request.path)
-            if method is None:
-                raise _CallFailed(
-                    _status(12, f"unknown method {request.path[:200]}", "UNKNOWN_METHOD")
-                )
-            timeout = None
-            if "grpc-timeout" in request.headers:
-                try:
-                    timeout = grpc_web.parse_timeout(request.headers["grpc-timeout"])
-                except ValueError as exc:
-                    raise _CallFailed(_status(3, str(exc)[:200])) from None
+            method = self._method(request.path)
+            timeout = _deadline(request.headers, "grpc-timeout", grpc_web.parse_timeout)
             for name, value in request.headers.items():
                 if name.endswith("-bin"):
                     try:
@@ -271,17 +278,8 @@ class WebGateway:
             encoding = request.headers.get("content-encoding", "identity").lower()
             if encoding != "identity":
                 raise _CallFailed(_status(12, f"content-encoding {encoding[:40]} not supported"))
-            method = self._methods.get(request.path)
-            if method is None:
-                raise _CallFailed(
-                    _status(12, f"unknown method {request.path[:200]}", "UNKNOWN_METHOD")
-                )
-            timeout = None
-            if "connect-timeout-ms" in request.headers:
-                try:
-                    timeout = connect.parse_timeout_ms(request.headers["connect-timeout-ms"])
-                except ValueError as exc:
-                    raise _CallFailed(_status(3, str(exc)[:200])) from None
+            method = self._method(request.path)
+            timeout = _deadline(request.headers, "connect-timeout-ms", connect.parse_timeout_ms)
             if len(request.body) > self._max_message_bytes:
                 raise _CallFailed(_status(8, "request body exceeds the message size limit"))
             try:
