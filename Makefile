@@ -9,7 +9,7 @@ BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: dev web test pytest lint gen gen-check buf-lint fmt clean bench
+.PHONY: dev web test pytest lint gen gen-check buf-lint buf-breaking fmt clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ test: lint pytest
 pytest: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
-lint: $(STAMP) $(NODE_STAMP) buf-lint gen-check
+lint: $(STAMP) $(NODE_STAMP) buf-lint buf-breaking gen-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -47,6 +47,12 @@ lint: $(STAMP) $(NODE_STAMP) buf-lint gen-check
 
 buf-lint: $(NODE_STAMP)
 	cd protos && ../$(BUF) lint
+
+## buf-breaking: the contract stays wire- and source-compatible with the previous commit
+buf-breaking: $(NODE_STAMP)
+	if git rev-parse -q --verify HEAD~1 >/dev/null; then \
+	  cd protos && ../$(BUF) breaking --against '../.git#ref=HEAD~1,subdir=protos'; \
+	else echo "buf-breaking: no previous commit to compare with"; fi
 
 ## bench: run the benchmarks (not part of the tests) and rewrite docs/benchmarks.md
 bench: $(STAMP)
