@@ -48,6 +48,7 @@ async def test_presigned_urls_use_sigv4_on_the_regional_endpoint(
     )
     session = aioboto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
     async with session.client("s3", region_name=region, config=s3_config(settings)) as client:
+
         async def the_client() -> object:
             return client
 
