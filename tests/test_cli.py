@@ -187,3 +187,14 @@ def test_grpcurl_lists_and_calls_the_service_then_sigterm_drains(
     assert alice.token not in stderr
     assert "X-Amz-Signature" not in stderr
     assert upload_url.split("?")[0] not in stderr
+
+
+def test_the_client_commands_are_part_of_photovault() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOVAULT_")}
+    result = subprocess.run(
+        [PHOTOVAULT, "account"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "token" in result.stderr.lower()
+    listed = subprocess.run([PHOTOVAULT, "--help"], capture_output=True, text=True, timeout=60)
+    assert all(name in listed.stdout for name in ("upload", "ls", "get", "rm", "account"))

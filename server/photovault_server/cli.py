@@ -1,4 +1,5 @@
-"""The `photovault` command: serve, dev, migrate, token."""
+"""The `photovault` command: serve, dev, migrate, token, and the client commands (upload, ls,
+get, rm, account) from photovault_client.cli."""
 
 from __future__ import annotations
 
@@ -91,7 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
     token.set_defaults(func=cmd_token)
+
+    try:
+        from photovault_client.cli import add_client_commands
+    except ModuleNotFoundError as exc:  # the [cli] extra (rich) is not installed
+        missing = exc.name
+        for name in ("upload", "ls", "get", "rm", "account"):
+            stub = sub.add_parser(name, help="(needs: pip install 'photovault[cli]')")
+            stub.set_defaults(func=lambda _args, m=missing: _needs_cli_extra(m))
+    else:
+        add_client_commands(sub)
     return parser
+
+
+def _needs_cli_extra(missing: str | None) -> int:
+    print(
+        f"photovault: this command needs {missing}: pip install 'photovault[cli]'",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,91 @@
+"""Protobuf messages <-> the client's dataclasses: the one place that knows both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+
+from photovault.v1 import account_pb2, photo_pb2
+from photovault.v1 import photo_service_pb2 as pb
+
+from ._models import Account, Photo, PhotoPage, PhotoUrl, UploadTicket, Visibility
+
+
+def _time(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: timestamp_pb2.Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def _required_time(message: Message, field: str) -> datetime:
+    return _time(message, field) or datetime.fromtimestamp(0, UTC)
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    if value.tzinfo is None:
+        raise ValueError("datetimes sent to PhotoVault must be timezone-aware")
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value.astimezone(UTC))
+    return stamp
+
+
+def photo(message: photo_pb2.Photo) -> Photo:
+    return Photo(
+        id=message.id,
+        owner_id=message.owner_id,
+        file_name=message.file_name,
+        content_type=message.content_type,
+        size_bytes=message.size_bytes,
+        checksum_sha256=message.checksum_sha256,
+        title=message.title,
+        description=message.description,
+        tags=tuple(message.tags),
+        visibility=_visibility(message.visibility),
+        create_time=_required_time(message, "create_time"),
+        update_time=_required_time(message, "update_time"),
+        url=message.url,
+        url_expire_time=_time(message, "url_expire_time"),
+    )
+
+
+def photo_url(message: photo_pb2.PhotoUrl) -> PhotoUrl:
+    return PhotoUrl(
+        photo_id=message.photo_id, url=message.url, expire_time=_time(message, "expire_time")
+    )
+
+
+def photo_page(message: pb.ListPhotosResponse) -> PhotoPage:
+    return PhotoPage(
+        photos=tuple(photo(p) for p in message.photos), next_page_token=message.next_page_token
+    )
+
+
+def account(message: account_pb2.Account) -> Account:
+    return Account(
+        user_id=message.user_id,
+        photo_count=message.photo_count,
+        used_bytes=message.used_bytes,
+        pending_bytes=message.pending_bytes,
+        quota_bytes=message.quota_bytes,
+        create_time=_time(message, "create_time"),
+    )
+
+
+def upload_ticket(message: pb.CreateUploadUrlResponse) -> UploadTicket:
+    return UploadTicket(
+        upload_id=message.upload_id,
+        upload_url=message.upload_url,
+        method=message.method or "PUT",
+        required_headers=dict(message.required_headers),
+        expire_time=_time(message, "expire_time"),
+    )
+
+
+def _visibility(value: int) -> Visibility:
+    try:
+        return Visibility(value)
+    except ValueError:  # a value added by a newer server
+        return Visibility.UNSPECIFIED

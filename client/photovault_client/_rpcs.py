@@ -1,0 +1,49 @@
+"""The eight RPCs of photovault.v1.PhotoService as the transports see them: path, message types
+and whether a failed attempt may be repeated safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from google.protobuf.message import Message
+
+from photovault.v1 import photo_service_pb2 as pb
+
+SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"].full_name
+
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc(Generic[Req, Resp]):
+    name: str
+    request_type: type[Req]
+    response_type: type[Resp]
+    # Repeating the call changes nothing more than the first one did: retried on UNAVAILABLE.
+    idempotent: bool
+
+    @property
+    def path(self) -> str:
+        return f"/{SERVICE}/{self.name}"
+
+
+CREATE_UPLOAD_URL = Rpc(
+    "CreateUploadUrl", pb.CreateUploadUrlRequest, pb.CreateUploadUrlResponse, idempotent=False
+)
+# The server answers a repeated confirm with the photo the first one created.
+CONFIRM_UPLOAD = Rpc(
+    "ConfirmUpload", pb.ConfirmUploadRequest, pb.ConfirmUploadResponse, idempotent=True
+)
+GET_PHOTO = Rpc("GetPhoto", pb.GetPhotoRequest, pb.GetPhotoResponse, idempotent=True)
+LIST_PHOTOS = Rpc("ListPhotos", pb.ListPhotosRequest, pb.ListPhotosResponse, idempotent=True)
+BATCH_GET_PHOTO_URLS = Rpc(
+    "BatchGetPhotoUrls",
+    pb.BatchGetPhotoUrlsRequest,
+    pb.BatchGetPhotoUrlsResponse,
+    idempotent=True,
+)
+UPDATE_PHOTO = Rpc("UpdatePhoto", pb.UpdatePhotoRequest, pb.UpdatePhotoResponse, idempotent=False)
+DELETE_PHOTO = Rpc("DeletePhoto", pb.DeletePhotoRequest, pb.DeletePhotoResponse, idempotent=False)
+GET_ACCOUNT = Rpc("GetAccount", pb.GetAccountRequest, pb.GetAccountResponse, idempotent=True)

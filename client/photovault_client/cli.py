@@ -1,0 +1,302 @@
+"""The client for people: `photovault upload|ls|get|rm|account`.
+
+    photovault upload cat.jpg dog.png --tag pets --public
+    photovault ls --tag pets            # a table; --json for scripts
+    photovault get ID --url             # just the download URL
+    photovault rm ID
+    photovault account
+
+The target and token come from --target / --token or PHOTOVAULT_TARGET / PHOTOVAULT_TOKEN.
+A target is `host:port` (gRPC, plaintext), `grpcs://host:port` (gRPC over TLS) or an
+http(s):// URL (Connect: the web gateway or the Lambda Function URL).
+Exit codes: 0 done, 1 the service (or a local file) refused, 2 usage; errors go to stderr as
+`photovault: <reason>: <message>`.
+
+`add_client_commands` adds these commands to an argparse parser (the `photovault` command);
+`main` runs them alone (`python -m photovault_client.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from . import _render as render
+from ._client import PhotoVaultClient
+from ._errors import PhotoVaultError
+from ._models import Photo, Visibility
+
+ENV_TARGET = "PHOTOVAULT_TARGET"
+ENV_TOKEN = "PHOTOVAULT_TOKEN"  # noqa: S105 - the variable's name, not a token
+DEFAULT_TARGET = "127.0.0.1:50051"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+UPLOAD_CONCURRENCY = 4
+PIPED_WIDTH = 1000
+
+Command = Callable[[PhotoVaultClient, argparse.Namespace, "Terminal"], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """Where output goes: results to stdout, progress and errors to stderr."""
+
+    out: Console
+    err: Console
+
+    @classmethod
+    def standard(cls) -> Terminal:
+        out = Console(highlight=False)
+        if not out.is_terminal and "COLUMNS" not in os.environ:
+            # Piped (grep, less, a file): whole rows, never wrapped at rich's default 80.
+            out = Console(highlight=False, width=PIPED_WIDTH)
+        return cls(out, Console(stderr=True, highlight=False))
+
+    def line(self, text: str) -> None:
+        """Plain text to stdout, never wrapped or styled (ids, URLs, JSON)."""
+        print(text, file=sys.stdout, flush=True)
+
+    def error(self, reason: str, message: str) -> None:
+        print(f"photovault: {reason}: {message}", file=sys.stderr, flush=True)
+
+
+# Commands ----------------------------------------------------------------------------------
+
+
+async def _upload(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    paths = [Path(p) for p in args.files]
+    visibility = Visibility.PUBLIC if args.public else Visibility.PRIVATE
+    limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=term.err,
+        disable=not term.err.is_interactive,
+    )
+
+    async def one(path: Path) -> Photo | PhotoVaultError | OSError | ValueError:
+        task: TaskID = progress.add_task(path.name, total=None)
+
+        def report(sent: int, total: int) -> None:
+            progress.update(task, completed=sent, total=total)
+
+        async with limit:
+            try:
+                return await pv.upload(
+                    path,
+                    title=args.title or "",
+                    description=args.description or "",
+                    tags=args.tag,
+                    visibility=visibility,
+                    progress=report,
+                )
+            except (PhotoVaultError, OSError, ValueError) as exc:
+                return exc
+
+    with progress:
+        results = await asyncio.gather(*(one(path) for path in paths))
+    failed = False
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, Photo):
+            term.line(f"{result.id}  {path}")
+            continue
+        failed = True
+        if isinstance(result, PhotoVaultError):
+            term.error(result.reason, f"{path}: {result.message}")
+        elif isinstance(result, OSError):
+            term.error("FILE_UNREADABLE", f"{path}: {result.strerror or result}")
+        else:
+            term.error("UNSUPPORTED_FILE", f"{path}: {result}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def _ls(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    photos: list[Photo] = []
+    async for photo in pv.iter_photos(
+        page_size=min(args.limit, 500), tags=args.tag, query=args.query
+    ):
+        photos.append(photo)
+        if len(photos) >= args.limit:
+            break
+    if args.json:
+        term.line(json.dumps([render.photo_record(p) for p in photos], indent=2))
+    elif photos:
+        term.out.print(render.photos_table(photos))
+    else:
+        term.err.print("no photos", markup=False)
+    return EXIT_OK
+
+
+async def _get(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    if args.url:
+        term.line(await pv.get_url(args.id))
+        return EXIT_OK
+    photo = await pv.get_photo(args.id)
+    if args.json:
+        term.line(json.dumps(render.photo_record(photo), indent=2))
+    else:
+        term.out.print(render.photo_details(photo))
+    return EXIT_OK
+
+
+async def _rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    status = EXIT_OK
+    for photo_id in args.ids:
+        try:
+            await pv.delete_photo(photo_id)
+        except PhotoVaultError as exc:
+            term.error(exc.reason, f"{photo_id}: {exc.message}")
+            status = EXIT_ERROR
+        else:
+            term.line(f"deleted {photo_id}")
+    return status
+
+
+async def _account(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    account = await pv.get_account()
+    if args.json:
+        term.line(json.dumps(render.account_record(account), indent=2))
+    else:
+        term.out.print(render.account_details(account))
+    return EXIT_OK
+
+
+# Running a command -------------------------------------------------------------------------
+
+
+def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
+    """The argparse `func` of a command: resolves target and token, opens a client, maps
+    errors to exit codes."""
+
+    def run(args: argparse.Namespace) -> int:
+        term = Terminal.standard()
+        target = args.target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
+        token = args.token or os.environ.get(ENV_TOKEN)
+        if not token:
+            term.error("usage", f"no token: pass --token or set {ENV_TOKEN}")
+            return EXIT_USAGE
+
+        async def call() -> int:
+            async with PhotoVaultClient.for_target(target, token=token, timeout=args.timeout) as pv:
+                return await command(pv, args, term)
+
+        try:
+            return asyncio.run(call())
+        except PhotoVaultError as exc:
+            term.error(exc.reason, exc.message)
+            return EXIT_ERROR
+
+    return run
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("connection")
+    group.add_argument(
+        "--target",
+        help=f"host:port (gRPC), grpcs://host:port (gRPC, TLS) or http(s)://URL (Connect); "
+        f"default ${ENV_TARGET} or {DEFAULT_TARGET}",
+    )
+    group.add_argument("--token", help=f"bearer token; default ${ENV_TOKEN}")
+    group.add_argument(
+        "--timeout", type=float, default=30.0, help="deadline of each call in seconds (30)"
+    )
+    return parent
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_client_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Adds upload, ls, get, rm and account; each sets `func(args) -> exit code`."""
+    common = [_connection_options()]
+
+    upload = subparsers.add_parser(
+        "upload", parents=common, help="upload photos", description="Upload photos."
+    )
+    upload.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    upload.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    upload.add_argument("--title", help="title of every uploaded photo")
+    upload.add_argument("--description", help="description of every uploaded photo")
+    upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
+    upload.set_defaults(func=_runner(_upload))
+
+    ls = subparsers.add_parser(
+        "ls", parents=common, help="list photos", description="List your photos, newest first."
+    )
+    ls.add_argument("--tag", action="append", default=[], help="only with this tag (repeatable)")
+    ls.add_argument("--query", default="", help="only photos whose text contains these words")
+    ls.add_argument("--limit", type=_positive, default=1000, help="at most this many (1000)")
+    ls.add_argument("--json", action="store_true", help="JSON instead of a table")
+    ls.set_defaults(func=_runner(_ls))
+
+    get = subparsers.add_parser(
+        "get", parents=common, help="show a photo", description="Show one photo."
+    )
+    get.add_argument("id", help="photo id")
+    get.add_argument("--url", action="store_true", help="print only its download URL")
+    get.add_argument("--json", action="store_true", help="JSON instead of a table")
+    get.set_defaults(func=_runner(_get))
+
+    rm = subparsers.add_parser(
+        "rm", parents=common, help="delete photos", description="Delete photos."
+    )
+    rm.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    rm.set_defaults(func=_runner(_rm))
+
+    account = subparsers.add_parser(
+        "account", parents=common, help="show usage and quota", description="Usage and quota."
+    )
+    account.add_argument("--json", action="store_true", help="JSON instead of a table")
+    account.set_defaults(func=_runner(_account))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photovault",
+        description="PhotoVault client commands.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one client command; returns its exit code (2 for usage errors)."""
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.func(args)
+    except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
