@@ -34,13 +34,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 
-# 1. Runtime dependencies only ([project].dependencies, never the [dev] extra), in their own
+# 1. Runtime dependencies only ([project].dependencies and the [server] extra, never [dev]),
+#    in their own
 #    layer so that a code change does not reinstall them. Wheels only: on this glibc a missing
 #    compatible wheel fails the build loudly instead of compiling from an sdist without a
 #    toolchain. Bytecode is compiled here (hash-based, not checked against the sources: the
 #    image is immutable), so a cold start never compiles; -s/-p record the final paths.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" \
         > /tmp/requirements.txt \
  && python -m pip install --no-compile --only-binary=:all: --target /opt/deps -r /tmp/requirements.txt \
  && python -m compileall -q -j 0 --invalidation-mode unchecked-hash \

@@ -103,7 +103,7 @@ def build_task_root() -> Path:
                 f"{platform.machine()}-manylinux_2_17",
                 "--target",
                 str(TASK_ROOT),
-                str(wheel),
+                f"{wheel}[server]",
             ],
             check=True,
         )

@@ -9,10 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from photovault_server.settings import Settings, SettingsError, load_settings
+# Server modules are imported inside the commands: the client commands work with the client
+# alone installed (`pip install photovault[cli]`), without the [server] extra.
 
 
 def _database_url() -> str:
+    from photovault_server.settings import Settings
+
     default = Settings.model_fields["database_url"].default
     return os.environ.get("DATABASE_URL", str(default))
 
@@ -58,6 +61,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from photovault_server.logs import configure_logging
     from photovault_server.server import serve
+    from photovault_server.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -117,11 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except SettingsError as exc:
-        print(f"photovault {args.command}: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:
+        if args.command not in ("serve", "dev", "migrate", "token"):
+            raise
+        print(
+            f"photovault {args.command}: needs {exc.name}: pip install 'photovault[server]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if type(exc).__name__ != "SettingsError":  # settings.SettingsError, imported lazily
+            raise
+        print(f"photovault {args.command}: {exc}", file=sys.stderr)
+        return 2
     return code
 
 
