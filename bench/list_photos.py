@@ -17,10 +17,10 @@ import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import grpc
@@ -157,25 +157,30 @@ async def stub_for(app: App) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
         yield pb_grpc.PhotoServiceStub(channel)
 
 
-async def time_calls(
-    name: str,
-    stub: pb_grpc.PhotoServiceAsyncStub,
-    iterations: int,
-    before_each: Callable[[], Awaitable[None]] | None = None,
-) -> Latency:
+# A string: PhotoServiceAsyncStub exists in the .pyi stubs only.
+Variant: TypeAlias = (
+    "tuple[str, pb_grpc.PhotoServiceAsyncStub, Callable[[], Awaitable[None]] | None]"
+)
+
+
+async def time_interleaved(variants: list[Variant], iterations: int) -> list[Latency]:
+    """Round by round, one call per variant in each round, so that drift in the machine's load
+    hits every variant alike (these machines are noisy; the ratios are what counts)."""
     metadata = (("authorization", f"Bearer {mint_token(SECRET, USER)}"),)
     request = pb.ListPhotosRequest(page_size=PAGE)
-    for _ in range(max(iterations // 10, 5)):  # warm-up: connections, statement cache
-        await stub.ListPhotos(request, metadata=metadata)
-    samples = []
+    for _, stub, _ in variants:  # warm-up: connections, statement cache
+        for _ in range(max(iterations // 10, 5)):
+            await stub.ListPhotos(request, metadata=metadata)
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for _ in range(iterations):
-        if before_each is not None:
-            await before_each()
-        started = time.perf_counter()
-        response = await stub.ListPhotos(request, metadata=metadata)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert len(response.photos) == PAGE
-    return Latency(name, samples)
+        for name, stub, before_each in variants:
+            if before_each is not None:
+                await before_each()
+            started = time.perf_counter()
+            response = await stub.ListPhotos(request, metadata=metadata)
+            samples[name].append((time.perf_counter() - started) * 1000)
+            assert len(response.photos) == PAGE
+    return [Latency(name, values) for name, values in samples.items()]
 
 
 @dataclass
@@ -222,7 +227,6 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
     async def flush() -> None:
         await redis.flushdb()
 
-    latencies = []
     async with (
         open_app(bench_settings(PHOTOVAULT_LOCAL_URL_CACHE_SIZE=0)) as app,
         open_app(bench_settings()) as tiered,
@@ -245,9 +249,12 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
             ("warm Redis (in-process tier off)", app, None),
             ("warm in-process tier (default)", tiered, None),
         ]
-        for name, variant, setup in variants:
-            async with stub_for(variant) as stub:
-                latencies.append(await time_calls(name, stub, iterations, setup))
+        async with AsyncExitStack() as stubs:
+            running = [
+                (name, await stubs.enter_async_context(stub_for(variant)), setup)
+                for name, variant, setup in variants
+            ]
+            latencies = await time_interleaved(running, iterations)
 
         stats = app.redis_cache.stats if app.redis_cache else None
         assert stats is not None
