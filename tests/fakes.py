@@ -335,6 +335,11 @@ class InMemoryPhotoRepository:
         upload = self.uploads.get(upload_id)
         return upload if upload is not None and upload.owner_id == owner_id else None
 
+    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
+        await self._enter()
+        expired = [u for u in self.uploads.values() if u.reserved_until < before]
+        return sorted(expired, key=lambda u: u.reserved_until)[:limit]
+
     async def delete_upload(self, owner_id: str, upload_id: UUID) -> None:
         await self._enter()
         upload = self.uploads.get(upload_id)

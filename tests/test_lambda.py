@@ -253,3 +253,38 @@ def test_hostile_events_get_an_http_error(lambda_env: None, case: str) -> None:
     response = handler(event, FakeContext())
     assert response["statusCode"] == status
     assert "Traceback" not in response["body"]
+
+
+@pytest.mark.parametrize("event_name", ["scheduled_rule", "scheduler_input"])
+def test_scheduled_events_sweep_expired_uploads(
+    lambda_env: None, alice: User, database_url: str, event_name: str
+) -> None:
+    data = jpeg((3, 3))
+    ticket = call(
+        "CreateUploadUrl",
+        {"fileName": "a.jpg", "contentType": "image/jpeg", "sizeBytes": str(len(data))},
+        alice,
+    )
+
+    async def age_and_count(age: bool) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            if age:
+                await conn.execute(
+                    "UPDATE uploads SET reserved_until = now() - interval '1 day' "
+                    "WHERE id = $1::uuid",
+                    ticket["uploadId"],
+                )
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM uploads WHERE id = $1::uuid", ticket["uploadId"]
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert lambda_handler._loop.run_until_complete(age_and_count(True)) == 1
+    event = load("scheduled_rule") if event_name == "scheduled_rule" else {"photovault": "sweep"}
+    result = handler(event, FakeContext())
+    assert result["swept"] >= 1
+    assert lambda_handler._loop.run_until_complete(age_and_count(False)) == 0

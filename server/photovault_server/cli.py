@@ -39,6 +39,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run from cron, a Kubernetes CronJob or an EventBridge-scheduled task."""
+    from photovault_server.app import open_app
+    from photovault_server.settings import load_settings
+
+    async def sweep() -> int:
+        async with open_app(load_settings()) as app:
+            total = 0
+            while (swept := await app.service.sweep_expired_uploads(limit=args.batch)) > 0:
+                total += swept
+                if swept < args.batch:
+                    break
+            return total
+
+    print(f"swept {asyncio.run(sweep())} expired uploads")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from photovault_server.auth import mint_token
 
@@ -92,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="create or upgrade the schema at DATABASE_URL")
     migrate.set_defaults(func=cmd_migrate)
 
+    sweep = sub.add_parser("sweep", help="delete uploads that were never confirmed in time")
+    sweep.add_argument("--batch", type=int, default=1000, help="uploads per round")
+    sweep.set_defaults(func=cmd_sweep)
+
     token = sub.add_parser("token", help="mint an HS256 token for a user (development)")
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
@@ -122,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except ModuleNotFoundError as exc:
-        if args.command not in ("serve", "dev", "migrate", "token"):
+        if args.command not in ("serve", "dev", "migrate", "sweep", "token"):
             raise
         print(
             f"photovault {args.command}: needs {exc.name}: pip install 'photovault[server]'",

@@ -77,6 +77,11 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
 
     from photovault_server.transport.web import HttpRequest
 
+    if _is_scheduled(event):
+        app, _ = await _runtime.ensure_started()
+        swept = await app.service.sweep_expired_uploads()
+        structlog.get_logger("photovault.lambda").info("uploads_swept", count=swept)
+        return {"swept": swept}
     try:
         request = parse_event(event)
     except BadEvent as exc:
@@ -102,6 +107,14 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
     # Cannot happen with the page limits; if it ever did, Lambda would drop the reply whole.
     assert len(result["body"]) <= MAX_RESPONSE_BYTES, "response over Lambda's 6 MB limit"
     return result
+
+
+def _is_scheduled(event: Any) -> bool:
+    """The template's hourly sweep (EventBridge Scheduler with that input, or a classic
+    EventBridge rule's scheduled event), not an HTTP request."""
+    return isinstance(event, dict) and (
+        event.get("photovault") == "sweep" or event.get("detail-type") == "Scheduled Event"
+    )
 
 
 def _emit_metrics(app: App) -> None:

@@ -191,6 +191,16 @@ class PostgresPhotoRepository:
                 "DELETE FROM uploads WHERE id = $1 AND owner_id = $2", upload_id, owner_id
             )
 
+    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE reserved_until < $1 "
+                "ORDER BY reserved_until LIMIT $2",
+                before,
+                limit,
+            )
+        return [_upload(row) for row in rows]
+
     async def confirm_upload(self, photo: Photo) -> Photo | None:
         async with self._transaction() as conn:
             # Deleting the pending row first serialises concurrent confirms of one upload.

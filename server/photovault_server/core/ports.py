@@ -112,6 +112,10 @@ class PhotoRepository(Protocol):
 
     async def delete_upload(self, owner_id: str, upload_id: UUID) -> None: ...
 
+    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
+        """Pending uploads whose reservation ended before `before`, oldest first."""
+        ...
+
     async def confirm_upload(self, photo: Photo) -> Photo | None:
         """Atomically turns the pending upload `photo.id` into `photo` and adds it to usage.
         When the photo already exists (a repeated or concurrent confirm) returns the stored one;

@@ -32,6 +32,8 @@ from .urls import DownloadUrls, UrlPolicy, UrlStats
 Clock = Callable[[], datetime]
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 MAX_UPLOAD_URL_TTL = timedelta(hours=1)
+# Longer than any confirm can take (its deadline), so a sweep never races one.
+SWEEP_GRACE = timedelta(minutes=10)
 
 
 def utc_now() -> datetime:
@@ -375,6 +377,16 @@ class PhotoService:
         if deleted is None:
             raise _photo_not_found(photo_id)
         await self._urls.forget([deleted])
+
+    async def sweep_expired_uploads(self, *, limit: int = 1000) -> int:
+        """Deletes uploads whose reservation ended, object first, then the row: a failure
+        leaves the row for the next sweep. Only those expired for longer than SWEEP_GRACE,
+        so that a confirm that began before the end cannot lose its object."""
+        expired = await self._repo.expired_uploads(self._clock() - SWEEP_GRACE, limit)
+        for upload in expired:
+            await self._store.delete(upload.object_key)
+            await self._repo.delete_upload(upload.owner_id, upload.id)
+        return len(expired)
 
     async def get_account(self, user_id: str) -> Account:
         return await self._repo.get_account(
