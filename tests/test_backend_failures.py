@@ -153,3 +153,39 @@ async def test_unexpected_errors_are_internal_without_details(
     assert error.code() == grpc.StatusCode.INTERNAL
     assert error.details() == "internal error"
     assert details(error)["reason"] == "INTERNAL"
+
+
+async def test_postgres_connections_killed_mid_service_are_unavailable_not_internal(
+    database_url: str, redis_url: str, aws_env: None, alice: User
+) -> None:
+    """As when Postgres restarts under load: the pool's connections die; calls answer
+    UNAVAILABLE (or succeed on a fresh connection), never INTERNAL, and recover by themselves."""
+    import asyncio
+
+    import asyncpg
+
+    async with server_with(DATABASE_URL=database_url, REDIS_URL=redis_url) as (app, stub):
+        calls = [stub.ListPhotos(pb.ListPhotosRequest(), metadata=alice.metadata) for _ in range(8)]
+        await asyncio.gather(*calls)  # opens several pooled connections
+        pids = []
+        for _ in range(app.pool.get_size()):
+            async with app.pool.acquire() as conn:
+                pids.append(conn.get_server_pid())
+        admin = await asyncpg.connect(database_url)
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", pids)
+        finally:
+            await admin.close()
+        codes = []
+        for _ in range(3):
+            results = await asyncio.gather(
+                *(
+                    stub.ListPhotos(pb.ListPhotosRequest(), metadata=alice.metadata)
+                    for _ in range(8)
+                ),
+                return_exceptions=True,
+            )
+            codes += [r.code() if isinstance(r, grpc.aio.AioRpcError) else None for r in results]
+        assert set(codes) <= {None, grpc.StatusCode.UNAVAILABLE}, codes
+        # And it recovers without a restart.
+        await stub.ListPhotos(pb.ListPhotosRequest(), metadata=alice.metadata)

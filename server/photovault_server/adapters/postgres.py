@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -93,7 +93,10 @@ class PostgresPhotoRepository:
         except _UNAVAILABLE_ERRORS as exc:
             raise Unavailable("the metadata database is unavailable; retry shortly") from exc
         finally:
-            await self._pool.release(conn)
+            # A connection that died mid-call fails its reset on release (the pool drops it);
+            # the call's own outcome, above, is what the caller must see, not that.
+            with suppress(*_UNAVAILABLE_ERRORS):
+                await self._pool.release(conn)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[_Conn]:
