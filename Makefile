@@ -9,7 +9,7 @@ BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: dev web test pytest lint gen gen-check buf-lint buf-breaking fmt clean bench
+.PHONY: dev web test pytest lint gen gen-check buf-lint buf-breaking fmt clean bench soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ buf-breaking: $(NODE_STAMP)
 bench: $(STAMP)
 	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
+
+## soak: load + faults (Redis, S3, Postgres, SIGTERM) against a served instance; rewrites
+## docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS, ...: see soak/__main__.py)
+soak: $(STAMP)
+	$(PY) -m soak
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
 gen: $(STAMP) $(NODE_STAMP)

@@ -51,6 +51,9 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    # Raised by asyncpg's protocol when its connection was cut mid-operation (seen in the soak
+    # run when the server's backends were terminated under load).
+    asyncpg.exceptions.InternalClientError,
 )
 
 

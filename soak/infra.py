@@ -1,0 +1,232 @@
+"""The servers a soak run owns: a private redis-server, moto's S3 in a child process (stoppable and
+restartable on the same port, its objects kept), the soak database, and `photovault serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tests.support.redis_server import RedisServer, free_port
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[1]
+BUCKET = "photovault-soak"
+REGION = "us-east-1"
+JWT_SECRET = "soak-secret-" + "x" * 32
+AWS_KEY = "soak"
+AWS_SECRET = "soak"  # noqa: S105 - moto, throwaway
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+__all__ = ["BUCKET", "HOST", "RedisServer", "free_port"]
+
+
+def _moto_main(conn: Connection, port: int) -> None:
+    """Child process: one ThreadedMotoServer at a time on `port`; moto's backends live in this
+    process, so objects survive a stop/start."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server: Any = None
+    while True:
+        command = conn.recv()
+        if command == "start" and server is None:
+            server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+            server.start()
+        elif command == "stop" and server is not None:
+            server.stop()
+            server = None
+        elif command == "exit":
+            if server is not None:
+                server.stop()
+            conn.send("ok")
+            return
+        conn.send("ok")
+
+
+class MotoProcess:
+    """moto's S3 on a fixed loopback port in a child process (its own GIL, not the clients')."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_moto_main, args=(child, self.port), daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _command(self, command: str) -> None:
+        self._conn.send(command)
+        if not self._conn.poll(30):
+            raise RuntimeError(f"moto child did not answer {command!r}")
+        self._conn.recv()
+
+    def start(self) -> None:
+        if not self._proc.is_alive() and self._proc.exitcode is None:
+            self._proc.start()
+        self._command("start")
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with _NO_PROXY.open(f"{self.endpoint}/moto-api/", timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._command("stop")
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            with contextlib.suppress(RuntimeError, OSError, EOFError):
+                self._command("exit")
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.kill()
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=AWS_KEY,
+        aws_secret_access_key=AWS_SECRET,
+    )
+
+
+def admin_dsn(database_url: str) -> str:
+    base, _, _ = database_url.rpartition("/")
+    return f"{base}/postgres"
+
+
+async def reset_database(database_url: str) -> None:
+    """Drops and recreates the soak database, then migrates it with `photovault migrate`."""
+    name = database_url.rpartition("/")[2]
+    conn = await asyncpg.connect(admin_dsn(database_url))
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    await asyncio.to_thread(
+        subprocess.run,
+        [str(REPO / ".venv" / "bin" / "photovault"), "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen[bytes]
+    grpc_port: int
+    http_port: int
+    metrics_port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def metrics(self) -> dict[str, float]:
+        with _NO_PROXY.open(f"http://{HOST}:{self.metrics_port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def sigterm(self) -> None:
+        os.kill(self.proc.pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def start_service(
+    *,
+    database_url: str,
+    redis_url: str,
+    s3_endpoint: str,
+    workdir: Path,
+    extra_env: dict[str, str],
+) -> Service:
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PHOTOVAULT_", "AWS_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PHOTOVAULT_BUCKET": BUCKET,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": AWS_KEY,
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+            "AWS_ENDPOINT_URL_S3": s3_endpoint,
+            "PHOTOVAULT_S3_ADDRESSING_STYLE": "path",
+            "PHOTOVAULT_JWT_SECRET": JWT_SECRET,
+            "PHOTOVAULT_GRPC_ADDR": f"{HOST}:{grpc_port}",
+            "PHOTOVAULT_HTTP_ADDR": f"{HOST}:{http_port}",
+            "PHOTOVAULT_METRICS_ADDR": f"{HOST}:{metrics_port}",
+            "PHOTOVAULT_LOG_LEVEL": "WARNING",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
+    env.update(extra_env)
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI
+            [str(REPO / ".venv" / "bin" / "photovault"), "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    service = Service(proc, grpc_port, http_port, metrics_port, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            service.metrics()
+            return service
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                service.stop()
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"photovault serve did not start:\n{tail}") from None
+            time.sleep(0.1)

@@ -1,0 +1,104 @@
+"""Samplers while the load runs (server RSS from /proc, the server's Postgres connections) and the
+integrity checks afterwards (usage vs sizes, every photo's object present)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class Samples:
+    rss_kib: list[tuple[float, int]] = field(default_factory=list)
+    pg_connections: list[tuple[float, int]] = field(default_factory=list)
+
+
+async def sample(
+    pid: int, admin_dsn: str, database: str, samples: Samples, stop: asyncio.Event
+) -> None:
+    """Every 0.5 s: VmRSS of the server and its backends in pg_stat_activity (this sampler
+    connects to the admin database, so it never counts itself)."""
+    loop = asyncio.get_running_loop()
+    conn: Any = None
+    while not stop.is_set():
+        now = loop.time()
+        rss = rss_kib(pid)
+        if rss is not None:
+            samples.rss_kib.append((now, rss))
+        try:
+            if conn is None or conn.is_closed():
+                conn = await asyncpg.connect(admin_dsn)
+            count = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database
+            )
+            samples.pg_connections.append((now, int(count)))
+        except (OSError, asyncpg.PostgresError):
+            conn = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+    if conn is not None:
+        await conn.close()
+
+
+async def terminate_backends(admin_dsn: str, database: str) -> int:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
+        return sum(1 for row in rows if row[0])
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True)
+class Integrity:
+    users: int
+    users_mismatched: list[tuple[str, int, int]]  # user, used_bytes, sum(size_bytes)
+    photos: int
+    photos_without_object: list[str]
+    pending_uploads: int
+
+
+async def check_integrity(database_url: str, s3: Any, bucket: str) -> Integrity:
+    conn = await asyncpg.connect(database_url)
+    try:
+        usage = await conn.fetch(
+            """
+            SELECT a.user_id, a.used_bytes, coalesce(sum(p.size_bytes), 0)::bigint AS total
+              FROM accounts a LEFT JOIN photos p ON p.owner_id = a.user_id
+             GROUP BY a.user_id, a.used_bytes
+            """
+        )
+        keys = [row[0] for row in await conn.fetch("SELECT object_key FROM photos")]
+        pending = await conn.fetchval("SELECT count(*) FROM uploads")
+    finally:
+        await conn.close()
+    mismatched = [(r[0], int(r[1]), int(r[2])) for r in usage if r[1] != r[2]]
+
+    def head_all() -> list[str]:
+        missing = []
+        for key in keys:
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+            except Exception:  # botocore's ClientError: 404 or anything else
+                missing.append(key)
+        return missing
+
+    missing = await asyncio.to_thread(head_all)
+    return Integrity(len(usage), mismatched, len(keys), missing, int(pending))
