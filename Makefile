@@ -60,9 +60,11 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 ## soak: load + faults (Redis, S3, Postgres, SIGTERM) against a served instance; rewrites
-## docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS, ...: see soak/__main__.py)
+## docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS, ...: see soak/__main__.py); then the RPC
+## fuzzing at 10,000 examples per test (make test runs 40)
 soak: $(STAMP)
 	$(PY) -m soak
+	PHOTOVAULT_FUZZ_EXAMPLES=$${PHOTOVAULT_FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q tests/test_fuzz_rpcs.py
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
 gen: $(STAMP) $(NODE_STAMP)

@@ -57,6 +57,11 @@ class PhotoVaultError(Exception):
         self.metadata: dict[str, str] = dict(metadata or {})
 
 
+MAX_VIOLATIONS = 10
+MAX_FIELD_CHARS = 64
+MAX_DESCRIPTION_CHARS = 200
+
+
 class InvalidArgument(PhotoVaultError):
     code = ErrorCode.INVALID_ARGUMENT
     default_reason = "INVALID_ARGUMENT"
@@ -68,8 +73,16 @@ class InvalidArgument(PhotoVaultError):
         reason: str | None = None,
         message: str | None = None,
     ) -> None:
-        self.violations = tuple(violations)
+        # A bounded error: gRPC clients refuse reply metadata over 16 KiB (8 KiB at random),
+        # and would report RESOURCE_EXHAUSTED instead of this. 100 bad ids are 100 violations.
+        found = tuple(violations)
+        self.violations = tuple(
+            FieldViolation(v.field[:MAX_FIELD_CHARS], v.description[:MAX_DESCRIPTION_CHARS])
+            for v in found[:MAX_VIOLATIONS]
+        )
         text = message or "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        if len(found) > MAX_VIOLATIONS:
+            text += f" (and {len(found) - MAX_VIOLATIONS} more)"
         super().__init__(text or "invalid argument", reason=reason)
 
     @classmethod

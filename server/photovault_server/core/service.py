@@ -330,7 +330,7 @@ class PhotoService:
         for path in sorted(changes.paths - UPDATABLE_PATHS):
             v.add(
                 "update_mask",
-                f"cannot update {path!r}; allowed: " + ", ".join(sorted(UPDATABLE_PATHS)),
+                f"cannot update {path[:64]!r}; allowed: " + ", ".join(sorted(UPDATABLE_PATHS)),
             )
         clean = PhotoChanges(
             paths=changes.paths & UPDATABLE_PATHS,

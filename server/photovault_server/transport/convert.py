@@ -9,6 +9,7 @@ from typing import cast
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from photovault.v1 import account_pb2, photo_pb2
+from photovault_server.core.errors import InvalidArgument
 from photovault_server.core.models import Account, Photo, PhotoUrl
 
 
@@ -23,7 +24,12 @@ def optional_datetime(message: object, field: str) -> datetime | None:
     if not message.HasField(field):  # type: ignore[attr-defined]
         return None
     ts: Timestamp = getattr(message, field)
-    return ts.ToDatetime(tzinfo=UTC)
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):  # nanos out of range, or a year outside 1-9999
+        raise InvalidArgument.field(
+            field, "must be a valid timestamp between years 1 and 9999"
+        ) from None
 
 
 def photo_to_proto(photo: Photo) -> photo_pb2.Photo:

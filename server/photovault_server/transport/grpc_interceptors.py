@@ -15,12 +15,13 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from photovault_server.auth import TokenVerifier
 from photovault_server.core.errors import PhotoVaultError
 
-from .status import internal_status, to_status
+from .status import internal_status, protocol_status, to_status
 
 SERVICE_PREFIX = "/photovault.v1.PhotoService/"
 log = structlog.get_logger("photovault.rpc")
@@ -50,12 +51,15 @@ class _UnaryWrapper(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             # grpc.aio hands async behaviours through the sync type of RpcMethodHandler.
             self.wrap(handler.unary_unary, method),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=self.deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         raise NotImplementedError
+
+    def deserializer(self, inner: Any) -> Any:
+        return inner
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
@@ -100,12 +104,32 @@ _SERVER_FAULTS = frozenset(
 )
 
 
+class _Undecodable:
+    """Stands for a request message that did not parse, so that it is answered as
+    INVALID_ARGUMENT with details rather than grpc's UNKNOWN naming a Python exception."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
 class ErrorInterceptor(_UnaryWrapper):
     """Core errors -> status with google.rpc.Status details; anything else -> INTERNAL with a
     fixed message (the type and place are logged, never the text: it may hold URLs)."""
 
+    def deserializer(self, inner: Any) -> Any:
+        def tolerant(data: bytes) -> Any:
+            try:
+                return inner(data)
+            except (DecodeError, RecursionError):
+                return _UNDECODABLE
+
+        return tolerant if inner is not None else None
+
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         async def mapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if request is _UNDECODABLE:
+                status = protocol_status(3, "request is not a valid message", "MALFORMED_REQUEST")
+                await context.abort_with_status(rpc_status.to_status(status))
             try:
                 return await behavior(request, context)
             except PhotoVaultError as error:

@@ -15,6 +15,7 @@ from .gateway import MAX_MESSAGE_BYTES, HttpRequest, HttpResponse, WebGateway
 
 # grpc-web-text carries the message in base64: 4/3 of it, plus the frame header and slack.
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024
+MAX_HEADER_BYTES = 64 * 1024
 
 Scope = dict[str, Any]
 
@@ -26,6 +27,13 @@ class GatewayAsgiApp:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            return
+        if sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
+            # uvicorn's httptools parser (unlike h11) sets no limit of its own.
+            await self._send(
+                send,
+                HttpResponse(431, [("content-type", "text/plain")], b"headers too large\n"),
+            )
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
