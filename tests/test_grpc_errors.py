@@ -129,7 +129,8 @@ async def test_quota_holds_under_concurrent_uploads(
 
 def _token(**claims: Any) -> str:
     now = int(time.time())
-    base: dict[str, Any] = {"sub": "mallory", "exp": now + 60}
+    # Built at collection time: valid for long enough for any test order and run length.
+    base: dict[str, Any] = {"sub": "mallory", "exp": now + 6 * 3600}
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not None}, JWT_SECRET, "HS256")
 
@@ -137,7 +138,7 @@ def _token(**claims: Any) -> str:
 def _alg_none_token() -> str:
     # PyJWT's annotations leave out the None key that algorithm "none" requires.
     return jwt.encode(
-        {"sub": "mallory", "exp": int(time.time()) + 60},
+        {"sub": "mallory", "exp": int(time.time()) + 6 * 3600},
         None,  # type: ignore[arg-type]
         algorithm="none",
     )
