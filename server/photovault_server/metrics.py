@@ -4,8 +4,11 @@ reads them at scrape time, so the hot path pays one integer increment."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import asyncpg
+from prometheus_client import ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -59,9 +62,44 @@ class UrlMetricsCollector(Collector):
         yield state
 
 
+class RuntimeCollector(Collector):
+    """What a leak would grow: the event loop's tasks and the database pool's connections
+    (open, and idle: the rest are checked out by calls). Scraped from prometheus_client's
+    thread, so it only reads: asyncio.all_tasks copes with a set changing while it copies."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: asyncpg.Pool | None) -> None:
+        self._loop = loop
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "photovault_asyncio_tasks",
+            "Tasks of the server's event loop (calls in progress and the servers' own)",
+            value=len(asyncio.all_tasks(self._loop)),
+        )
+        if self._pool is None:
+            return
+        pool = GaugeMetricFamily(
+            "photovault_db_pool_connections", "Database pool connections", labels=["state"]
+        )
+        pool.add_metric(["open"], self._pool.get_size())
+        pool.add_metric(["idle"], self._pool.get_idle_size())
+        yield pool
+
+
 def registry_for(
-    urls: UrlStats, cache: RedisUrlCache | None, local: TieredUrlCache | None = None
+    urls: UrlStats,
+    cache: RedisUrlCache | None,
+    local: TieredUrlCache | None = None,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    pool: asyncpg.Pool | None = None,
 ) -> CollectorRegistry:
+    """The service's counters, and with `loop` its runtime gauges and the process's own
+    (process_open_fds, process_resident_memory_bytes, ...)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(UrlMetricsCollector(urls, cache, local))
+    if loop is not None:
+        registry.register(RuntimeCollector(loop, pool))
+        ProcessCollector(registry=registry)
     return registry

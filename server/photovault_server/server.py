@@ -21,7 +21,7 @@ from photovault_server.metrics import registry_for
 from photovault_server.settings import Settings
 from photovault_server.transport.grpc_interceptors import interceptors
 from photovault_server.transport.grpc_servicer import PhotoServicer
-from photovault_server.transport.web import web_gateway
+from photovault_server.transport.web import WebGateway, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 log = structlog.get_logger("photovault.server")
@@ -67,7 +67,13 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         yield None
         return
     host, _, port = address.rpartition(":")
-    registry = registry_for(app.service.url_stats, app.redis_cache, app.local_cache)
+    registry = registry_for(
+        app.service.url_stats,
+        app.redis_cache,
+        app.local_cache,
+        loop=asyncio.get_running_loop(),
+        pool=app.pool,
+    )
     server, thread = start_http_server(int(port), addr=host, registry=registry)
     try:
         yield server.server_port
@@ -84,33 +90,61 @@ async def _log_counters(app: App, every: float) -> None:
         )
 
 
+async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seconds: float) -> None:
+    """The first step of a shutdown: health answers NOT_SERVING (load balancers and health-
+    checking clients move away) and the gateway closes each connection after its response,
+    while every call is still served. Refusing calls here instead would fail calls that were
+    already queued in the server when the signal came."""
+    await health.enter_graceful_shutdown()
+    gateway.begin_closing()
+    await asyncio.sleep(seconds)
+
+
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with (
-        open_app(settings) as app,
-        running_grpc_server(app, settings.grpc_addr) as running,
-        running_web_gateway(web_gateway(app), settings.http_addr) as http_port,
-    ):
-        with metrics_endpoint(app, settings.metrics_addr) as metrics_port:
-            host = settings.grpc_addr.rsplit(":", 1)[0]
-            web_host = settings.http_addr.rsplit(":", 1)[0]
-            log.info(
-                "serving",
-                grpc=f"{host}:{running.port}",
-                http=f"{web_host}:{http_port}",
-                metrics_port=metrics_port,
-            )
-            counters = asyncio.create_task(_log_counters(app, 60.0))
-            await stop.wait()
-            counters.cancel()
-            log.info("shutting_down", grace_seconds=settings.shutdown_grace_seconds)
-            log.info(
-                "url_counters", **snapshot(app.service.url_stats, app.redis_cache, app.local_cache)
-            )
+    async with open_app(settings) as app:
+        gateway = web_gateway(app)
+        async with (
+            running_grpc_server(app, settings.grpc_addr) as running,
+            running_web_gateway(
+                gateway, settings.http_addr, grace_seconds=settings.shutdown_grace_seconds
+            ) as http_port,
+        ):
+            with metrics_endpoint(app, settings.metrics_addr) as metrics_port:
+                host = settings.grpc_addr.rsplit(":", 1)[0]
+                web_host = settings.http_addr.rsplit(":", 1)[0]
+                log.info(
+                    "serving",
+                    grpc=f"{host}:{running.port}",
+                    http=f"{web_host}:{http_port}",
+                    metrics_port=metrics_port,
+                )
+                counters = asyncio.create_task(_log_counters(app, 60.0))
+                await stop.wait()
+                counters.cancel()
+                log.info(
+                    "shutting_down",
+                    lame_duck_seconds=settings.shutdown_lame_duck_seconds,
+                    grace_seconds=settings.shutdown_grace_seconds,
+                )
+                await lame_duck(running.health, gateway, settings.shutdown_lame_duck_seconds)
+                log.info(
+                    "url_counters",
+                    **snapshot(app.service.url_stats, app.redis_cache, app.local_cache),
+                )
+        # Leaving the block closed the listeners: the gateway once its requests in progress
+        # were answered, then gRPC (GOAWAY) once its calls finished, within the grace period.
     log.info("stopped")
 
 
-__all__ = ["RunningServer", "metrics_endpoint", "running_grpc_server", "serve", "web_gateway"]
+__all__ = [
+    "RunningServer",
+    "lame_duck",
+    "metrics_endpoint",
+    "running_grpc_server",
+    "serve",
+    "web_gateway",
+]

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, le=300, validation_alias=_env("PHOTOVAULT_SHUTDOWN_GRACE_SECONDS")
     )
+    # After SIGTERM, calls are still served this long with health NOT_SERVING, so that load
+    # balancers and keep-alive clients move away before the listeners close.
+    shutdown_lame_duck_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias=_env("PHOTOVAULT_SHUTDOWN_LAME_DUCK_SECONDS")
+    )
 
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/photovault", validation_alias=_env("DATABASE_URL")

@@ -52,7 +52,10 @@ class GatewayAsgiApp:
             if not event.get("more_body", False):
                 break
         request = HttpRequest(scope["method"], scope["path"], headers, bytes(body))
-        await self._send(send, await self._gateway.handle(request))
+        response = await self._gateway.handle(request)
+        if self._gateway.closing:
+            response.headers.append(("connection", "close"))
+        await self._send(send, response)
 
     @staticmethod
     async def _send(send: Any, response: HttpResponse) -> None:
@@ -77,8 +80,12 @@ class _Server(uvicorn.Server):
 
 
 @asynccontextmanager
-async def running_web_gateway(gateway: WebGateway, address: str) -> AsyncIterator[int]:
-    """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port."""
+async def running_web_gateway(
+    gateway: WebGateway, address: str, *, grace_seconds: float | None = None
+) -> AsyncIterator[int]:
+    """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port.
+    On exit the listener closes at once and requests in progress get `grace_seconds` (None: no
+    limit) to be answered."""
     host, _, port = address.rpartition(":")
     # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio enables TCP_NODELAY
     # only when it sees it; with 0, Nagle adds ~40 ms to every keep-alive request
@@ -95,6 +102,7 @@ async def running_web_gateway(gateway: WebGateway, address: str) -> AsyncIterato
         timeout_keep_alive=30,
         # Bounded headers: h11's limit on an incomplete event (the header block).
         h11_max_incomplete_event_size=64 * 1024,
+        timeout_graceful_shutdown=None if grace_seconds is None else max(1, round(grace_seconds)),
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -80,6 +80,7 @@ class WebGateway:
         self._verifier = verifier
         self._cors = cors
         self._max_message_bytes = max_message_bytes
+        self._closing = False
 
     async def handle(
         self,
@@ -104,6 +105,17 @@ class WebGateway:
         response.headers.append(("x-request-id", request_id))
         response.headers.extend(self._cors.response_headers(origin))
         return response
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def begin_closing(self) -> None:
+        """Shutdown has begun: calls are still served, but each response closes its connection
+        (`Connection: close`), so that no keep-alive client is left sending a request on a
+        connection at the moment the server drops it; the next call reconnects and, once the
+        listener is closed, is refused cleanly (or reaches another instance)."""
+        self._closing = True
 
     def too_large(self, request: HttpRequest) -> HttpResponse:
         """A body over the transport's cap (read no further): answered in the caller's protocol,
