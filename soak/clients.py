@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_client import HEALTH_CHECKED_SERVICE_CONFIG
 from photovault_server.auth import mint_token
 from tests.support.images import jpeg
 
@@ -70,7 +71,11 @@ class NativeTransport:
     name = NATIVE
 
     def __init__(self, port: int, token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(f"{HOST}:{port}")
+        self._channel = grpc.aio.insecure_channel(
+            # As PhotoVaultClient.grpc(health_checked=True): nothing is sent to a draining server.
+            f"{HOST}:{port}",
+            options=[("grpc.service_config", HEALTH_CHECKED_SERVICE_CONFIG)],
+        )
         self._stub = pb_grpc.PhotoServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
 
@@ -156,6 +161,7 @@ class Client:
     http: httpx.AsyncClient
     recorder: Recorder
     user: str
+    token: str
     photos: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -247,7 +253,7 @@ async def make_clients(
         )
         http = httpx.AsyncClient(timeout=CALL_TIMEOUT, trust_env=False)
         rng = random.Random(index)  # noqa: S311 - a workload mix, not cryptography
-        clients.append(Client(index, transport, http, recorder, user, rng=rng))
+        clients.append(Client(index, transport, http, recorder, user, token, rng=rng))
     return clients
 
 

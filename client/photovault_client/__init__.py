@@ -26,12 +26,14 @@ from ._errors import (
     UploadRejected,
     error_from_status,
 )
+from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG
 from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
 from ._retry import RetryPolicy
 from ._upload import ProgressCallback
 from ._url_cache import UrlCache
 
 __all__ = [
+    "HEALTH_CHECKED_SERVICE_CONFIG",
     "Account",
     "ClientOptions",
     "Code",

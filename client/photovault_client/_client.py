@@ -24,7 +24,7 @@ from . import _rpcs as rpcs
 from ._auth import TokenProvider, authorization
 from ._connect import ConnectTransport
 from ._content_types import content_type_of, default_file_name
-from ._grpc import ChannelOptions, GrpcTransport
+from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG, ChannelOptions, GrpcTransport
 from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
 from ._retry import Deadline, RetryPolicy, with_retries
 from ._rpcs import Req, Resp, Rpc
@@ -93,12 +93,22 @@ class PhotoVaultClient:
         secure: bool = False,
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: ChannelOptions = (),
+        health_checked: bool = False,
         **options: Unpack[ClientOptions],
     ) -> Self:
         """Native gRPC to `host:port`: TLS with the system roots when `secure` (or with the
-        given `credentials`), plaintext otherwise."""
+        given `credentials`), plaintext otherwise. `health_checked`: round-robin over the
+        target's addresses, skipping servers whose health is NOT_SERVING (draining); for
+        direct connections, not through a per-request load balancer."""
         if credentials is None and secure:
             credentials = grpc.ssl_channel_credentials()
+        if health_checked:
+            if any(name == "grpc.service_config" for name, _ in channel_options):
+                raise ValueError("health_checked sets grpc.service_config: pass one or the other")
+            channel_options = [
+                ("grpc.service_config", HEALTH_CHECKED_SERVICE_CONFIG),
+                *channel_options,
+            ]
         transport = GrpcTransport(target, credentials=credentials, options=channel_options)
         return cls(transport, **options)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,18 @@ from ._errors import Code, PhotoVaultError, error_from_code, error_from_status
 from ._rpcs import Req, Resp, Rpc
 
 ChannelOptions = Sequence[tuple[str, Any]]
+
+# Client-side health checking (gRFC A17): the channel watches grpc.health.v1 on each server and
+# sends no call to one that says NOT_SERVING, as `photovault serve` does from SIGTERM on, so a
+# draining server gets no new calls (they go to another address of the target, or fail at once
+# with UNAVAILABLE, which the client retries). For direct connections (a headless Service's DNS
+# name); behind a per-request proxy the watch would see one backend's health, not the proxy's.
+HEALTH_CHECKED_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": "photovault.v1.PhotoService"},
+    }
+)
 
 
 class GrpcTransport:
