@@ -59,12 +59,12 @@ bench: $(STAMP)
 	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
 
-## soak: load + faults (Redis, S3, Postgres, SIGTERM) against a served instance; rewrites
-## docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS, ...: see soak/__main__.py); then the RPC
-## fuzzing at 10,000 examples per test (make test runs 40)
-soak: $(STAMP)
+## soak: load + faults (Redis, S3, Postgres restarts, SIGTERM) and callers giving up, against a
+## served instance, then the hostile-input checks with the RPC fuzzing at 10,000 examples per
+## test (make test runs 40); rewrites docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS,
+## SOAK_FUZZ_EXAMPLES, ...: see soak/run.py and soak/hostile.py)
+soak: $(STAMP) $(NODE_STAMP)
 	$(PY) -m soak
-	PHOTOVAULT_FUZZ_EXAMPLES=$${PHOTOVAULT_FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q tests/test_fuzz_rpcs.py
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)
 gen: $(STAMP) $(NODE_STAMP)

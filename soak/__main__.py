@@ -1,10 +1,14 @@
-"""`make soak`: one bounded soak run; prints the figures and writes docs/reliability.md."""
+"""`make soak`: one bounded soak run (load, faults, callers giving up, SIGTERM, integrity), then
+the hostile-input checks (fuzzing at SOAK_FUZZ_EXAMPLES per test); prints the figures and
+writes docs/reliability.md. SOAK_HOSTILE=0 skips the second part."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
+from .hostile import GROUPS, run_group, section
 from .report import document, figures
 from .run import Config, soak
 
@@ -17,11 +21,20 @@ def main() -> int:
     result = asyncio.run(soak(config))
     fig = figures(result)
     print("\n".join(fig.lines))
-    DOC.write_text(document(result, fig))
+    hostile: list[str] = []
+    hostile_ok = True
+    if os.environ.get("SOAK_HOSTILE", "1") != "0":
+        outcomes = []
+        for group in GROUPS:
+            print(f"soak: hostile input: {group.name} ...", flush=True)
+            outcomes.append(run_group(group))
+        hostile, hostile_ok = section(outcomes)
+        print("\n".join(hostile))
+    DOC.write_text(document(result, fig, hostile, all_met=fig.all_met and hostile_ok))
     print(f"soak: wrote {DOC}")
     if not fig.all_met:
         print("soak: some expectations were NOT met; serve log tail:\n" + result.log_tail[-2000:])
-    return 0 if fig.all_met else 1
+    return 0 if fig.all_met and hostile_ok else 1
 
 
 if __name__ == "__main__":

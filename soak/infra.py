@@ -154,6 +154,19 @@ async def migrate(database_url: str) -> None:
     )
 
 
+def run_sweep(env: dict[str, str]) -> str:
+    """`photovault sweep`, as cron or the scheduled Lambda event would run it."""
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        [str(REPO / ".venv" / "bin" / "photovault"), "sweep"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout.strip()
+
+
 @dataclass
 class Service:
     proc: subprocess.Popen[bytes]
@@ -189,15 +202,10 @@ class Service:
                 self.proc.wait(timeout=10)
 
 
-def start_service(
-    *,
-    database_url: str,
-    redis_url: str,
-    s3_endpoint: str,
-    workdir: Path,
-    extra_env: dict[str, str],
-) -> Service:
-    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+def service_env(
+    *, database_url: str, redis_url: str, s3_endpoint: str, extra_env: dict[str, str]
+) -> dict[str, str]:
+    """The environment of `photovault serve` (and its other commands) in a soak run."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -214,15 +222,35 @@ def start_service(
             "AWS_ENDPOINT_URL_S3": s3_endpoint,
             "PHOTOVAULT_S3_ADDRESSING_STYLE": "path",
             "PHOTOVAULT_JWT_SECRET": JWT_SECRET,
-            "PHOTOVAULT_GRPC_ADDR": f"{HOST}:{grpc_port}",
-            "PHOTOVAULT_HTTP_ADDR": f"{HOST}:{http_port}",
-            "PHOTOVAULT_METRICS_ADDR": f"{HOST}:{metrics_port}",
             "PHOTOVAULT_LOG_LEVEL": "WARNING",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }
     )
     env.update(extra_env)
+    return env
+
+
+def start_service(
+    *,
+    database_url: str,
+    redis_url: str,
+    s3_endpoint: str,
+    workdir: Path,
+    extra_env: dict[str, str],
+) -> Service:
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    env = service_env(
+        database_url=database_url,
+        redis_url=redis_url,
+        s3_endpoint=s3_endpoint,
+        extra_env={
+            **extra_env,
+            "PHOTOVAULT_GRPC_ADDR": f"{HOST}:{grpc_port}",
+            "PHOTOVAULT_HTTP_ADDR": f"{HOST}:{http_port}",
+            "PHOTOVAULT_METRICS_ADDR": f"{HOST}:{metrics_port}",
+        },
+    )
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,3 +92,43 @@ async def check_integrity(database_url: str, s3: Any, bucket: str) -> Integrity:
 
     missing = await asyncio.to_thread(head_all)
     return Integrity(len(usage), mismatched, len(keys), missing, int(pending))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    pending: int  # unconfirmed uploads left by the run
+    pending_with_object: int  # of which S3 holds the bytes (PUT done, confirm failed or skipped)
+    output: str  # what `photovault sweep` printed
+    pending_after: int
+    objects_left: list[str]  # of the swept uploads' keys
+    photos_before: int
+    photos_after: int
+
+
+def _existing(s3: Any, bucket: str, keys: list[str]) -> list[str]:
+    present = []
+    for key in keys:
+        with contextlib.suppress(Exception):  # botocore's ClientError: 404 or anything else
+            s3.head_object(Bucket=bucket, Key=key)
+            present.append(key)
+    return present
+
+
+async def check_sweep(database_url: str, s3: Any, bucket: str, sweep: Callable[[], str]) -> Sweep:
+    """The unconfirmed uploads of the run, aged past their reservation and the sweep's grace
+    (as if a day had passed), then `photovault sweep`: rows and objects gone, photos kept."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        keys = [row[0] for row in await conn.fetch("SELECT object_key FROM uploads")]
+        photos_before = int(await conn.fetchval("SELECT count(*) FROM photos"))
+        with_object = await asyncio.to_thread(_existing, s3, bucket, keys)
+        await conn.execute("UPDATE uploads SET reserved_until = now() - interval '1 day'")
+        output = await asyncio.to_thread(sweep)
+        pending_after = int(await conn.fetchval("SELECT count(*) FROM uploads"))
+        photos_after = int(await conn.fetchval("SELECT count(*) FROM photos"))
+    finally:
+        await conn.close()
+    left = await asyncio.to_thread(_existing, s3, bucket, keys)
+    return Sweep(
+        len(keys), len(with_object), output, pending_after, left, photos_before, photos_after
+    )

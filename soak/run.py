@@ -22,10 +22,12 @@ from .infra import (
     Service,
     admin_dsn,
     migrate,
+    run_sweep,
     s3_client,
+    service_env,
     start_service,
 )
-from .probes import Integrity, Samples, check_integrity, sample
+from .probes import Integrity, Samples, Sweep, check_integrity, check_sweep, sample
 
 
 def _env_float(name: str, default: float) -> float:
@@ -124,6 +126,7 @@ class Result:
     s3_head_while_down: str = ""
     log_tail: str = ""
     leaks: Leaks | None = None
+    sweep: Sweep | None = None
 
 
 def _hits(service: Service) -> float:
@@ -203,6 +206,13 @@ async def soak(config: Config) -> Result:
                 },
             )
             await _run(config, result, run_id, redis, moto, postgres, service)
+            env = service_env(
+                database_url=postgres.url,
+                redis_url=redis.url,
+                s3_endpoint=moto.endpoint,
+                extra_env={},
+            )
+            result.sweep = await check_sweep(postgres.url, s3, BUCKET, lambda: run_sweep(env))
             result.integrity = await check_integrity(postgres.url, s3, BUCKET)
         finally:
             if service is not None:

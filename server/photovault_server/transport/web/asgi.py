@@ -10,20 +10,34 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .gateway import MAX_MESSAGE_BYTES, HttpRequest, HttpResponse, WebGateway
 
 # grpc-web-text carries the message in base64: 4/3 of it, plus the frame header and slack.
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES * 4 // 3 + 1024
 MAX_HEADER_BYTES = 64 * 1024
+# Slow clients: a request's header block must be complete this long after the connection opens
+# (or after the keep-alive wait that follows an answer), and its body this long after the
+# headers. Without them a client trickling bytes holds a connection and a task forever.
+HEADER_TIMEOUT_SECONDS = 10.0
+BODY_TIMEOUT_SECONDS = 10.0
+KEEP_ALIVE_SECONDS = 30
 
 Scope = dict[str, Any]
 
 
 class GatewayAsgiApp:
-    def __init__(self, gateway: WebGateway, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        gateway: WebGateway,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
+    ) -> None:
         self._gateway = gateway
         self._max_body_bytes = max_body_bytes
+        self._body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -40,17 +54,25 @@ class GatewayAsgiApp:
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         body = bytearray()
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                return
-            body += event.get("body", b"")
-            if len(body) > self._max_body_bytes:
-                request = HttpRequest(scope["method"], scope["path"], headers, b"")
-                await self._send(send, self._gateway.too_large(request))
-                return
-            if not event.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    event = await receive()
+                    if event["type"] == "http.disconnect":
+                        return
+                    body += event.get("body", b"")
+                    if len(body) > self._max_body_bytes:
+                        request = HttpRequest(scope["method"], scope["path"], headers, b"")
+                        await self._send(send, self._gateway.too_large(request))
+                        return
+                    if not event.get("more_body", False):
+                        break
+        except TimeoutError:
+            request = HttpRequest(scope["method"], scope["path"], headers, b"")
+            response = self._gateway.too_slow(request)
+            response.headers.append(("connection", "close"))  # the rest may still be coming
+            await self._send(send, response)
+            return
         request = HttpRequest(scope["method"], scope["path"], headers, bytes(body))
         response = await self._gateway.handle(request)
         if self._gateway.closing:
@@ -72,6 +94,54 @@ class GatewayAsgiApp:
         await send({"type": "http.response.body", "body": response.body})
 
 
+class _HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline on each request's header block, which
+    uvicorn lacks: its keep-alive timer stops at the first byte of a request, so a client that
+    sends nothing after connecting, or a byte now and then, would hold the connection forever.
+    The deadline runs from the connection (or the end of the previous answer, plus the
+    keep-alive wait) to the end of the headers; then the connection is closed."""
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(seconds, self._header_deadline_passed)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_deadline_passed(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm(self.timeout_keep_alive + self.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def _protocol_with(header_timeout: float) -> type[_HeaderDeadlineProtocol]:
+    return type(
+        "HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,), {"header_timeout": header_timeout}
+    )
+
+
 class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -81,7 +151,13 @@ class _Server(uvicorn.Server):
 
 @asynccontextmanager
 async def running_web_gateway(
-    gateway: WebGateway, address: str, *, grace_seconds: float | None = None
+    gateway: WebGateway,
+    address: str,
+    *,
+    grace_seconds: float | None = None,
+    header_timeout: float = HEADER_TIMEOUT_SECONDS,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
+    keep_alive_seconds: int = KEEP_ALIVE_SECONDS,
 ) -> AsyncIterator[int]:
     """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port.
     On exit the listener closes at once and requests in progress get `grace_seconds` (None: no
@@ -95,11 +171,12 @@ async def running_web_gateway(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), int(port)))
     config = uvicorn.Config(
-        GatewayAsgiApp(gateway),
+        GatewayAsgiApp(gateway, body_timeout=body_timeout),
+        http=_protocol_with(header_timeout),
         lifespan="off",
         log_level="warning",
         access_log=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=keep_alive_seconds,
         # Bounded headers: h11's limit on an incomplete event (the header block).
         h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=None if grace_seconds is None else max(1, round(grace_seconds)),

@@ -120,19 +120,29 @@ class WebGateway:
     def too_large(self, request: HttpRequest) -> HttpResponse:
         """A body over the transport's cap (read no further): answered in the caller's protocol,
         with CORS, so a browser sees the status rather than a network error."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         status = _status(8, "request body exceeds the message size limit", "MESSAGE_TOO_LARGE")
+        return self._body_refused(request, status, 413, b"body too large\n")
+
+    def too_slow(self, request: HttpRequest) -> HttpResponse:
+        """A body that did not arrive within the transport's time limit, likewise."""
+        status = _status(4, "request body not received in time", "REQUEST_TOO_SLOW")
+        return self._body_refused(request, status, 408, b"request body not received in time\n")
+
+    def _body_refused(
+        self, request: HttpRequest, status: status_pb2.Status, http_status: int, text: bytes
+    ) -> HttpResponse:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in grpc_web.CONTENT_TYPES:
-            text = content_type in grpc_web.TEXT_TYPES
+            in_text = content_type in grpc_web.TEXT_TYPES
             response = self._grpc_web_error(
                 status,
-                "application/grpc-web-text+proto" if text else "application/grpc-web+proto",
+                "application/grpc-web-text+proto" if in_text else "application/grpc-web+proto",
             )
         elif content_type in connect.CONTENT_TYPES:
             code, body = connect.error_body(status)
             response = HttpResponse(code, [("content-type", "application/json")], body)
         else:
-            response = HttpResponse(413, [("content-type", "text/plain")], b"body too large\n")
+            response = HttpResponse(http_status, [("content-type", "text/plain")], text)
         response.headers.extend(self._cors.response_headers(request.headers.get("origin")))
         return response
 
