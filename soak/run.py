@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.abandon import Abandoner
+from tests.support.sockets import descriptors_apart_from_backends
 
 from .clients import Recorder, make_clients, seed
 from .infra import (
@@ -61,21 +62,24 @@ class Window:
 
 @dataclass(frozen=True)
 class Runtime:
-    """The server's own gauges (photovault_asyncio_tasks, its pool, process_open_fds)."""
+    """The server's own gauges (photovault_asyncio_tasks, its pool, process_open_fds), and
+    its descriptors apart from its (pooled) connections to Postgres, Redis and S3."""
 
     tasks: float
     pool_open: float
     pool_idle: float
     fds: float
+    other_fds: int
 
     @classmethod
-    def of(cls, service: Service) -> Runtime:
+    def of(cls, service: Service, backend_ports: set[int]) -> Runtime:
         m = service.metrics()
         return cls(
             tasks=m["photovault_asyncio_tasks"],
             pool_open=m['photovault_db_pool_connections{state="open"}'],
             pool_idle=m['photovault_db_pool_connections{state="idle"}'],
             fds=m["process_open_fds"],
+            other_fds=descriptors_apart_from_backends(service.pid, backend_ports),
         )
 
 
@@ -87,22 +91,22 @@ class Leaks:
     after: Runtime  # after the measured batch, settled
 
 
-async def _leaks(config: Config, service: Service, token: str) -> Leaks:
+async def _leaks(config: Config, service: Service, token: str, backend_ports: set[int]) -> Leaks:
     """Callers giving up (tests/support/abandon.py) before the load: a warm-up batch, the
     server's gauges, a batch `config.abandon_rounds` large, the gauges again once settled."""
     await Abandoner(service.grpc_port, service.http_port, token).run(rounds=20)
     await asyncio.sleep(1)
-    before = await asyncio.to_thread(Runtime.of, service)
+    before = await asyncio.to_thread(Runtime.of, service, backend_ports)
     abandoner = Abandoner(service.grpc_port, service.http_port, token, seed=11)
     outcomes = await abandoner.run(rounds=config.abandon_rounds)
     after = before
     for _ in range(50):  # settled: tasks back, the pool idle, no descriptor more
         await asyncio.sleep(0.2)
-        after = await asyncio.to_thread(Runtime.of, service)
+        after = await asyncio.to_thread(Runtime.of, service, backend_ports)
         if (
             after.tasks <= before.tasks
             and after.pool_idle == after.pool_open
-            and after.fds - after.pool_open <= before.fds - before.pool_open
+            and after.other_fds <= before.other_fds
         ):
             break
     return Leaks(config.abandon_rounds, dict(outcomes), before, after)
@@ -240,7 +244,8 @@ async def _run(
     )
     await seed(clients, config.photos_each)
     result.seed_errors = sum(1 for c in seeding.calls + seeding.puts if c.code != "OK")
-    result.leaks = await _leaks(config, service, clients[0].token)
+    backends = {postgres.port, redis.port, moto.port}
+    result.leaks = await _leaks(config, service, clients[0].token, backends)
     for client in clients:
         client.recorder = result.recorder
 

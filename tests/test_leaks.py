@@ -26,6 +26,9 @@ from photovault_server.transport.web.asgi import running_web_gateway
 from .conftest import User, upload_photo
 from .support.abandon import Abandoner, grpc_web_request
 from .support.images import jpeg
+from .support.sockets import descriptors_apart_from_backends, port_of
+
+S3 = "AWS_ENDPOINT_URL_S3"
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,17 @@ class Usage:
     tasks: int
     pool_open: int
     pool_idle: int
-    fds: int
-
-    @property
-    def sockets(self) -> int:
-        """Descriptors other than the database pool's (which may still grow to its bound)."""
-        return self.fds - self.pool_open
+    sockets: int  # descriptors apart from the backends' pooled connections
 
     @classmethod
     def now(cls, app: App) -> Usage:
+        s = app.settings
+        backends = {port_of(s.database_url), port_of(s.redis_url), port_of(os.environ[S3])}
         return cls(
             tasks=len(asyncio.all_tasks()),
             pool_open=app.pool.get_size(),
             pool_idle=app.pool.get_idle_size(),
-            fds=len(os.listdir("/proc/self/fd")),
+            sockets=descriptors_apart_from_backends(os.getpid(), backends),
         )
 
 
