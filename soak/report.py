@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from .clients import NATIVE, WEB, Call
 from .run import Result
@@ -31,6 +32,13 @@ def _pct(values: list[float], q: float) -> float:
 def _codes(calls: Iterable[Call]) -> str:
     counts = Counter(c.code for c in calls if c.code != "OK")
     return ", ".join(f"{code} {n}" for code, n in counts.most_common()) or "none"
+
+
+def _messages(calls: Iterable[Call], most: int = 3) -> str:
+    """The distinct messages of failed calls, most frequent first (gRPC-web's are
+    percent-encoded in grpc-message)."""
+    counts = Counter(unquote(c.message) for c in calls)
+    return "; ".join(f"{n}: \"{m[:120]}\"" for m, n in counts.most_common(most)) or "none"
 
 
 @dataclass(frozen=True)
@@ -238,8 +246,7 @@ def figures(r: Result) -> Figures:
             f"last failure {max(0.0, last_bad - w.end):.2f} s after the restart; "
             f"errors later: {_codes(after)}",
         )
-        if r.s3_head_while_down:
-            out.append(f"| | message seen | {r.s3_head_while_down} | |")
+        out.append(f"| | the callers' messages | {_messages(bad)} | |")
     if "postgres" in windows:
         w = windows["postgres"]
         during = [x for x in load if _in(x, *owned["postgres"])]
@@ -253,6 +260,7 @@ def figures(r: Result) -> Figures:
             all(x.code == "UNAVAILABLE" for x in bad),
             f"{len(during)} calls; errors: {_codes(during)}",
         )
+        out.append(f"| | the callers' messages | {_messages(bad)} | |")
         fexpect(
             "",
             f"calls succeed again within {RECOVERY_LIMIT:g} s of the restart",

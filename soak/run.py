@@ -127,7 +127,6 @@ class Result:
     exit_code: int | None = None
     exit_seconds: float | None = None
     integrity: Integrity | None = None
-    s3_head_while_down: str = ""
     log_tail: str = ""
     leaks: Leaks | None = None
     sweep: Sweep | None = None

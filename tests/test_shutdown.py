@@ -15,6 +15,7 @@ from typing import TypeVar
 import asyncpg
 import grpc
 import httpx
+import psutil
 import pytest
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
@@ -29,6 +30,7 @@ from photovault_server.transport.web import WebGateway, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 from .conftest import User, upload_photo
+from .support.abandon import grpc_web_request
 from .support.images import jpeg
 from .test_grpc_errors import call_error
 
@@ -99,6 +101,8 @@ async def test_lame_duck_says_not_serving_yet_serves_and_closes_keep_alive(
         served.web, alice, "GetAccount", pb.GetAccountRequest().SerializeToString()
     )
     assert "connection" not in kept.headers or kept.headers["connection"] != "close"
+    healthy = await served.web.get("/healthz")
+    assert (healthy.status_code, healthy.text) == (200, "SERVING\n")
 
     started = time.monotonic()
     ducking = asyncio.create_task(lame_duck(served.running.health, served.gateway, 0.5))
@@ -112,6 +116,8 @@ async def test_lame_duck_says_not_serving_yet_serves_and_closes_keep_alive(
     )
     assert _web_reply(answered, pb.GetAccountResponse).account.user_id == alice.id
     assert answered.headers["connection"] == "close"
+    draining = await served.web.get("/healthz")
+    assert (draining.status_code, draining.text) == (503, "NOT_SERVING\n")
     await ducking
     assert time.monotonic() - started >= 0.5
 
@@ -193,3 +199,54 @@ async def test_a_health_checked_client_sends_nothing_to_a_draining_server(
             await client.get_account(timeout=5)
         assert time.monotonic() - started < 1.0
         await ducking
+
+
+async def test_a_request_sent_as_the_gateway_stops_is_answered_not_reset(
+    served: Served, alice: User
+) -> None:
+    """A client that connected just before the stop (say, after a `Connection: close`) and
+    whose request is on its way: the listener closes, but its connection is given a moment
+    for the request, which is answered, and then closed."""
+    port = int(str(served.web.base_url).rsplit(":", 1)[1].rstrip("/"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        stopping = asyncio.create_task(served.stack.aclose())
+        await asyncio.sleep(0.1)  # uvicorn has begun its shutdown: listener closed
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", port)
+        writer.write(grpc_web_request(alice.token, None, "GetAccount", b""))
+        answer = await asyncio.wait_for(reader.read(-1), 5)  # to the close
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert b"grpc-status: 0" in answer
+    await asyncio.wait_for(stopping, 10)
+
+
+async def test_connections_waiting_to_be_accepted_are_answered_at_the_stop(
+    served: Served, alice: User
+) -> None:
+    """Connections the kernel completed but the event loop had not accepted yet (a busy loop)
+    would be reset when the listener closes, their requests already sent; they are accepted
+    at the stop and answered."""
+    port = int(str(served.web.base_url).rsplit(":", 1)[1].rstrip("/"))
+    listener = next(
+        c.fd
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    )
+    asyncio.get_running_loop().remove_reader(listener)  # the loop accepts nothing more
+    waiting = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+    try:
+        for _, writer in waiting:
+            writer.write(grpc_web_request(alice.token, None, "GetAccount", b""))
+        stopping = asyncio.create_task(served.stack.aclose())
+        answers = [await asyncio.wait_for(reader.read(-1), 5) for reader, _ in waiting]
+    finally:
+        for _, writer in waiting:
+            writer.close()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b"grpc-status: 0" in answer
+    await asyncio.wait_for(stopping, 10)

@@ -23,6 +23,10 @@ MAX_HEADER_BYTES = 64 * 1024
 HEADER_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 10.0
 KEEP_ALIVE_SECONDS = 30
+# At shutdown, a connection with no request yet may have one on its way (a client that just
+# reconnected after a `Connection: close`): it gets this long to arrive and be answered.
+SHUTDOWN_IDLE_GRACE_SECONDS = 0.5
+HEALTH_PATH = "/healthz"
 
 Scope = dict[str, Any]
 
@@ -41,6 +45,19 @@ class GatewayAsgiApp:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            return
+        if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
+            # For HTTP load balancers: 503 from SIGTERM on (the lame duck), so they stop
+            # sending new connections before the listener closes.
+            closing = self._gateway.closing
+            await self._send(
+                send,
+                HttpResponse(
+                    503 if closing else 200,
+                    [("content-type", "text/plain"), ("cache-control", "no-store")],
+                    b"NOT_SERVING\n" if closing else b"SERVING\n",
+                ),
+            )
             return
         if sum(len(n) + len(v) for n, v in scope["headers"]) > MAX_HEADER_BYTES:
             # uvicorn's httptools parser (unlike h11) sets no limit of its own.
@@ -103,6 +120,7 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
 
     header_timeout = HEADER_TIMEOUT_SECONDS
     _header_timer: asyncio.TimerHandle | None = None
+    _shutting_down = False
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -125,6 +143,8 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        if self._shutting_down and self.cycle is not None:
+            self.cycle.keep_alive = False  # as uvicorn does for a request in progress
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -134,6 +154,17 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        # uvicorn closes a connection with no request in progress at once, cutting off a
+        # request already sent but not yet read (the client sees a reset). Give it a moment:
+        # if its headers come, it is answered, then closed.
+        self._shutting_down = True
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self.transport.is_closing():
+            self._arm(min(SHUTDOWN_IDLE_GRACE_SECONDS, self.header_timeout))
+            return
+        super().shutdown()
 
 
 def _protocol_with(header_timeout: float) -> type[_HeaderDeadlineProtocol]:
@@ -147,6 +178,36 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # `photovault serve` owns SIGTERM/SIGINT: it drains gRPC and the gateway together.
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Connections that the kernel completed but the event loop has not accepted yet would
+        be reset when the listener closes, their requests perhaps already sent: accept them
+        first (the listener closing right after, in the same step), so that they get the same
+        shutdown grace as the others."""
+        pending = []
+        for listener in sockets or ():
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    break  # the listener is already closed
+                pending.append(connection)
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        for connection in pending:
+            connection.setblocking(False)
+            await loop.connect_accepted_socket(self._new_protocol, connection)
+        await super().shutdown(sockets)
+
+    def _new_protocol(self) -> asyncio.Protocol:
+        # As uvicorn's own protocol factory (Server.startup) makes them.
+        protocol: asyncio.Protocol = self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        return protocol
 
 
 @asynccontextmanager
