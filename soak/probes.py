@@ -63,6 +63,7 @@ class Integrity:
     photos: int
     photos_without_object: list[str]
     pending_uploads: int
+    orphan_objects: list[str]  # in the bucket, but no photo, upload or queued deletion has it
 
 
 async def check_integrity(database_url: str, s3: Any, bucket: str) -> Integrity:
@@ -77,6 +78,12 @@ async def check_integrity(database_url: str, s3: Any, bucket: str) -> Integrity:
         )
         keys = [row[0] for row in await conn.fetch("SELECT object_key FROM photos")]
         pending = await conn.fetchval("SELECT count(*) FROM uploads")
+        known = set(keys) | {
+            row[0]
+            for row in await conn.fetch(
+                "SELECT object_key FROM uploads UNION ALL SELECT object_key FROM object_deletions"
+            )
+        }
     finally:
         await conn.close()
     mismatched = [(r[0], int(r[1]), int(r[2])) for r in usage if r[1] != r[2]]
@@ -90,17 +97,27 @@ async def check_integrity(database_url: str, s3: Any, bucket: str) -> Integrity:
                 missing.append(key)
         return missing
 
+    def listed() -> list[str]:
+        found = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            found += [item["Key"] for item in page.get("Contents", [])]
+        return found
+
     missing = await asyncio.to_thread(head_all)
-    return Integrity(len(usage), mismatched, len(keys), missing, int(pending))
+    orphans = [key for key in await asyncio.to_thread(listed) if key not in known]
+    return Integrity(len(usage), mismatched, len(keys), missing, int(pending), orphans)
 
 
 @dataclass(frozen=True)
 class Sweep:
     pending: int  # unconfirmed uploads left by the run
     pending_with_object: int  # of which S3 holds the bytes (PUT done, confirm failed or skipped)
+    queued_deletions: int  # objects of deleted photos still queued (S3 was down at the delete)
+    queued_with_object: int
     output: str  # what `photovault sweep` printed
     pending_after: int
-    objects_left: list[str]  # of the swept uploads' keys
+    queued_after: int
+    objects_left: list[str]  # of the swept uploads' and queued deletions' keys
     photos_before: int
     photos_after: int
 
@@ -116,19 +133,32 @@ def _existing(s3: Any, bucket: str, keys: list[str]) -> list[str]:
 
 async def check_sweep(database_url: str, s3: Any, bucket: str, sweep: Callable[[], str]) -> Sweep:
     """The unconfirmed uploads of the run, aged past their reservation and the sweep's grace
-    (as if a day had passed), then `photovault sweep`: rows and objects gone, photos kept."""
+    (as if a day had passed), then `photovault sweep`: their rows and objects gone, and those
+    of deleted photos still queued; photos kept."""
     conn = await asyncpg.connect(database_url)
     try:
         keys = [row[0] for row in await conn.fetch("SELECT object_key FROM uploads")]
+        queued = [row[0] for row in await conn.fetch("SELECT object_key FROM object_deletions")]
         photos_before = int(await conn.fetchval("SELECT count(*) FROM photos"))
         with_object = await asyncio.to_thread(_existing, s3, bucket, keys)
+        queued_with_object = await asyncio.to_thread(_existing, s3, bucket, queued)
         await conn.execute("UPDATE uploads SET reserved_until = now() - interval '1 day'")
         output = await asyncio.to_thread(sweep)
         pending_after = int(await conn.fetchval("SELECT count(*) FROM uploads"))
+        queued_after = int(await conn.fetchval("SELECT count(*) FROM object_deletions"))
         photos_after = int(await conn.fetchval("SELECT count(*) FROM photos"))
     finally:
         await conn.close()
-    left = await asyncio.to_thread(_existing, s3, bucket, keys)
+    left = await asyncio.to_thread(_existing, s3, bucket, keys + queued)
     return Sweep(
-        len(keys), len(with_object), output, pending_after, left, photos_before, photos_after
+        pending=len(keys),
+        pending_with_object=len(with_object),
+        queued_deletions=len(queued),
+        queued_with_object=len(queued_with_object),
+        output=output,
+        pending_after=pending_after,
+        queued_after=queued_after,
+        objects_left=left,
+        photos_before=photos_before,
+        photos_after=photos_after,
     )

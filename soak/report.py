@@ -38,7 +38,7 @@ def _messages(calls: Iterable[Call], most: int = 3) -> str:
     """The distinct messages of failed calls, most frequent first (gRPC-web's are
     percent-encoded in grpc-message)."""
     counts = Counter(unquote(c.message) for c in calls)
-    return "; ".join(f"{n}: \"{m[:120]}\"" for m, n in counts.most_common(most)) or "none"
+    return "; ".join(f'{n}: "{m[:120]}"' for m, n in counts.most_common(most)) or "none"
 
 
 @dataclass(frozen=True)
@@ -296,12 +296,18 @@ def figures(r: Result) -> Figures:
     sw = r.sweep
     if sw is not None:
         expect(
-            "unconfirmed uploads are swept: aged past their reservation (as if a day had "
-            "passed), then `photovault sweep` removes their rows and objects, and no photo",
-            sw.pending_after == 0 and not sw.objects_left and sw.photos_after == sw.photos_before,
-            f"{sw.pending} pending ({sw.pending_with_object} with bytes in S3); sweep: "
-            f'"{sw.output}"; left: {sw.pending_after} rows, {len(sw.objects_left)} objects; '
-            f"photos {sw.photos_before} -> {sw.photos_after}",
+            "`photovault sweep` (after aging the unconfirmed uploads past their reservation, as "
+            "if a day had passed) removes their rows and objects, and the objects of deleted "
+            "photos still queued; no photo",
+            sw.pending_after == 0
+            and sw.queued_after == 0
+            and not sw.objects_left
+            and sw.photos_after == sw.photos_before,
+            f"{sw.pending} unconfirmed uploads ({sw.pending_with_object} with bytes in S3), "
+            f"{sw.queued_deletions} queued deletions ({sw.queued_with_object} objects still "
+            f'in S3); sweep: "{sw.output}"; left: {sw.pending_after} uploads, '
+            f"{sw.queued_after} queued, {len(sw.objects_left)} objects; photos "
+            f"{sw.photos_before} -> {sw.photos_after}",
         )
     i = r.integrity
     if i is not None:
@@ -316,6 +322,13 @@ def figures(r: Result) -> Figures:
             not i.photos_without_object,
             f"{i.photos} photos, {len(i.photos_without_object)} without object"
             + (f": {i.photos_without_object[:3]}" if i.photos_without_object else ""),
+        )
+        expect(
+            "no object without its row (every object in the bucket is a photo's, a pending "
+            "upload's or a queued deletion's)",
+            not i.orphan_objects,
+            f"{len(i.orphan_objects)} orphans"
+            + (f": {i.orphan_objects[:3]}" if i.orphan_objects else ""),
         )
     return Figures(out, all(ok))
 

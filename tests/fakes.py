@@ -38,7 +38,7 @@ from photovault_server.core.models import (
     SignedUrl,
     Upload,
 )
-from photovault_server.core.ports import BeforeCommit, ObjectStore, PhotoRepository, UrlCache
+from photovault_server.core.ports import ObjectStore, PhotoRepository, UrlCache
 
 # A start time with microseconds, so that page tokens must carry time at full precision.
 EPOCH = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -263,6 +263,7 @@ class InMemoryPhotoRepository:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
         self.uploads: dict[UUID, Upload] = {}
+        self.object_deletions: dict[str, None] = {}  # an ordered set
         self.photos: dict[UUID, Photo] = {}
         # Every operation raises Unavailable while set (the database is down).
         self.fail = False
@@ -406,18 +407,24 @@ class InMemoryPhotoRepository:
         self.photos[photo_id] = updated
         return updated
 
-    async def delete_photo(
-        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
-    ) -> Photo | None:
+    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
         await self._enter()
         async with self._lock:
             photo = self.photos.get(photo_id)
             if photo is None or photo.owner_id != owner_id:
                 return None
-            await before_commit(photo)  # if it raises, nothing below happens: a rollback
             del self.photos[photo_id]
             self._add_usage(owner_id, -1, -photo.size_bytes)
+            self.object_deletions.setdefault(photo.object_key, None)
             return photo
+
+    async def queued_object_deletions(self, limit: int) -> list[str]:
+        await self._enter()
+        return list(self.object_deletions)[:limit]  # dicts keep insertion order: oldest first
+
+    async def object_deleted(self, object_key: str) -> None:
+        await self._enter()
+        self.object_deletions.pop(object_key, None)
 
 
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 # Server modules are imported inside the commands: the client commands work with the client
 # alone installed (`pip install photovault[cli]`), without the [server] extra.
@@ -44,17 +44,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from photovault_server.app import open_app
     from photovault_server.settings import load_settings
 
-    async def sweep() -> int:
+    async def sweep() -> tuple[int, int]:
         async with open_app(load_settings()) as app:
-            total = 0
-            while (swept := await app.service.sweep_expired_uploads(limit=args.batch)) > 0:
-                total += swept
-                if swept < args.batch:
-                    break
-            return total
+            return (
+                await _in_batches(app.service.sweep_expired_uploads, args.batch),
+                await _in_batches(app.service.sweep_deleted_objects, args.batch),
+            )
 
-    print(f"swept {asyncio.run(sweep())} expired uploads")
+    uploads, objects = asyncio.run(sweep())
+    print(f"swept {uploads} expired uploads, {objects} objects of deleted photos")
     return 0
+
+
+async def _in_batches(sweep: Callable[..., Awaitable[int]], batch: int) -> int:
+    total = 0
+    while (swept := await sweep(limit=batch)) > 0:
+        total += swept
+        if swept < batch:
+            break
+    return total
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -110,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="create or upgrade the schema at DATABASE_URL")
     migrate.set_defaults(func=cmd_migrate)
 
-    sweep = sub.add_parser("sweep", help="delete uploads that were never confirmed in time")
+    sweep = sub.add_parser(
+        "sweep",
+        help="delete uploads never confirmed in time, and objects of deleted photos left behind",
+    )
     sweep.add_argument("--batch", type=int, default=1000, help="uploads per round")
     sweep.set_defaults(func=cmd_sweep)
 

@@ -80,8 +80,11 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
     if _is_scheduled(event):
         app, _ = await _runtime.ensure_started()
         swept = await app.service.sweep_expired_uploads()
-        structlog.get_logger("photovault.lambda").info("uploads_swept", count=swept)
-        return {"swept": swept}
+        objects = await app.service.sweep_deleted_objects()
+        structlog.get_logger("photovault.lambda").info(
+            "swept", uploads=swept, deleted_objects=objects
+        )
+        return {"swept": swept, "deleted_objects": objects}
     try:
         request = parse_event(event)
     except BadEvent as exc:

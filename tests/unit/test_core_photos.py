@@ -241,21 +241,37 @@ async def test_delete_another_users_photo_is_not_found(harness: Harness) -> None
     assert photo.object_key in harness.store.objects
 
 
-async def test_delete_leaves_the_row_when_the_store_fails(harness: Harness) -> None:
+async def test_delete_with_the_store_down_deletes_the_photo_and_queues_its_object(
+    harness: Harness,
+) -> None:
+    """The row goes first; the object, which the store could not delete now, stays queued
+    until the sweep: never a photo without its object, never a forgotten object."""
     photo = await harness.upload_photo()
-    row = harness.repo.photos[photo.id]
     harness.store.failing = {"delete"}
-    with pytest.raises(Unavailable) as caught:
-        await harness.service.delete_photo("alice", str(photo.id))
-    assert caught.value.code is ErrorCode.UNAVAILABLE
-    assert harness.repo.photos.get(photo.id) == row
-    assert photo.object_key in harness.store.objects
-    account = await harness.service.get_account("alice")
-    assert (account.photo_count, account.used_bytes) == (1, len(JPEG_BYTES))
-    harness.store.failing = set()
-    await harness.service.delete_photo("alice", str(photo.id))  # a retry succeeds
+    await harness.service.delete_photo("alice", str(photo.id))
     assert photo.id not in harness.repo.photos
+    assert photo.object_key in harness.store.objects
+    assert list(harness.repo.object_deletions) == [photo.object_key]
+    account = await harness.service.get_account("alice")
+    assert (account.photo_count, account.used_bytes) == (0, 0)
+    with pytest.raises(NotFound):
+        await harness.service.get_photo("alice", str(photo.id))
+
+    with pytest.raises(Unavailable):  # still down: it stays queued
+        await harness.service.sweep_deleted_objects()
+    assert list(harness.repo.object_deletions) == [photo.object_key]
+    harness.store.failing = set()
+    assert await harness.service.sweep_deleted_objects() == 1
     assert photo.object_key not in harness.store.objects
+    assert not harness.repo.object_deletions
+    assert await harness.service.sweep_deleted_objects() == 0
+
+
+async def test_delete_with_the_store_up_leaves_nothing_queued(harness: Harness) -> None:
+    photo = await harness.upload_photo()
+    await harness.service.delete_photo("alice", str(photo.id))
+    assert photo.object_key not in harness.store.objects
+    assert not harness.repo.object_deletions
 
 
 async def test_delete_retry_after_the_object_is_already_gone(harness: Harness) -> None:

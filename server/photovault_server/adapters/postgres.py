@@ -27,7 +27,6 @@ from photovault_server.core.models import (
     Upload,
     Visibility,
 )
-from photovault_server.core.ports import BeforeCommit
 
 _PHOTO_COLUMNS = (
     "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
@@ -304,9 +303,7 @@ class PostgresPhotoRepository:
             )
         return _photo(row) if row else None
 
-    async def delete_photo(
-        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
-    ) -> Photo | None:
+    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
         async with self._transaction() as conn:
             row = await conn.fetchrow(
                 f"DELETE FROM photos WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
@@ -322,8 +319,22 @@ class PostgresPhotoRepository:
                 owner_id,
                 photo.size_bytes,
             )
-            await before_commit(photo)
+            await conn.execute(
+                "INSERT INTO object_deletions (object_key) VALUES ($1) ON CONFLICT DO NOTHING",
+                photo.object_key,
+            )
             return photo
+
+    async def queued_object_deletions(self, limit: int) -> list[str]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT object_key FROM object_deletions ORDER BY queue_time LIMIT $1", limit
+            )
+        return [row[0] for row in rows]
+
+    async def object_deleted(self, object_key: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute("DELETE FROM object_deletions WHERE object_key = $1", object_key)
 
 
 def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:

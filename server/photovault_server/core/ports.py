@@ -6,7 +6,7 @@ swallow them (the URL cache is an optimisation and must never fail a call).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -90,10 +90,6 @@ class UrlCache(Protocol):
     async def delete_many(self, keys: Sequence[str]) -> None: ...
 
 
-# Called inside the repository's delete transaction: if it raises, nothing is deleted.
-BeforeCommit = Callable[[Photo], Awaitable[None]]
-
-
 class PhotoRepository(Protocol):
     async def get_account(
         self, user_id: str, *, default_quota_bytes: int, now: datetime
@@ -134,8 +130,15 @@ class PhotoRepository(Protocol):
         self, owner_id: str, photo_id: UUID, changes: PhotoChanges, now: datetime
     ) -> Photo | None: ...
 
-    async def delete_photo(
-        self, owner_id: str, photo_id: UUID, before_commit: BeforeCommit
-    ) -> Photo | None:
-        """Deletes the row and releases its usage; `before_commit` runs inside the transaction."""
+    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        """In one transaction: deletes the row, releases its usage and queues its object for
+        deletion, so that the object can go once the row is gone, and is never forgotten."""
+        ...
+
+    async def queued_object_deletions(self, limit: int) -> list[str]:
+        """Object keys queued by delete_photo and not yet done, oldest first."""
+        ...
+
+    async def object_deleted(self, object_key: str) -> None:
+        """The queued object is gone from the store."""
         ...

@@ -3,13 +3,14 @@ authorises (every lookup is scoped to the caller) and orchestrates the three por
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import validation as val
-from .errors import FailedPrecondition, NotFound, QuotaExceeded
+from .errors import FailedPrecondition, NotFound, QuotaExceeded, Unavailable
 from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
 from .models import (
     Account,
@@ -368,15 +369,27 @@ class PhotoService:
         v.raise_if_any()
         assert pid is not None
 
-        async def delete_object(photo: Photo) -> None:
-            # Inside the row's transaction: if S3 fails the row stays, and a retry is safe
-            # because deleting an object that is already gone succeeds.
-            await self._store.delete(photo.object_key)
-
-        deleted = await self._repo.delete_photo(user_id, pid, delete_object)
+        # The row goes first (its object queued in the same transaction), the object after:
+        # whichever backend fails, there is never a photo whose object is gone, and an object
+        # that could not be deleted now (S3 down) is deleted by the next sweep.
+        deleted = await self._repo.delete_photo(user_id, pid)
         if deleted is None:
             raise _photo_not_found(photo_id)
         await self._urls.forget([deleted])
+        with contextlib.suppress(Unavailable):
+            await self._delete_queued_object(deleted.object_key)
+
+    async def _delete_queued_object(self, object_key: str) -> None:
+        await self._store.delete(object_key)  # deleting a missing object succeeds: retry-safe
+        await self._repo.object_deleted(object_key)
+
+    async def sweep_deleted_objects(self, *, limit: int = 1000) -> int:
+        """Deletes the objects of deleted photos that are still queued (the store failed when
+        the photo was deleted); a failure leaves the rest queued for the next sweep."""
+        keys = await self._repo.queued_object_deletions(limit)
+        for key in keys:
+            await self._delete_queued_object(key)
+        return len(keys)
 
     async def sweep_expired_uploads(self, *, limit: int = 1000) -> int:
         """Deletes uploads whose reservation ended, object first, then the row: a failure

@@ -130,7 +130,8 @@ class PhotoServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeletePhoto(self, request, context):
-        """Deletes a photo's metadata and bytes and releases its quota.
+        """Deletes a photo's metadata and releases its quota, then its bytes: at once, or, when the
+        object store is unavailable, at the next sweep (the photo is gone either way).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,7 +50,9 @@ class PhotoServiceStub:
     UpdatePhoto: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.UpdatePhotoRequest, _photo_service_pb2.UpdatePhotoResponse]
     """Changes a photo's title, description, tags or visibility."""
     DeletePhoto: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.DeletePhotoRequest, _photo_service_pb2.DeletePhotoResponse]
-    """Deletes a photo's metadata and bytes and releases its quota."""
+    """Deletes a photo's metadata and releases its quota, then its bytes: at once, or, when the
+    object store is unavailable, at the next sweep (the photo is gone either way).
+    """
     GetAccount: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.GetAccountRequest, _photo_service_pb2.GetAccountResponse]
     """Returns the caller's account (usage and quota), creating it on first use."""
 
@@ -76,7 +78,9 @@ class PhotoServiceAsyncStub(PhotoServiceStub):
     UpdatePhoto: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.UpdatePhotoRequest, _photo_service_pb2.UpdatePhotoResponse]  # type: ignore[assignment]
     """Changes a photo's title, description, tags or visibility."""
     DeletePhoto: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.DeletePhotoRequest, _photo_service_pb2.DeletePhotoResponse]  # type: ignore[assignment]
-    """Deletes a photo's metadata and bytes and releases its quota."""
+    """Deletes a photo's metadata and releases its quota, then its bytes: at once, or, when the
+    object store is unavailable, at the next sweep (the photo is gone either way).
+    """
     GetAccount: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.GetAccountRequest, _photo_service_pb2.GetAccountResponse]  # type: ignore[assignment]
     """Returns the caller's account (usage and quota), creating it on first use."""
 
@@ -141,7 +145,9 @@ class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _photo_service_pb2.DeletePhotoRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_photo_service_pb2.DeletePhotoResponse, _abc.Awaitable[_photo_service_pb2.DeletePhotoResponse]]:
-        """Deletes a photo's metadata and bytes and releases its quota."""
+        """Deletes a photo's metadata and releases its quota, then its bytes: at once, or, when the
+        object store is unavailable, at the next sweep (the photo is gone either way).
+        """
 
     @_abc_1.abstractmethod
     def GetAccount(

@@ -596,7 +596,8 @@ export const PhotoService: GenService<{
     output: typeof UpdatePhotoResponseSchema;
   },
   /**
-   * Deletes a photo's metadata and bytes and releases its quota.
+   * Deletes a photo's metadata and releases its quota, then its bytes: at once, or, when the
+   * object store is unavailable, at the next sweep (the photo is gone either way).
    *
    * @generated from rpc photovault.v1.PhotoService.DeletePhoto
    */
