@@ -925,7 +925,7 @@ async def test_request_id_header_reaches_the_logs(web: httpx.AsyncClient, alice:
     rpc_lines = [e for e in logs if e["event"] == "rpc" and e.get("request_id") == "req-42"]
     assert len(rpc_lines) == 1
     assert rpc_lines[0]["rpc"] == "GetAccount"
-    assert rpc_lines[0]["protocol"] == "grpc-web"
+    assert rpc_lines[0]["transport"] == "grpc-web"
     assert rpc_lines[0]["user"] == alice.id
 
 

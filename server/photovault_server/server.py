@@ -14,13 +14,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from photovault.v1 import photo_service_pb2, photo_service_pb2_grpc
+from photovault.v1 import photo_service_pb2
 from photovault_server.app import App, open_app
 from photovault_server.counters import snapshot
 from photovault_server.metrics import registry_for
 from photovault_server.settings import Settings
-from photovault_server.transport.grpc_interceptors import interceptors
-from photovault_server.transport.grpc_servicer import PhotoServicer
+from photovault_server.transport.calls import CallPipeline
+from photovault_server.transport.grpc_service import add_photo_service
+from photovault_server.transport.handlers import PhotoHandlers, method_table
 from photovault_server.transport.web import WebGateway, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
@@ -40,8 +41,8 @@ class RunningServer:
 async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningServer]:
     """Builds, binds and starts the server; on exit marks it NOT_SERVING and drains in-flight
     calls for the grace period before stopping."""
-    server = grpc.aio.server(interceptors=interceptors(app.verifier))
-    photo_service_pb2_grpc.add_PhotoServiceServicer_to_server(PhotoServicer(app.service), server)
+    server = grpc.aio.server()
+    add_photo_service(server, CallPipeline(app.verifier), method_table(PhotoHandlers(app.service)))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

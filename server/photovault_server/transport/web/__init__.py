@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .cors import CorsPolicy
-from .gateway import HttpRequest, HttpResponse, WebGateway
+from .gateway import WebGateway
+from .http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from photovault_server.app import App

@@ -11,7 +11,8 @@ from typing import Any
 
 import uvicorn
 
-from .gateway import MAX_MESSAGE_BYTES, HttpRequest, HttpResponse, WebGateway
+from .gateway import BODY_TOO_LARGE, BODY_TOO_SLOW, MAX_MESSAGE_BYTES, WebGateway
+from .http import HttpRequest, HttpResponse
 from .uvicorn_server import HEADER_TIMEOUT_SECONDS, GatewayServer, protocol_with
 
 # grpc-web-text carries the message in base64: 4/3 of it, plus the frame header and slack.
@@ -75,13 +76,13 @@ class GatewayAsgiApp:
                     body += event.get("body", b"")
                     if len(body) > self._max_body_bytes:
                         request = HttpRequest(scope["method"], scope["path"], headers, b"")
-                        await self._send(send, self._gateway.too_large(request))
+                        await self._send(send, self._gateway.refuse(request, BODY_TOO_LARGE))
                         return
                     if not event.get("more_body", False):
                         break
         except TimeoutError:
             request = HttpRequest(scope["method"], scope["path"], headers, b"")
-            response = self._gateway.too_slow(request)
+            response = self._gateway.refuse(request, BODY_TOO_SLOW)
             response.headers.append(("connection", "close"))  # the rest may still be coming
             await self._send(send, response)
             return

@@ -4,7 +4,10 @@ allowed Origin is echoed (never the Host, never `*`), and a refused origin gets 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .http import HttpHandler, HttpRequest, HttpResponse, Refusal
 
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = (
@@ -53,3 +56,36 @@ class CorsPolicy:
             ("access-control-expose-headers", EXPOSED_HEADERS),
             ("vary", "Origin"),
         ]
+
+
+class CorsHandler:
+    """Wraps an HttpHandler with CORS, for the ASGI app and the Lambda handler alike: answers
+    preflights itself and adds the response headers to everything the inner handler answers."""
+
+    def __init__(self, inner: HttpHandler, policy: CorsPolicy) -> None:
+        self._inner = inner
+        self._policy = policy
+
+    async def handle(
+        self,
+        request: HttpRequest,
+        *,
+        deadline_cap: float | None = None,
+        verified_claims: Mapping[str, Any] | None = None,
+    ) -> HttpResponse:
+        origin = request.headers.get("origin")
+        if request.method == "OPTIONS":
+            if origin is not None and self._policy.allows(origin):
+                requested = request.headers.get("access-control-request-headers", "")
+                return HttpResponse(204, self._policy.preflight_headers(origin, requested))
+            return HttpResponse(403, [("vary", "Origin")])
+        response = await self._inner.handle(
+            request, deadline_cap=deadline_cap, verified_claims=verified_claims
+        )
+        response.headers.extend(self._policy.response_headers(origin))
+        return response
+
+    def refuse(self, request: HttpRequest, refusal: Refusal) -> HttpResponse:
+        response = self._inner.refuse(request, refusal)
+        response.headers.extend(self._policy.response_headers(request.headers.get("origin")))
+        return response

@@ -1,5 +1,6 @@
-"""gRPC-web wire format (grpc/grpc doc/PROTOCOL-WEB.md): length-prefixed frames, a trailer
-frame, and the base64 "text" variant. Pure functions over bytes; no I/O."""
+"""gRPC-web (grpc/grpc doc/PROTOCOL-WEB.md), unary calls: length-prefixed frames, a trailer
+frame, and the base64 "text" variant. The wire functions are pure, over bytes; `PROTOCOL` is
+this module's implementation of the gateway's WebProtocol (protocol.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ import binascii
 import re
 from collections.abc import Iterable
 
+from google.protobuf.message import DecodeError, Message
+from google.rpc import code_pb2, status_pb2
+
+from photovault_server.transport.calls import CallFailed, Transport
+from photovault_server.transport.status import protocol_status
+
+from .http import Envelope, HttpError, HttpRequest, HttpResponse
+
 BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
 TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
 CONTENT_TYPES = BINARY_TYPES | TEXT_TYPES
+BINARY_REPLY_TYPE = "application/grpc-web+proto"
+TEXT_REPLY_TYPE = "application/grpc-web-text+proto"
 
 DATA_FLAG = 0x00
 TRAILER_FLAG = 0x80
@@ -136,3 +147,73 @@ def b64_header(value: bytes) -> str:
 def decode_bin_header(value: str) -> bytes:
     """-bin metadata from a client: padded or not."""
     return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+
+
+def _malformed(message: str, code: int = code_pb2.INVALID_ARGUMENT) -> CallFailed:
+    return CallFailed(protocol_status(code, message, "MALFORMED_REQUEST"))
+
+
+class GrpcWebProtocol:
+    name: Transport = "grpc-web"
+
+    def envelope(self, request: HttpRequest, max_message_bytes: int) -> Envelope:
+        body = request.body
+        if request.content_type in TEXT_TYPES:
+            try:
+                body = decode_text(body)
+            except Base64Error as exc:
+                raise HttpError(400, str(exc)) from None
+        timeout = None
+        if "grpc-timeout" in request.headers:
+            try:
+                timeout = parse_timeout(request.headers["grpc-timeout"])
+            except ValueError as exc:
+                raise _malformed(str(exc)[:200]) from None
+        for name, value in request.headers.items():
+            if name.endswith("-bin"):
+                try:
+                    decode_bin_header(value)
+                except ValueError:
+                    raise _malformed(f"{name} is not base64") from None
+        return Envelope(body, timeout)
+
+    def decode(
+        self,
+        request: HttpRequest,
+        body: bytes,
+        message_type: type[Message],
+        max_message_bytes: int,
+    ) -> Message:
+        try:
+            return message_type.FromString(read_message(body, max_message_bytes=max_message_bytes))
+        except FrameError as exc:
+            raise _malformed(str(exc), exc.grpc_code) from None
+        except (DecodeError, RecursionError):
+            raise _malformed(f"request is not a valid {message_type.__name__}") from None
+
+    def encode_reply(self, request: HttpRequest, reply: Message) -> HttpResponse:
+        frames = frame(reply.SerializeToString()) + trailer_frame(
+            [("grpc-status", "0"), ("grpc-message", "")]
+        )
+        text = request.content_type in TEXT_TYPES
+        return HttpResponse(
+            200,
+            [("content-type", TEXT_REPLY_TYPE if text else BINARY_REPLY_TYPE)],
+            base64_body(frames) if text else frames,
+        )
+
+    def encode_error(self, request: HttpRequest, status: status_pb2.Status) -> HttpResponse:
+        """Trailers-only: the status in the headers and an empty body."""
+        text = request.content_type in TEXT_TYPES
+        return HttpResponse(
+            200,
+            [
+                ("content-type", TEXT_REPLY_TYPE if text else BINARY_REPLY_TYPE),
+                ("grpc-status", str(status.code)),
+                ("grpc-message", encode_grpc_message(status.message)),
+                ("grpc-status-details-bin", b64_header(status.SerializeToString())),
+            ],
+        )
+
+
+PROTOCOL = GrpcWebProtocol()
