@@ -7,7 +7,11 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from photovault_server.core import SweepReport
 
 # Server modules are imported inside the commands: the client commands work with the client
 # alone installed (`pip install photovault[cli]`), without the [server] extra.
@@ -44,25 +48,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from photovault_server.app import open_app
     from photovault_server.settings import load_settings
 
-    async def sweep() -> tuple[int, int]:
+    async def sweep() -> SweepReport:
         async with open_app(load_settings()) as app:
-            return (
-                await _in_batches(app.service.sweep_expired_uploads, args.batch),
-                await _in_batches(app.service.sweep_deleted_objects, args.batch),
-            )
+            return await app.service.sweep(batch=args.batch)
 
-    uploads, objects = asyncio.run(sweep())
-    print(f"swept {uploads} expired uploads, {objects} objects of deleted photos")
+    report = asyncio.run(sweep())
+    print(
+        f"swept {report.expired_uploads} expired uploads, "
+        f"{report.deleted_objects} objects of deleted photos"
+    )
     return 0
-
-
-async def _in_batches(sweep: Callable[..., Awaitable[int]], batch: int) -> int:
-    total = 0
-    while (swept := await sweep(limit=batch)) > 0:
-        total += swept
-        if swept < batch:
-            break
-    return total
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -103,6 +98,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run_dev(port_s3=args.s3_port)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photovault", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="delete uploads never confirmed in time, and objects of deleted photos left behind",
     )
-    sweep.add_argument("--batch", type=int, default=1000, help="uploads per round")
+    sweep.add_argument("--batch", type=_positive, default=1000, help="rows per round")
     sweep.set_defaults(func=cmd_sweep)
 
     token = sub.add_parser("token", help="mint an HS256 token for a user (development)")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 # Time kept back from the invocation's remaining time, to answer before Lambda kills us.
 DEADLINE_MARGIN_SECONDS = 0.5
+# A scheduled sweep stops starting new batches this long before the invocation's timeout.
+SWEEP_MARGIN_SECONDS = 5.0
 # After this long without an invocation the environment was probably frozen: its pooled
 # database connections may be dead, so they are replaced before use.
 IDLE_RECONNECT_SECONDS = 30.0
@@ -78,13 +80,27 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
     from photovault_server.transport.web import HttpRequest
 
     if _is_scheduled(event):
+        from datetime import timedelta
+
         app, _ = await _runtime.ensure_started()
-        swept = await app.service.sweep_expired_uploads()
-        objects = await app.service.sweep_deleted_objects()
-        structlog.get_logger("photovault.lambda").info(
-            "swept", uploads=swept, deleted_objects=objects
+        remaining = context.get_remaining_time_in_millis() / 1000 if context else None
+        budget = (
+            None
+            if remaining is None
+            else timedelta(seconds=max(remaining - SWEEP_MARGIN_SECONDS, 0.0))
         )
-        return {"swept": swept, "deleted_objects": objects}
+        report = await app.service.sweep(time_budget=budget)
+        structlog.get_logger("photovault.lambda").info(
+            "swept",
+            uploads=report.expired_uploads,
+            deleted_objects=report.deleted_objects,
+            finished=report.finished,
+        )
+        return {
+            "swept": report.expired_uploads,
+            "deleted_objects": report.deleted_objects,
+            "finished": report.finished,
+        }
     try:
         request = parse_event(event)
     except BadEvent as exc:

@@ -25,7 +25,7 @@ from .models import (
 )
 from .page_tokens import PageTokenCodec
 from .ports import ObjectStore, PhotoRepository, UrlCache
-from .service import PhotoService, ServiceConfig
+from .service import PhotoService, ServiceConfig, SweepReport
 from .urls import UrlPolicy, default_cache_margin
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "QuotaExceeded",
     "QuotaViolation",
     "ServiceConfig",
+    "SweepReport",
     "Unauthenticated",
     "Unavailable",
     "UploadTicket",

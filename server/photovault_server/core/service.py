@@ -4,6 +4,7 @@ authorises (every lookup is scoped to the caller) and orchestrates the three por
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -401,6 +402,28 @@ class PhotoService:
             await self._repo.delete_upload(upload.owner_id, upload.id)
         return len(expired)
 
+    async def sweep(
+        self, *, batch: int = 1000, time_budget: timedelta | None = None
+    ) -> SweepReport:
+        """The whole sweep, as `photovault sweep` and the Lambda's schedule both run it: expired
+        uploads, then the objects of deleted photos, each in batches until none is left or
+        `time_budget` is spent (a Lambda must answer before its timeout; the rest waits for the
+        next run)."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        stop_at = None if time_budget is None else time.monotonic() + time_budget.total_seconds()
+        counts = []
+        for step in (self.sweep_expired_uploads, self.sweep_deleted_objects):
+            total = 0
+            while stop_at is None or time.monotonic() < stop_at:
+                done = await step(limit=batch)
+                total += done
+                if done < batch:
+                    break
+            counts.append(total)
+        finished = stop_at is None or time.monotonic() < stop_at
+        return SweepReport(expired_uploads=counts[0], deleted_objects=counts[1], finished=finished)
+
     async def get_account(self, user_id: str) -> Account:
         return await self._repo.get_account(
             user_id, default_quota_bytes=self._config.quota_bytes, now=self._clock()
@@ -409,6 +432,13 @@ class PhotoService:
     async def _with_url(self, photo: Photo) -> Photo:
         (out,) = await self._urls.attach([photo], self._clock())
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    expired_uploads: int
+    deleted_objects: int
+    finished: bool  # False when the time budget ran out, possibly with work left
 
 
 def _cursor(photo: Photo) -> Cursor:
@@ -420,4 +450,4 @@ def _photo_not_found(photo_id: str) -> NotFound:
     return NotFound(f"photo {photo_id} not found", reason="PHOTO_NOT_FOUND")
 
 
-__all__ = ["Clock", "PhotoService", "ServiceConfig", "object_key"]
+__all__ = ["Clock", "PhotoService", "ServiceConfig", "SweepReport", "object_key"]
