@@ -20,21 +20,10 @@ def _database_url() -> str:
     return os.environ.get("DATABASE_URL", str(default))
 
 
-async def _migrate(url: str) -> list[str]:
-    import asyncpg
-
-    from photovault_server.adapters.migrations import ensure_database, migrate
-
-    await ensure_database(url)
-    conn = await asyncpg.connect(url)
-    try:
-        return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
-    finally:
-        await conn.close()
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
-    applied = asyncio.run(_migrate(_database_url()))
+    from photovault_server.adapters.migrations import migrate_database
+
+    applied = [f"{m.version:04d}_{m.name}" for m in asyncio.run(migrate_database(_database_url()))]
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
@@ -92,7 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.migrate:
-        asyncio.run(_migrate(settings.database_url))
+        from photovault_server.adapters.migrations import migrate_database
+
+        asyncio.run(migrate_database(settings.database_url))
     asyncio.run(serve(settings))
     return 0
 

@@ -60,8 +60,8 @@ def _serve_demo(stack: ExitStack) -> str | None:
 
 
 def run_dev(port_s3: int = 9000) -> int:
+    from photovault_server.adapters.migrations import migrate_database
     from photovault_server.auth import mint_token
-    from photovault_server.cli import _migrate
     from photovault_server.logs import configure_logging
     from photovault_server.server import serve
 
@@ -100,7 +100,7 @@ def run_dev(port_s3: int = 9000) -> int:
             PHOTOVAULT_CORS_ORIGINS=",".join(cors),
         )
         configure_logging(settings.log_level, settings.log_format)
-        asyncio.run(_migrate(database_url))
+        asyncio.run(migrate_database(database_url))
         token = mint_token(secret, DEV_USER, ttl_seconds=7 * 24 * 3600)
         print(
             "\nPhotoVault dev is up\n"
