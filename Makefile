@@ -11,10 +11,12 @@ NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: dev web test pytest lint gen gen-check buf-lint buf-breaking fmt clean bench soak
 
-$(STAMP): pyproject.toml
+# The project and, beside it, the development tools (devtools/: `photovault dev`, the stand-in
+# back ends), which the project's wheel and image never contain.
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]' -e ./devtools
 	touch $@
 
 # npm ci: exactly the lock file (buf, protoc-gen-es, connect, esbuild, playwright-core, ...).

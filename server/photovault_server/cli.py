@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from photovault_server.dev import run_dev
+    from photovault_dev.dev_command import run_dev
 
     return run_dev(port_s3=args.s3_port)
 
@@ -141,12 +141,24 @@ def _needs_cli_extra(missing: str | None) -> int:
     return 2
 
 
+def _needs_dev_tools(missing: str | None) -> int:
+    # photovault_dev (devtools/) and its stand-ins are never in the wheel: only a clone has them.
+    print(
+        f"photovault dev: needs {missing}, a development tool: in a clone of the repository,"
+        " `make dev` installs it (or: pip install -e '.[dev]' -e ./devtools)",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except ModuleNotFoundError as exc:
-        if args.command not in ("serve", "dev", "migrate", "sweep", "token"):
+        if args.command == "dev":
+            return _needs_dev_tools(exc.name)
+        if args.command not in ("serve", "migrate", "sweep", "token"):
             raise
         print(
             f"photovault {args.command}: needs {exc.name}: pip install 'photovault[server]'",
