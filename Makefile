@@ -1,5 +1,6 @@
 # PhotoVault developer commands. `make dev` and `make test` work from a fresh clone with only
-# Python 3.11+ (and Node.js for buf): they create the venv and install what they need.
+# Python 3.11+ (and Node.js for buf): they create the venv and install what they need; what the
+# tests need from the system is scripts/test-prerequisites.sh's to install or name.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -9,12 +10,14 @@ BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: dev web test pytest lint gen gen-check buf-lint buf-breaking fmt clean bench soak
+.PHONY: dev web test test-prerequisites pytest lint gen gen-check buf-lint buf-breaking fmt clean bench soak
 
-$(STAMP): pyproject.toml
+# The project and, beside it, the development tools (devtools/: `photovault dev`, the stand-in
+# back ends), which the project's wheel and image never contain.
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]' -e ./devtools
 	touch $@
 
 # npm ci: exactly the lock file (buf, protoc-gen-es, connect, esbuild, playwright-core, ...).
@@ -33,9 +36,13 @@ web: $(NODE_STAMP)
 	npm run -s build:web
 
 ## test: lint, then every test against real Postgres, Redis, moto and LocalStack
-test: lint pytest
+test: test-prerequisites lint pytest
 
-pytest: $(STAMP) $(NODE_STAMP)
+# First, so that a missing system package is named before anything is installed or run.
+test-prerequisites:
+	scripts/test-prerequisites.sh
+
+pytest: test-prerequisites $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP) $(NODE_STAMP) buf-lint buf-breaking gen-check

@@ -17,8 +17,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from photovault_server.devenv import embedded_postgres
-from tests.support.redis_server import RedisServer, free_port
+from photovault_dev.ports import free_port
+from photovault_dev.postgres import embedded_postgres
+from photovault_dev.s3 import create_bucket, moto_server
+from tests.support.redis_server import RedisServer
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -29,29 +31,27 @@ AWS_KEY = "soak"
 AWS_SECRET = "soak"  # noqa: S105 - moto, throwaway
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-__all__ = ["BUCKET", "HOST", "RedisServer", "free_port"]
+__all__ = ["BUCKET", "HOST", "RedisServer", "create_bucket", "free_port"]
 
 
 def _moto_main(conn: Connection, port: int) -> None:
-    """Child process: one ThreadedMotoServer at a time on `port`; moto's backends live in this
+    """Child process: one moto server at a time on `port`; moto's backends live in this
     process, so objects survive a stop/start."""
     import logging
 
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server: Any = None
+    server: contextlib.ExitStack | None = None
     while True:
         command = conn.recv()
         if command == "start" and server is None:
-            server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-            server.start()
+            server = contextlib.ExitStack()
+            server.enter_context(moto_server(HOST, port))
         elif command == "stop" and server is not None:
-            server.stop()
+            server.close()
             server = None
         elif command == "exit":
             if server is not None:
-                server.stop()
+                server.close()
             conn.send("ok")
             return
         conn.send("ok")

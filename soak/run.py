@@ -17,11 +17,13 @@ from tests.support.sockets import descriptors_apart_from_backends
 from .clients import Recorder, make_clients, seed
 from .infra import (
     BUCKET,
+    REGION,
     MotoProcess,
     PostgresServer,
     RedisServer,
     Service,
     admin_dsn,
+    create_bucket,
     migrate,
     run_sweep,
     s3_client,
@@ -193,8 +195,8 @@ async def soak(config: Config) -> Result:
             await asyncio.to_thread(redis.start)
             await asyncio.to_thread(moto.start)
             await asyncio.to_thread(postgres.start)
+            create_bucket(moto.endpoint, BUCKET, REGION)
             s3 = s3_client(moto.endpoint)
-            s3.create_bucket(Bucket=BUCKET)
             await migrate(postgres.url)
             service = await asyncio.to_thread(
                 start_service,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import boto3
 import grpc
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from redis.asyncio import Redis
 from photovault.v1 import photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_dev import s3 as dev_s3
 from photovault_server.adapters.migrations import migrate
 from photovault_server.app import App, open_app
 from photovault_server.auth import mint_token
@@ -47,14 +47,7 @@ def s3_endpoint() -> Iterator[str]:
 
 
 def create_bucket(endpoint: str, bucket: str = BUCKET) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    s3.create_bucket(Bucket=bucket)
+    dev_s3.create_bucket(endpoint, bucket, REGION)
 
 
 async def _drop_database() -> None:

@@ -30,8 +30,8 @@ import pytest
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_dev.s3 import moto_s3
 from photovault_server.app import open_app
-from photovault_server.devenv import moto_s3
 from photovault_server.server import running_grpc_server, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 

@@ -1,5 +1,6 @@
-"""The stand-ins `make dev` starts when no real back end answers, each started for real here.
-They bind free loopback ports, so the machine's own Postgres and Redis may be up or down."""
+"""The stand-ins of the development tools (devtools/photovault_dev) that `make dev`, the tests and
+the soak start, each started for real here. They bind free loopback ports, so the machine's own
+Postgres and Redis may be up or down."""
 
 from __future__ import annotations
 
@@ -20,20 +21,17 @@ from pathlib import Path
 import asyncpg
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from redis.asyncio import Redis
 
-from photovault_server import devenv
-from photovault_server.devenv import (
-    embedded_postgres,
-    embedded_redis,
-    moto_s3,
-    postgres_answers,
-    redis_answers,
-)
+from photovault_dev import postgres
+from photovault_dev.postgres import embedded_postgres, postgres_answers
+from photovault_dev.redis import embedded_redis, redis_answers
+from photovault_dev.s3 import create_bucket, moto_s3, moto_server
 
 BUCKET = "photovault-devenv-test"
 ORIGIN = "http://localhost:5173"
-SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
+DEVTOOLS_DIR = Path(__file__).resolve().parents[1] / "devtools"
 
 # No proxies: an http_proxy in the environment must not swallow requests to loopback.
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -123,6 +121,26 @@ def test_moto_s3_allows_any_origin_when_none_configured() -> None:
         status, headers = _preflight(f"{endpoint}/{BUCKET}-any/k.jpg", "http://anything.test")
         assert status == 200
         assert headers["access-control-allow-origin"] == "http://anything.test"
+
+
+def test_create_bucket_without_origins_adds_no_cors_rule_and_may_repeat() -> None:
+    # As the tests' buckets are made (tests/conftest.py): no CORS rule, no browser allowed.
+    with moto_server() as endpoint:
+        create_bucket(endpoint, BUCKET + "-plain")
+        create_bucket(endpoint, BUCKET + "-plain")  # moto's state outlives a server: no error
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        s3.head_bucket(Bucket=BUCKET + "-plain")
+        with pytest.raises(ClientError, match="NoSuchCORSConfiguration"):
+            s3.get_bucket_cors(Bucket=BUCKET + "-plain")
+        # (moto answers 200 where S3 answers 403; either way the browser gets no permission.)
+        _, headers = _preflight(f"{endpoint}/{BUCKET}-plain/k.jpg", ORIGIN)
+        assert "access-control-allow-origin" not in headers
 
 
 def test_moto_s3_fails_fast_when_port_taken() -> None:
@@ -242,12 +260,12 @@ async def test_embedded_postgres_recovers_from_killed_owner(pg_parent: Path) -> 
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from photovault_server.devenv import embedded_postgres\n"
+        "from photovault_dev.postgres import embedded_postgres\n"
         "with embedded_postgres(Path(sys.argv[1])) as url:\n"
         "    print(url, flush=True)\n"
         "    time.sleep(120)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SERVER_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(DEVTOOLS_DIR)}
     owner = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, str(data_dir), stdout=asyncio.subprocess.PIPE, env=env
     )
@@ -267,7 +285,7 @@ async def test_embedded_postgres_recovers_from_killed_owner(pg_parent: Path) -> 
 
 def _nobody_can_reach(path: Path) -> bool:
     nobody = pwd.getpwnam("nobody")
-    return devenv._traversable_by(path, nobody.pw_uid, nobody.pw_gid)
+    return postgres._traversable_by(path, nobody.pw_uid, nobody.pw_gid)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root fallback only applies to root")
@@ -276,8 +294,8 @@ async def test_embedded_postgres_as_root_without_user_namespaces(
 ) -> None:
     data_dir = pg_parent / "pg"
     # As in a container whose seccomp profile forbids user namespaces.
-    monkeypatch.setattr(devenv, "_userns_works", lambda uid, gid: False)
-    if not _nobody_can_reach(devenv._pg_bin_dir() / "postgres"):
+    monkeypatch.setattr(postgres, "_userns_works", lambda uid, gid: False)
+    if not _nobody_can_reach(postgres._pg_bin_dir() / "postgres"):
         # A venv inside a private folder (mktemp -d is 0700): a clear error, no chmod of ours.
         with pytest.raises(RuntimeError, match="cannot reach"), embedded_postgres(data_dir):
             pass
@@ -288,7 +306,7 @@ async def test_embedded_postgres_as_root_without_user_namespaces(
 
     # Back with user namespaces, the same directory is handed back to root and still works.
     monkeypatch.undo()
-    if devenv._launch_for(devenv._pg_bin_dir(), data_dir).prefix:
+    if postgres._launch_for(postgres._pg_bin_dir(), data_dir).prefix:
         with embedded_postgres(data_dir) as url:
             await _select_one(url)
         assert data_dir.stat().st_uid == 0

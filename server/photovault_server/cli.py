@@ -24,21 +24,10 @@ def _database_url() -> str:
     return os.environ.get("DATABASE_URL", str(default))
 
 
-async def _migrate(url: str) -> list[str]:
-    import asyncpg
-
-    from photovault_server.adapters.migrations import ensure_database, migrate
-
-    await ensure_database(url)
-    conn = await asyncpg.connect(url)
-    try:
-        return [f"{m.version:04d}_{m.name}" for m in await migrate(conn)]
-    finally:
-        await conn.close()
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
-    applied = asyncio.run(_migrate(_database_url()))
+    from photovault_server.adapters.migrations import migrate_database
+
+    applied = [f"{m.version:04d}_{m.name}" for m in asyncio.run(migrate_database(_database_url()))]
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
@@ -87,13 +76,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.migrate:
-        asyncio.run(_migrate(settings.database_url))
+        from photovault_server.adapters.migrations import migrate_database
+
+        asyncio.run(migrate_database(settings.database_url))
     asyncio.run(serve(settings))
     return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from photovault_server.dev import run_dev
+    from photovault_dev.dev_command import run_dev
 
     return run_dev(port_s3=args.s3_port)
 
@@ -152,12 +143,24 @@ def _needs_cli_extra(missing: str | None) -> int:
     return 2
 
 
+def _needs_dev_tools(missing: str | None) -> int:
+    # photovault_dev (devtools/) and its stand-ins are never in the wheel: only a clone has them.
+    print(
+        f"photovault dev: needs {missing}, a development tool: in a clone of the repository,"
+        " `make dev` installs it (or: pip install -e '.[dev]' -e ./devtools)",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except ModuleNotFoundError as exc:
-        if args.command not in ("serve", "dev", "migrate", "sweep", "token"):
+        if args.command == "dev":
+            return _needs_dev_tools(exc.name)
+        if args.command not in ("serve", "migrate", "sweep", "token"):
             raise
         print(
             f"photovault {args.command}: needs {exc.name}: pip install 'photovault[server]'",

@@ -13,16 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from photovault_dev.ports import free_port
+
 _HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    # redis-server takes its port on the command line, so one is chosen up front; the tiny
-    # window between closing this socket and redis-server binding it is accepted.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _answers_ping(port: int) -> bool:
@@ -39,7 +32,7 @@ class RedisServer:
     (SIGSTOP: the kernel still accepts connections, nothing answers) and resume (SIGCONT)."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.port = port or free_port()
+        self.port = port or free_port(_HOST)  # redis-server takes it on its command line
         self._workdir = workdir
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,7 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
+from photovault_dev.ports import free_port
+from photovault_dev.s3 import moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCALSTACK_SCRIPT = REPO_ROOT / "scripts" / "localstack.sh"
@@ -25,23 +25,8 @@ _HOST = "127.0.0.1"  # loopback only: never expose a test server beyond this mac
 @contextlib.contextmanager
 def moto_s3_server() -> Iterator[str]:
     """Run moto's server in a thread on a free loopback port; yield its endpoint URL."""
-    # Port 0 lets the OS pick the port at bind time, so there is no race with other processes.
-    server = ThreadedMotoServer(ip_address=_HOST, port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def _free_port() -> int:
-    # LocalStack takes its port from the environment, so we must choose one up front; the tiny
-    # window between closing this socket and LocalStack binding it is accepted.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
+    with moto_server(_HOST, 0) as endpoint:
+        yield endpoint
 
 
 # No proxies: an http_proxy in the environment must not swallow our loopback health checks.
@@ -92,7 +77,7 @@ def localstack_s3_server(
     startup timeout measures LocalStack itself rather than pip.
     """
     subprocess.run([str(LOCALSTACK_SCRIPT), "install"], check=True, timeout=install_timeout)
-    port = _free_port()
+    port = free_port(_HOST)  # LocalStack takes its port from the environment, chosen up front
     endpoint = f"http://{_HOST}:{port}"
     # One temp dir per server for its log and its state (buckets, objects), removed at exit.
     with tempfile.TemporaryDirectory(prefix="localstack-") as work_dir:

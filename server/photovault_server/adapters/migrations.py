@@ -91,3 +91,14 @@ async def ensure_database(url: str) -> bool:
     finally:
         await admin.close()
     return True
+
+
+async def migrate_database(url: str) -> list[Migration]:
+    """What `photovault migrate` does: creates the URL's database if needed, then applies the
+    pending migrations on their own connection; returns those it applied."""
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()

@@ -14,7 +14,9 @@ import secrets
 from contextlib import ExitStack
 from pathlib import Path
 
-from photovault_server import devenv
+from photovault_dev.postgres import embedded_postgres, postgres_answers
+from photovault_dev.redis import embedded_redis, redis_answers
+from photovault_dev.s3 import moto_s3
 from photovault_server.settings import Settings, load_settings
 
 DEV_DIR = Path(".dev")
@@ -60,27 +62,25 @@ def _serve_demo(stack: ExitStack) -> str | None:
 
 
 def run_dev(port_s3: int = 9000) -> int:
+    from photovault_server.adapters.migrations import migrate_database
     from photovault_server.auth import mint_token
-    from photovault_server.cli import _migrate
     from photovault_server.logs import configure_logging
     from photovault_server.server import serve
 
     with ExitStack() as stack:
         database_url = _default("DATABASE_URL")
-        if not devenv.postgres_answers(database_url):
+        if not postgres_answers(database_url):
             print(f"no Postgres at {database_url}: starting an embedded one (.dev/postgres)")
-            database_url = stack.enter_context(devenv.embedded_postgres(DEV_DIR / "postgres"))
+            database_url = stack.enter_context(embedded_postgres(DEV_DIR / "postgres"))
         redis_url = _default("REDIS_URL")
-        if not devenv.redis_answers(redis_url):
+        if not redis_answers(redis_url):
             print(f"no Redis at {redis_url}: starting an embedded one (fakeredis)")
-            redis_url = stack.enter_context(devenv.embedded_redis())
+            redis_url = stack.enter_context(embedded_redis())
         demo = _serve_demo(stack)
         cors = [o for o in os.environ.get("PHOTOVAULT_CORS_ORIGINS", "").split(",") if o]
         if demo and demo not in cors:
             cors.append(demo)
-        s3 = stack.enter_context(
-            devenv.moto_s3("127.0.0.1", port_s3, DEV_BUCKET, "us-east-1", cors)
-        )
+        s3 = stack.enter_context(moto_s3("127.0.0.1", port_s3, DEV_BUCKET, "us-east-1", cors))
 
         secret = os.environ.get("PHOTOVAULT_JWT_SECRET") or _dev_secret()
         os.environ.update(
@@ -100,7 +100,7 @@ def run_dev(port_s3: int = 9000) -> int:
             PHOTOVAULT_CORS_ORIGINS=",".join(cors),
         )
         configure_logging(settings.log_level, settings.log_format)
-        asyncio.run(_migrate(database_url))
+        asyncio.run(migrate_database(database_url))
         token = mint_token(secret, DEV_USER, ttl_seconds=7 * 24 * 3600)
         print(
             "\nPhotoVault dev is up\n"

