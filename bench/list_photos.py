@@ -18,9 +18,9 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 import grpc
@@ -29,13 +29,12 @@ from redis.asyncio import Redis
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.adapters.migrations import ensure_database, migrate
-from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
-from photovault_server.app import App, NoUrlCache, open_app
+from photovault_server.app import App, open_app
 from photovault_server.auth import mint_token
-from photovault_server.core import PageTokenCodec, PhotoService
 from photovault_server.core.models import Photo, SignedUrl
-from photovault_server.core.ports import UrlCache
+from photovault_server.core.urls import DownloadUrls
 from photovault_server.logs import configure_logging
 from photovault_server.server import running_grpc_server
 from photovault_server.settings import Settings, load_settings
@@ -92,11 +91,18 @@ class BotocorePerPhotoStore(S3ObjectStore):
         return urls
 
 
+class UrlsOmitted(DownloadUrls):
+    """The floor: photos handed back without URLs, so a call costs its metadata alone."""
+
+    async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
+        return list(photos)
+
+
 def bench_settings(**overrides: object) -> Settings:
-    # Signing needs credentials, not a reachable S3: listing never calls it.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret-key")
     values: dict[str, object] = {
+        # Signing needs credentials, not a reachable S3: listing never calls it.
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "bench-secret-key"),
         "PHOTOVAULT_BUCKET": "photovault-bench",
         "AWS_REGION": "eu-west-1",
         "DATABASE_URL": DATABASE_URL,
@@ -133,19 +139,6 @@ async def prepare_database() -> None:
         await conn.execute("ANALYZE photos")
     finally:
         await conn.close()
-
-
-def with_service(app: App, *, store: Any = None, cache: UrlCache | None = None) -> App:
-    """The same app with another object store or cache (benchmark variants only)."""
-    settings = app.settings
-    service = PhotoService(
-        repo=PostgresPhotoRepository(app.pool),
-        store=store or app.service._store,
-        cache=cache or app.service._urls._cache,
-        config=settings.service_config(),
-        page_tokens=PageTokenCodec(settings.page_token_key()),
-    )
-    return replace(app, service=service)
 
 
 @asynccontextmanager
@@ -202,16 +195,9 @@ async def simulated_day(app: App, calls_per_day: int) -> tuple[int, int]:
     start = datetime.now(UTC)
     step = timedelta(days=1) / calls_per_day
     results = []
-    for cache in (app.service._urls._cache, NoUrlCache()):
+    for cache in (app.backends.url_cache, NoUrlCache()):
         clock = _Clock(start)
-        service = PhotoService(
-            repo=PostgresPhotoRepository(app.pool),
-            store=app.service._store,
-            cache=cache,
-            config=app.settings.service_config(),
-            page_tokens=PageTokenCodec(app.settings.page_token_key()),
-            clock=clock,
-        )
+        service = app.build_service(url_cache=cache, clock=clock)
         for _ in range(calls_per_day):
             await service.list_photos(USER, page_size=PAGE)
             clock.now += step
@@ -231,20 +217,17 @@ async def measure(iterations: int = 300, calls_per_day: int = 1440) -> ListResul
         open_app(bench_settings(PHOTOVAULT_LOCAL_URL_CACHE_SIZE=0)) as app,
         open_app(bench_settings()) as tiered,
     ):
-
-        async def no_urls(photos: Sequence[Photo], now: datetime) -> list[Photo]:
-            return list(photos)
-
-        floor = with_service(app, cache=NoUrlCache())
-        floor.service._urls.attach = no_urls  # type: ignore[method-assign]
-        store = app.service._store
+        store = app.backends.store
         assert isinstance(store, S3ObjectStore)
         seed_store = BotocorePerPhotoStore(store.client, bucket="photovault-bench")
-        seed = with_service(app, store=seed_store, cache=NoUrlCache())
+        no_cache = NoUrlCache()
+        floor = app.build_service(url_cache=no_cache, download_urls=UrlsOmitted)
+        seed = app.build_service(store=seed_store, url_cache=no_cache)
+        fast = app.build_service(url_cache=no_cache)
         variants: list[tuple[str, App, Callable[[], Awaitable[None]] | None]] = [
-            (FLOOR, floor, None),
-            (SEED, seed, None),
-            ("fast signer, no cache", with_service(app, cache=NoUrlCache()), None),
+            (FLOOR, app.with_service(floor), None),
+            (SEED, app.with_service(seed), None),
+            ("fast signer, no cache", app.with_service(fast), None),
             ("cold cache (Redis flushed before each call)", app, flush),
             ("warm Redis (in-process tier off)", app, None),
             ("warm in-process tier (default)", tiered, None),

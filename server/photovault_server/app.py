@@ -1,28 +1,69 @@
 """The composition root: builds the pool, clients and core once per process and closes them in
-reverse order. Every entry point (serve, Lambda, tests, benchmarks) goes through `open_app`."""
+reverse order. Every entry point (serve, Lambda, sweep, tests, benchmarks) goes through
+`open_app`; each backend can be handed in instead of built, and the clock too.
+
+Each component is built from its own settings section, in one function here: `create_pool`
+(DatabaseSettings), `open_url_cache` (CacheSettings), `open_s3_store` (S3Settings); the core's
+policy comes from LimitSettings.service_config() and AuthSettings.page_token_key()."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
+from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
-from photovault_server.adapters.s3_endpoints import environment_credentials, s3_endpoint
+from photovault_server.adapters.s3_endpoints import s3_endpoint
 from photovault_server.auth import TokenVerifier
-from photovault_server.core import PageTokenCodec, PhotoService, UrlCache
-from photovault_server.core.models import SignedUrl
-from photovault_server.core.service import Clock, utc_now
-from photovault_server.settings import Settings
+from photovault_server.core import (
+    ObjectStore,
+    PageTokenCodec,
+    PhotoRepository,
+    PhotoService,
+    ServiceConfig,
+    UrlCache,
+)
+from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
+from photovault_server.core.urls import DownloadUrls
+from photovault_server.settings import CacheSettings, DatabaseSettings, S3Settings, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    """The three ports the core runs on."""
+
+    repository: PhotoRepository
+    store: ObjectStore
+    url_cache: UrlCache
+
+
+def build_service(
+    backends: Backends,
+    config: ServiceConfig,
+    *,
+    page_token_key: bytes,
+    clock: Clock = utc_now,
+    download_urls: DownloadUrlsFactory = DownloadUrls,
+) -> PhotoService:
+    """The core on the given ports: how every PhotoService is made (the app, the benchmarks'
+    variants; the in-memory test harness can use it with its fakes)."""
+    return PhotoService(
+        repo=backends.repository,
+        store=backends.store,
+        cache=backends.url_cache,
+        config=config,
+        page_tokens=PageTokenCodec(page_token_key),
+        clock=clock,
+        download_urls=download_urls,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,28 +72,42 @@ class App:
     service: PhotoService
     verifier: TokenVerifier
     pool: asyncpg.Pool
-    # The Redis adapter, for its counters and breaker (None with PHOTOVAULT_URL_CACHE=off),
-    # and the in-process tier in front of it (None when switched off).
+    # The ports the service runs on (the URL cache is the outermost tier in use).
+    backends: Backends
+    # The Redis adapter, for its counters and breaker (None with PHOTOVAULT_URL_CACHE=off or a
+    # cache handed in), and the in-process tier in front of it (None when switched off).
     redis_cache: RedisUrlCache | None
     local_cache: TieredUrlCache | None = None
+    clock: Clock = utc_now
+
+    def build_service(
+        self,
+        *,
+        store: ObjectStore | None = None,
+        url_cache: UrlCache | None = None,
+        clock: Clock | None = None,
+        download_urls: DownloadUrlsFactory = DownloadUrls,
+    ) -> PhotoService:
+        """Another service on this app's backends and settings, some of them replaced."""
+        backends = Backends(
+            repository=self.backends.repository,
+            store=store or self.backends.store,
+            url_cache=url_cache or self.backends.url_cache,
+        )
+        return build_service(
+            backends,
+            self.settings.service_config(),
+            page_token_key=self.settings.page_token_key(),
+            clock=clock or self.clock,
+            download_urls=download_urls,
+        )
+
+    def with_service(self, service: PhotoService) -> App:
+        """This app serving another service (which must share its backends' lifetimes)."""
+        return replace(self, service=service)
 
 
-class NoUrlCache:
-    """PHOTOVAULT_URL_CACHE=off: every URL is signed afresh (the baseline in benchmarks)."""
-
-    async def get_many(self, keys: object) -> dict[str, SignedUrl]:
-        return {}
-
-    async def put_many(
-        self, entries: object, margin: timedelta, *, replace: object = ()
-    ) -> dict[str, SignedUrl]:
-        return {}
-
-    async def delete_many(self, keys: object) -> None:
-        return None
-
-
-def s3_config(settings: Settings) -> Any:
+def s3_config(settings: S3Settings) -> Any:
     from botocore.config import Config
 
     return Config(
@@ -73,7 +128,7 @@ def s3_config(settings: Settings) -> Any:
     )
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min_size,
@@ -83,74 +138,98 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class UrlCaches:
+    """The cache the core uses, and the adapters behind it (for their counters)."""
+
+    outer: UrlCache
+    redis: RedisUrlCache | None = None
+    local: TieredUrlCache | None = None
+
+
+def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
+    """Redis, with the in-process tier in front when sized; NoUrlCache when switched off. The
+    Redis client is closed by `stack`."""
+    if settings.url_cache == "off":
+        return UrlCaches(NoUrlCache())
+    timeout = settings.redis_timeout.total_seconds()
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+    stack.push_async_callback(redis.aclose)
+    shared = RedisUrlCache(redis, timeout=settings.redis_timeout)
+    if not settings.local_url_cache_size:
+        return UrlCaches(shared, redis=shared)
+    local = TieredUrlCache(shared, maxsize=settings.local_url_cache_size)
+    return UrlCaches(local, redis=shared, local=local)
+
+
+def open_s3_store(settings: S3Settings, stack: AsyncExitStack) -> S3ObjectStore:
+    """The store signs without a client when it can; the client, built on first need, is
+    closed by `stack`."""
+    credentials = settings.environment_credentials()
+
+    async def open_s3_client() -> Any:
+        # Imported and built on first need: ~0.4 s that listing photos does not need.
+        import aioboto3
+
+        keys = {}
+        if credentials is not None:
+            keys = {
+                "aws_access_key_id": credentials.access_key,
+                "aws_secret_access_key": credentials.secret_key,
+                "aws_session_token": credentials.token,
+            }
+        client = aioboto3.Session(**keys).client(
+            "s3",
+            region_name=settings.aws_region,
+            endpoint_url=settings.s3_endpoint_url or None,
+            config=s3_config(settings),
+        )
+        return await stack.enter_async_context(client)
+
+    return S3ObjectStore(
+        open_s3_client,
+        bucket=settings.bucket,
+        endpoint=s3_endpoint(
+            settings.bucket,
+            settings.aws_region,
+            settings.effective_addressing_style(),
+            settings.s3_endpoint_url,
+        ),
+        credentials=credentials,
+        temporary_credentials_cap=settings.temporary_credentials_cap,
+    )
+
+
 @asynccontextmanager
-async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[App]:
-    """`clock` is for tests and benchmarks that simulate the passing of time."""
+async def open_app(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    repository: PhotoRepository | None = None,
+    store: ObjectStore | None = None,
+    url_cache: UrlCache | None = None,
+) -> AsyncIterator[App]:
+    """`clock` is for tests and benchmarks that simulate the passing of time; a backend handed
+    in is used instead of the one the settings describe (the pool is built regardless: it is
+    lazy, and the App's runtime gauges and Lambda's reconnects read it)."""
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
-
-        cache: UrlCache = NoUrlCache()
-        redis_cache = local_cache = None
-        if settings.url_cache == "redis":
-            timeout = settings.redis_timeout_ms / 1000
-            redis = Redis.from_url(
-                settings.redis_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                health_check_interval=30,
-            )
-            stack.push_async_callback(redis.aclose)
-            cache = redis_cache = RedisUrlCache(
-                redis, timeout=timedelta(milliseconds=settings.redis_timeout_ms)
-            )
-            if settings.local_url_cache_size:
-                cache = local_cache = TieredUrlCache(
-                    redis_cache, maxsize=settings.local_url_cache_size
-                )
-
-        # Read now, like the settings: the client built later signs and calls with the same.
-        credentials = environment_credentials(os.environ)
-
-        async def open_s3_client() -> Any:
-            # Imported and built on first need: ~0.4 s that listing photos does not need.
-            import aioboto3
-
-            keys = {}
-            if credentials is not None:
-                keys = {
-                    "aws_access_key_id": credentials.access_key,
-                    "aws_secret_access_key": credentials.secret_key,
-                    "aws_session_token": credentials.token,
-                }
-            client = aioboto3.Session(**keys).client(
-                "s3",
-                region_name=settings.aws_region,
-                endpoint_url=settings.s3_endpoint_url or None,
-                config=s3_config(settings),
-            )
-            return await stack.enter_async_context(client)
-
-        store = S3ObjectStore(
-            open_s3_client,
-            bucket=settings.bucket,
-            endpoint=s3_endpoint(
-                settings.bucket,
-                settings.aws_region,
-                settings.effective_addressing_style(),
-                settings.s3_endpoint_url,
-            ),
-            credentials=credentials,
-            temporary_credentials_cap=timedelta(
-                seconds=settings.temporary_credentials_url_cap_seconds
-            ),
+        caches = UrlCaches(url_cache) if url_cache is not None else open_url_cache(settings, stack)
+        backends = Backends(
+            repository=repository or PostgresPhotoRepository(pool),
+            store=store or open_s3_store(settings, stack),
+            url_cache=caches.outer,
         )
-        service = PhotoService(
-            repo=PostgresPhotoRepository(pool),
-            store=store,
-            cache=cache,
-            config=settings.service_config(),
-            page_tokens=PageTokenCodec(settings.page_token_key()),
+        service = build_service(
+            backends,
+            settings.service_config(),
+            page_token_key=settings.page_token_key(),
             clock=clock,
         )
         yield App(
@@ -158,6 +237,8 @@ async def open_app(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterat
             service=service,
             verifier=TokenVerifier(settings.auth_config()),
             pool=pool,
-            redis_cache=redis_cache,
-            local_cache=local_cache,
+            backends=backends,
+            redis_cache=caches.redis,
+            local_cache=caches.local,
+            clock=clock,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,10 +17,9 @@ if TYPE_CHECKING:
 
 
 def _database_url() -> str:
-    from photovault_server.settings import Settings
+    from photovault_server.settings import DatabaseSettings, load_section
 
-    default = Settings.model_fields["database_url"].default
-    return os.environ.get("DATABASE_URL", str(default))
+    return load_section(DatabaseSettings).database_url
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -51,18 +49,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     from photovault_server.auth import mint_token
+    from photovault_server.settings import AuthSettings, SettingsError, load_section
 
-    secret = os.environ.get("PHOTOVAULT_JWT_SECRET", "")
-    if len(secret) < 32:
+    try:
+        auth = load_section(AuthSettings)
+    except SettingsError:
+        auth = None
+    if auth is None or not auth.jwt_secret:  # JWKS keys are the identity provider's to sign
         print("photovault token: set PHOTOVAULT_JWT_SECRET (32+ characters)", file=sys.stderr)
         return 2
     print(
         mint_token(
-            secret,
+            auth.jwt_secret,
             args.user,
             ttl_seconds=args.ttl,
-            issuer=os.environ.get("PHOTOVAULT_JWT_ISSUER", ""),
-            audience=os.environ.get("PHOTOVAULT_JWT_AUDIENCE", ""),
+            issuer=auth.jwt_issuer,
+            audience=auth.jwt_audience,
         )
     )
     return 0

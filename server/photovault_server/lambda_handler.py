@@ -139,13 +139,9 @@ def _is_scheduled(event: Any) -> bool:
 def _emit_metrics(app: App) -> None:
     """The URL counters as a CloudWatch EMF line (deltas since the last invocation): one
     stdout line, no client library, nothing on the cold-start path."""
-    from photovault_server.counters import snapshot
+    from photovault_server.observability import Sources, counter_fields
 
-    current = {
-        k: v
-        for k, v in snapshot(app.service.url_stats, app.redis_cache, app.local_cache).items()
-        if isinstance(v, int)
-    }
+    current = counter_fields(Sources.of(app))
     delta = {k: v - _runtime.counters.get(k, 0) for k, v in current.items()}
     _runtime.counters = current
     if not any(delta.values()):

@@ -16,8 +16,7 @@ from prometheus_client import start_http_server
 
 from photovault.v1 import photo_service_pb2
 from photovault_server.app import App, open_app
-from photovault_server.counters import snapshot
-from photovault_server.metrics import registry_for
+from photovault_server.observability import Sources, log_fields, registry_for
 from photovault_server.settings import Settings
 from photovault_server.transport.calls import CallPipeline
 from photovault_server.transport.grpc_service import add_photo_service
@@ -68,13 +67,7 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         yield None
         return
     host, _, port = address.rpartition(":")
-    registry = registry_for(
-        app.service.url_stats,
-        app.redis_cache,
-        app.local_cache,
-        loop=asyncio.get_running_loop(),
-        pool=app.pool,
-    )
+    registry = registry_for(Sources.of(app, loop=asyncio.get_running_loop()), process=True)
     server, thread = start_http_server(int(port), addr=host, registry=registry)
     try:
         yield server.server_port
@@ -86,9 +79,7 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
 async def _log_counters(app: App, every: float) -> None:
     while True:
         await asyncio.sleep(every)
-        log.info(
-            "url_counters", **snapshot(app.service.url_stats, app.redis_cache, app.local_cache)
-        )
+        log.info("url_counters", **log_fields(Sources.of(app)))
 
 
 async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seconds: float) -> None:
@@ -132,10 +123,7 @@ async def serve(settings: Settings) -> None:
                     grace_seconds=settings.shutdown_grace_seconds,
                 )
                 await lame_duck(running.health, gateway, settings.shutdown_lame_duck_seconds)
-                log.info(
-                    "url_counters",
-                    **snapshot(app.service.url_stats, app.redis_cache, app.local_cache),
-                )
+                log.info("url_counters", **log_fields(Sources.of(app)))
         # Leaving the block closed the listeners: the gateway once its requests in progress
         # were answered, then gRPC (GOAWAY) once its calls finished, within the grace period.
     log.info("stopped")

@@ -32,6 +32,7 @@ from .ports import ObjectStore, PhotoRepository, UrlCache
 from .urls import DownloadUrls, UrlPolicy, UrlStats
 
 Clock = Callable[[], datetime]
+DownloadUrlsFactory = Callable[[ObjectStore, UrlCache, UrlPolicy], DownloadUrls]
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 MAX_UPLOAD_URL_TTL = timedelta(hours=1)
 # Longer than any confirm can take (its deadline), so a sweep never races one.
@@ -78,13 +79,16 @@ class PhotoService:
         config: ServiceConfig,
         page_tokens: PageTokenCodec,
         clock: Clock = utc_now,
+        download_urls: DownloadUrlsFactory = DownloadUrls,
     ) -> None:
+        """`download_urls` builds the URL layer; replaced only to measure the service without
+        it (bench/list_photos.py's floor)."""
         self._repo = repo
         self._store = store
         self._config = config
         self._tokens = page_tokens
         self._clock = clock
-        self._urls = DownloadUrls(store, cache, config.urls)
+        self._urls = download_urls(store, cache, config.urls)
 
     @property
     def url_stats(self) -> UrlStats:

@@ -1,0 +1,314 @@
+"""Every counter and gauge the service exports, named once: the table below. Three readers:
+the `url_counters` log events (`log_fields`), Lambda's CloudWatch EMF lines
+(`counter_fields`), and Prometheus (`registry_for`, `photovault serve`'s /metrics).
+
+A metric's value is read from the object that owns it, only when it is exported, so the hot
+path pays one integer increment. This module imports no metrics library at its top: Lambda
+reads it on every invocation and prometheus_client is not on its cold-start path.
+docs/operations.md lists the table (tests/unit/test_observability.py keeps them equal)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from photovault_server.core.urls import UrlStats
+
+if TYPE_CHECKING:
+    import asyncpg
+    from prometheus_client.core import Metric as PrometheusMetric
+    from prometheus_client.registry import CollectorRegistry
+
+    from photovault_server.adapters.local_cache import TieredUrlCache
+    from photovault_server.adapters.redis_cache import RedisUrlCache
+    from photovault_server.app import App
+
+Kind = Literal["counter", "gauge", "histogram"]
+Labels = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """One histogram's state: cumulative counts per upper bound (the last one +Inf), and the
+    sum of the observations."""
+
+    buckets: Sequence[tuple[float, float]]
+    sum: float
+
+
+# What a metric reads: a number; per label values, numbers or histograms; None while its
+# source does not exist in this process (e.g. the Redis counters with the cache off).
+Reading = float | Mapping[Labels, float] | Mapping[Labels, Histogram] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The objects that hold the values."""
+
+    urls: UrlStats
+    redis: RedisUrlCache | None = None
+    local: TieredUrlCache | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    pool: asyncpg.Pool | None = None
+
+    @classmethod
+    def of(cls, app: App, *, loop: asyncio.AbstractEventLoop | None = None) -> Sources:
+        """An app's counters; with `loop`, its runtime gauges too."""
+        return cls(
+            urls=app.service.url_stats,
+            redis=app.redis_cache,
+            local=app.local_cache,
+            loop=loop,
+            pool=app.pool if loop is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str  # Prometheus's (a counter's samples get `_total`)
+    kind: Kind
+    help: str  # how to read it
+    source: str  # where the value comes from
+    read: Callable[[Sources], Reading]
+    labels: Labels = ()
+    # Its field in `url_counters` log events (and, for counters, in EMF lines); "" for none.
+    log_field: str = ""
+    # For a labelled metric with a log field: the field's value (e.g. the breaker's state).
+    log_value: Callable[[Sources], object] | None = None
+
+
+def _redis(read: Callable[[RedisUrlCache], float]) -> Callable[[Sources], Reading]:
+    return lambda s: None if s.redis is None else read(s.redis)
+
+
+_BREAKER_STATES = ("closed", "half-open", "open")
+
+
+def _breaker_state(s: Sources) -> Reading:
+    if s.redis is None:
+        return None
+    current = s.redis.breaker.state
+    samples: dict[Labels, float] = {
+        (state,): 1.0 if state == current else 0.0 for state in _BREAKER_STATES
+    }
+    return samples
+
+
+def _pool_connections(s: Sources) -> Reading:
+    if s.pool is None:
+        return None
+    samples: dict[Labels, float] = {
+        ("open",): s.pool.get_size(),
+        ("idle",): s.pool.get_idle_size(),
+    }
+    return samples
+
+
+def _tasks(s: Sources) -> Reading:
+    # Scraped from prometheus_client's thread: all_tasks copes with the set changing meanwhile.
+    return None if s.loop is None else len(asyncio.all_tasks(s.loop))
+
+
+URL_STATS = "UrlStats (core/urls.py)"
+REDIS_STATS = "RedisUrlCache.stats (adapters/redis_cache.py)"
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "photovault_url_cache_hits",
+        "counter",
+        "Download URLs served from the cache",
+        URL_STATS,
+        lambda s: s.urls.hits,
+        log_field="url_hits",
+    ),
+    Metric(
+        "photovault_url_cache_misses",
+        "counter",
+        "Download URLs not in the cache",
+        URL_STATS,
+        lambda s: s.urls.misses,
+        log_field="url_misses",
+    ),
+    Metric(
+        "photovault_url_signatures",
+        "counter",
+        "Download URLs signed",
+        URL_STATS,
+        lambda s: s.urls.signatures,
+        log_field="url_signatures",
+    ),
+    Metric(
+        "photovault_url_public",
+        "counter",
+        "Unsigned public URLs handed out",
+        URL_STATS,
+        lambda s: s.urls.public,
+        log_field="url_public",
+    ),
+    Metric(
+        "photovault_url_cache_local_hits",
+        "counter",
+        "Cache hits served by the in-process tier (part of the hits)",
+        "TieredUrlCache.local_hits (adapters/local_cache.py)",
+        lambda s: None if s.local is None else s.local.local_hits,
+        log_field="url_local_hits",
+    ),
+    Metric(
+        "photovault_redis_round_trips",
+        "counter",
+        "Round trips to Redis",
+        REDIS_STATS,
+        _redis(lambda r: r.stats.round_trips),
+        log_field="redis_round_trips",
+    ),
+    Metric(
+        "photovault_redis_errors",
+        "counter",
+        "Failed or timed-out Redis calls",
+        REDIS_STATS,
+        _redis(lambda r: r.stats.errors),
+        log_field="redis_errors",
+    ),
+    Metric(
+        "photovault_redis_skipped",
+        "counter",
+        "Cache calls skipped by the open breaker",
+        REDIS_STATS,
+        _redis(lambda r: r.stats.skipped),
+        log_field="redis_skipped",
+    ),
+    Metric(
+        "photovault_redis_command_errors",
+        "counter",
+        "Single Redis commands refused (e.g. WRONGTYPE) while Redis itself answered",
+        REDIS_STATS,
+        _redis(lambda r: r.stats.command_errors),
+        log_field="redis_command_errors",
+    ),
+    Metric(
+        "photovault_redis_breaker_opened",
+        "counter",
+        "Times the breaker opened (Redis then skipped for its cool-down)",
+        REDIS_STATS,
+        _redis(lambda r: r.stats.breaker_opened),
+        log_field="redis_breaker_opened",
+    ),
+    Metric(
+        "photovault_redis_breaker_state",
+        "gauge",
+        "1 for the breaker's current state",
+        "RedisUrlCache.breaker (adapters/redis_cache.py)",
+        _breaker_state,
+        labels=("state",),
+        log_field="redis_breaker",
+        log_value=lambda s: None if s.redis is None else s.redis.breaker.state,
+    ),
+    Metric(
+        "photovault_asyncio_tasks",
+        "gauge",
+        "Tasks of the server's event loop (calls in progress and the servers' own)",
+        "asyncio.all_tasks of the serving loop",
+        _tasks,
+    ),
+    Metric(
+        "photovault_db_pool_connections",
+        "gauge",
+        "Database pool connections: open, and idle (the rest are checked out by calls)",
+        "the asyncpg pool (get_size, get_idle_size)",
+        _pool_connections,
+        labels=("state",),
+    ),
+)
+
+
+def log_fields(sources: Sources, table: Sequence[Metric] = METRICS) -> dict[str, object]:
+    """The `url_counters` log event's fields: every logged metric whose source exists."""
+    fields: dict[str, object] = {}
+    for metric in table:
+        if not metric.log_field:
+            continue
+        value = metric.log_value(sources) if metric.log_value else metric.read(sources)
+        if value is not None:
+            fields[metric.log_field] = value
+    return fields
+
+
+def counter_fields(sources: Sources, table: Sequence[Metric] = METRICS) -> dict[str, int]:
+    """The logged counters alone, as integers (CloudWatch EMF sums their deltas)."""
+    counters = {m.log_field for m in table if m.kind == "counter" and m.log_field}
+    return {
+        k: int(v)
+        for k, v in log_fields(sources, table).items()
+        if k in counters and isinstance(v, int | float)
+    }
+
+
+class TableCollector:
+    """Prometheus families for the table, read at scrape time."""
+
+    def __init__(self, sources: Sources, table: Sequence[Metric] = METRICS) -> None:
+        self._sources = sources
+        self._table = table
+
+    def collect(self) -> Iterator[PrometheusMetric]:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        families = {
+            "counter": CounterMetricFamily,
+            "gauge": GaugeMetricFamily,
+            "histogram": HistogramMetricFamily,
+        }
+        for metric in self._table:
+            reading = metric.read(self._sources)
+            if reading is None:
+                continue
+            family = families[metric.kind](metric.name, metric.help, labels=metric.labels)
+            samples = reading if isinstance(reading, Mapping) else {(): reading}
+            for labels, value in samples.items():
+                if isinstance(value, Histogram):
+                    assert isinstance(family, HistogramMetricFamily)
+                    buckets = [(_le(le), count) for le, count in value.buckets]
+                    family.add_metric(list(labels), buckets, value.sum)
+                else:
+                    assert not isinstance(family, HistogramMetricFamily)
+                    family.add_metric(list(labels), value)
+            yield family
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def registry_for(
+    sources: Sources, *, process: bool = False, table: Sequence[Metric] = METRICS
+) -> CollectorRegistry:
+    """A registry of the table's metrics, and with `process` the process's own
+    (process_open_fds, process_resident_memory_bytes, ...)."""
+    from prometheus_client import ProcessCollector
+    from prometheus_client.registry import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(TableCollector(sources, table))
+    if process:
+        ProcessCollector(registry=registry)
+    return registry
+
+
+def markdown_table(table: Sequence[Metric] = METRICS) -> str:
+    """The table as docs/operations.md shows it."""
+    rows = [
+        "| metric | kind | labels | how to read it | log / EMF field | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in table:
+        name = f"{m.name}_total" if m.kind == "counter" else m.name
+        labels = ", ".join(f"`{label}`" for label in m.labels) or "—"
+        field = f"`{m.log_field}`" if m.log_field else "—"
+        rows.append(f"| `{name}` | {m.kind} | {labels} | {m.help} | {field} | {m.source} |")
+    return "\n".join(rows) + "\n"

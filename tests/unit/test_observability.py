@@ -1,0 +1,163 @@
+"""The one table of metrics: what Prometheus, the log events and EMF read from it, and the
+docs' copy of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import generate_latest
+from redis.asyncio import Redis
+
+from photovault_server.adapters.local_cache import TieredUrlCache
+from photovault_server.adapters.redis_cache import RedisUrlCache
+from photovault_server.core.urls import UrlStats
+from photovault_server.observability import (
+    METRICS,
+    Histogram,
+    Labels,
+    Metric,
+    Reading,
+    Sources,
+    counter_fields,
+    log_fields,
+    markdown_table,
+    registry_for,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def _sources() -> Sources:
+    # Never connected: the counters live in the adapter objects, not in Redis.
+    redis = RedisUrlCache(Redis.from_url("redis://127.0.0.1:1/0"))
+    redis.stats.round_trips, redis.stats.errors, redis.stats.breaker_opened = 7, 2, 1
+    local = TieredUrlCache(redis, maxsize=10)
+    local.local_hits = 4
+    return Sources(
+        urls=UrlStats(hits=5, misses=3, signatures=3, public=1), redis=redis, local=local
+    )
+
+
+def _exposition(sources: Sources, table: tuple[Metric, ...] = METRICS) -> str:
+    return generate_latest(registry_for(sources, table=table)).decode()
+
+
+def test_prometheus_names_and_values_come_from_the_sources() -> None:
+    text = _exposition(_sources())
+    for line in (
+        "photovault_url_cache_hits_total 5.0",
+        "photovault_url_cache_misses_total 3.0",
+        "photovault_url_signatures_total 3.0",
+        "photovault_url_public_total 1.0",
+        "photovault_url_cache_local_hits_total 4.0",
+        "photovault_redis_round_trips_total 7.0",
+        "photovault_redis_errors_total 2.0",
+        "photovault_redis_skipped_total 0.0",
+        "photovault_redis_breaker_opened_total 1.0",
+        'photovault_redis_breaker_state{state="closed"} 1.0',
+        'photovault_redis_breaker_state{state="open"} 0.0',
+    ):
+        assert line in text.splitlines(), line
+
+
+def test_metrics_without_a_source_are_left_out() -> None:
+    text = _exposition(Sources(urls=UrlStats(signatures=2)))
+    assert "photovault_url_signatures_total 2.0" in text
+    assert "photovault_redis" not in text
+    assert "local_hits" not in text
+    assert "photovault_asyncio_tasks" not in text  # no loop given: no runtime gauges
+
+
+def test_log_fields_keep_the_url_counters_event_names() -> None:
+    fields = log_fields(_sources())
+    assert fields == {
+        "url_hits": 5,
+        "url_misses": 3,
+        "url_signatures": 3,
+        "url_public": 1,
+        "url_local_hits": 4,
+        "redis_round_trips": 7,
+        "redis_errors": 2,
+        "redis_skipped": 0,
+        "redis_command_errors": 0,
+        "redis_breaker_opened": 1,
+        "redis_breaker": "closed",
+    }
+    assert log_fields(Sources(urls=UrlStats())) == {
+        "url_hits": 0,
+        "url_misses": 0,
+        "url_signatures": 0,
+        "url_public": 0,
+    }
+
+
+def test_emf_takes_the_counters_only() -> None:
+    fields = counter_fields(_sources())
+    assert "redis_breaker" not in fields
+    assert fields["url_signatures"] == 3
+    assert set(fields) == {k for k in log_fields(_sources()) if k != "redis_breaker"}
+
+
+def test_a_labelled_counter_and_a_histogram_fit_the_table() -> None:
+    """The shape per-RPC metrics will take: label values mapped to numbers or histograms."""
+    labels = ("grpc_service", "grpc_method", "grpc_code")
+
+    def handled(_: Sources) -> Reading:
+        counts: dict[Labels, float] = {
+            ("pv.S", "Get", "OK"): 3.0,
+            ("pv.S", "Get", "NOT_FOUND"): 1.0,
+        }
+        return counts
+
+    def handling(_: Sources) -> Reading:
+        seconds: dict[Labels, Histogram] = {
+            ("pv.S", "Get"): Histogram([(0.1, 2.0), (float("inf"), 4.0)], 0.9)
+        }
+        return seconds
+
+    table = (
+        Metric(
+            "example_handled",
+            "counter",
+            "Calls finished",
+            "a test",
+            handled,
+            labels=labels,
+        ),
+        Metric(
+            "example_handling_seconds",
+            "histogram",
+            "Call latency",
+            "a test",
+            handling,
+            labels=labels[:2],
+        ),
+    )
+    text = _exposition(Sources(urls=UrlStats()), table).splitlines()
+    assert (
+        'example_handled_total{grpc_code="NOT_FOUND",grpc_method="Get",grpc_service="pv.S"} 1.0'
+        in text
+    )
+    assert (
+        'example_handling_seconds_bucket{grpc_method="Get",grpc_service="pv.S",le="0.1"} 2.0'
+        in text
+    )
+    assert 'example_handling_seconds_count{grpc_method="Get",grpc_service="pv.S"} 4.0' in text
+    assert 'example_handling_seconds_sum{grpc_method="Get",grpc_service="pv.S"} 0.9' in text
+
+
+def test_each_metric_is_named_once() -> None:
+    names = [m.name for m in METRICS]
+    fields = [m.log_field for m in METRICS if m.log_field]
+    assert len(names) == len(set(names))
+    assert len(fields) == len(set(fields))
+
+
+def test_the_docs_show_the_table() -> None:
+    text = DOC.read_text()
+    start = text.index("-->\n", text.index("<!-- metrics table")) + len("-->\n")
+    end = text.index("<!-- end of metrics table -->")
+    assert text[start:end] == markdown_table(), (
+        "docs/operations.md's metrics table differs from observability.METRICS; replace it by:\n"
+        + markdown_table()
+    )
