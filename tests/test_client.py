@@ -58,6 +58,7 @@ from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 from .conftest import User, create_bucket, make_settings
+from .support.clock import FakeClock
 from .support.images import jpeg, png
 from .support.s3_servers import localstack_s3_server
 from .test_backend_failures import closed_port
@@ -437,8 +438,8 @@ async def test_listing_fills_the_cache(
 async def test_cache_honours_expiry_minus_margin(
     connect: Connect, alice: User, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [datetime.now(UTC)]
-    cache = UrlCache(margin=timedelta(minutes=5), clock=lambda: now[0])
+    clock = FakeClock(datetime.now(UTC))
+    cache = UrlCache(margin=timedelta(minutes=5), clock=clock)
     async with connect(token=alice.token, url_cache=cache) as pv:
         photo = await pv.upload(jpeg())
         assert photo.url_expire_time is not None
@@ -446,11 +447,11 @@ async def test_cache_honours_expiry_minus_margin(
         await pv.get_url(photo.id)
         assert sum(calls.values()) == 0
         # Just over the margin before expiry: still fresh.
-        now[0] = photo.url_expire_time - timedelta(minutes=5, seconds=1)
+        clock.now = photo.url_expire_time - timedelta(minutes=5, seconds=1)
         await pv.get_url(photo.id)
         assert sum(calls.values()) == 0
         # Within the margin: the URL is fetched again.
-        now[0] = photo.url_expire_time - timedelta(minutes=4)
+        clock.now = photo.url_expire_time - timedelta(minutes=4)
         await pv.get_url(photo.id)
         assert calls == {"batch_get_photo_urls": 1}
 

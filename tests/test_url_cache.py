@@ -35,6 +35,7 @@ from photovault_server.core.urls import UrlStats, cache_key
 from photovault_server.server import running_grpc_server
 
 from .conftest import User, make_settings, new_user, upload_photo
+from .support.clock import FakeClock
 from .support.images import jpeg
 from .support.redis_server import RedisServer, redis_server
 from .test_grpc_errors import call_error
@@ -53,17 +54,6 @@ BREAKER_COOLDOWN = 2.0
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-class FakeClock:
-    """A mutable clock for open_app(clock=...): the core's notion of now, and nothing else's
-    (Redis TTLs, JWT expiry and Postgres stay on the wall clock)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @asynccontextmanager

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from photovault_server.core import Photo, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import SigningWindow, UrlStats
-from tests.fakes import EPOCH, Harness, make_harness, window_of
+from tests.support.clock import EPOCH
+from tests.support.fakes import Harness, make_harness, window_of
 
 TTL = timedelta(hours=2)
 MARGIN = timedelta(minutes=30)

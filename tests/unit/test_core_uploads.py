@@ -22,7 +22,7 @@ from photovault_server.core import (
     UrlPolicy,
     Visibility,
 )
-from tests.fakes import JPEG_BYTES, Harness, make_harness, window_of
+from tests.support.fakes import JPEG_BYTES, Harness, make_harness, window_of
 
 MAX_UPLOAD = 1024 * 1024
 CHECKSUM = base64.b64encode(hashlib.sha256(b"photo").digest()).decode()

@@ -15,7 +15,7 @@ import pytest
 from photovault_server.core import Photo, PhotoChanges, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import cache_key
-from tests.fakes import Harness, make_harness, window_of
+from tests.support.fakes import Harness, make_harness, window_of
 
 TTL = timedelta(hours=2)
 MARGIN = timedelta(minutes=30)

@@ -1,4 +1,4 @@
-"""In-memory fakes of the core's three ports, and a clock that tests move by hand.
+"""In-memory fakes of the core's three ports, and a harness wiring the core to them.
 
 Each fake follows the docstrings in `photovault_server.core.ports`; the contract tests run the
 same assertions against these fakes and the real adapters. Every `async` method yields to the
@@ -40,22 +40,7 @@ from photovault_server.core.models import (
 )
 from photovault_server.core.ports import ObjectStore, PhotoRepository, UrlCache
 
-# A start time with microseconds, so that page tokens must carry time at full precision.
-EPOCH = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that stands still until a test advances it; call it to read the time."""
-
-    def __init__(self, start: datetime = EPOCH) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
+from .clock import FakeClock
 
 
 def window_of(now: datetime, lifetime: timedelta, margin: timedelta) -> tuple[datetime, datetime]:
