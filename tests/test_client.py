@@ -57,11 +57,13 @@ from photovault_server.transport.web import connect as gateway_connect
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User, create_bucket, make_settings
+from .support.buckets import create_bucket
 from .support.clock import FakeClock
 from .support.images import jpeg, png
+from .support.loopback import closed_port
 from .support.s3_servers import localstack_s3_server
-from .test_backend_failures import closed_port
+from .support.settings import make_settings
+from .support.users import User
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.005, max_backoff=0.02)
 SERVICE_METHODS = (

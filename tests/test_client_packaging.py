@@ -12,8 +12,8 @@ import pytest
 
 from photovault_server.server import RunningServer
 
-from .conftest import User
-from .test_lambda_packaging import BUILD_TIMEOUT, PROJECT_ROOT, _run, _uv
+from .support.packaging import BUILD_TIMEOUT, PROJECT_ROOT, run, uv
+from .support.users import User
 
 _CALL = r"""
 import asyncio, importlib.util, json, sys
@@ -35,10 +35,10 @@ asyncio.run(main())
 def client_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("client-package")
     dist, root = base / "dist", base / "site"
-    _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
+    run([uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
     (wheel,) = dist.glob("*.whl")
-    _run(
-        [_uv(), "pip", "install", "--python", sys.executable, "--target", str(root), str(wheel)],
+    run(
+        [uv(), "pip", "install", "--python", sys.executable, "--target", str(root), str(wheel)],
         BUILD_TIMEOUT,
     )
     return root

@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,12 +22,12 @@ import pytest
 
 from photovault_server import lambda_handler
 
-from .conftest import BUCKET, JWT_SECRET, new_user
-from .test_lambda import ORIGIN, connect_event
+from .support.lambda_events import ORIGIN, connect_event
+from .support.packaging import BUILD_TIMEOUT, PROJECT_ROOT, run, uv
+from .support.settings import BUCKET, JWT_SECRET
+from .support.users import new_user
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HANDLER = "photovault_server.lambda_handler.handler"
-BUILD_TIMEOUT = 300.0  # a cold uv cache downloads hatchling and every runtime dependency
 INVOKE_TIMEOUT = 60.0
 # Importable names that only the [dev] extra brings (tests, stubs, codegen, linters).
 DEV_ONLY_MODULES = (
@@ -71,19 +70,6 @@ print("INVOKE-REPORT " + json.dumps(report), flush=True)
 """
 
 
-def _uv() -> str:
-    """The uv next to this interpreter (make installs it into the venv), else on PATH."""
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    assert found, "uv is needed to build and install the wheel (make installs it into .venv)"
-    return found
-
-
-def _run(args: list[str], timeout: float) -> None:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, f"{args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-
-
 def _canonical(requirement: str) -> str:
     name = re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -95,12 +81,12 @@ def task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("lambda-package")
     dist, root = base / "dist", base / "task"
     started = time.monotonic()
-    _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
+    run([uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
     wheels = sorted(dist.glob("*.whl"))
     assert len(wheels) == 1, wheels
-    _run(
+    run(
         [
-            _uv(),
+            uv(),
             "pip",
             "install",
             "--python",

@@ -34,12 +34,13 @@ from photovault_server.core.service import Clock, utc_now
 from photovault_server.core.urls import UrlStats, cache_key
 from photovault_server.server import running_grpc_server
 
-from .conftest import User, make_settings, new_user, upload_photo
 from .support.clock import FakeClock
+from .support.grpc_status import call_error
 from .support.images import jpeg
+from .support.listing import seed
 from .support.redis_server import RedisServer, redis_server
-from .test_grpc_errors import call_error
-from .test_grpc_listing import seed
+from .support.settings import make_settings
+from .support.users import User, new_user, upload_photo
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,7 +61,7 @@ BREAKER_COOLDOWN = 2.0
 async def serve(
     database_url: str, redis_url: str, *, clock: Clock = utc_now, **overrides: object
 ) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceAsyncStub]]:
-    """A second server (as test_backend_failures.server_with), with its own settings and clock."""
+    """A second server (as support.servers.server_with), with its own settings and clock."""
     settings = make_settings(database_url, redis_url, **overrides)
     async with (
         open_app(settings, clock=clock) as app,
