@@ -4,9 +4,6 @@ half-written state; Redis down -> the call still succeeds with freshly signed UR
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
 import httpx
@@ -14,34 +11,13 @@ import pytest
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
-from photovault_server.app import App, open_app
-from photovault_server.server import running_grpc_server
+from photovault_server.app import App
 
-from .conftest import User, make_settings, put_bytes, upload_photo
+from .support.grpc_status import call_error, details
 from .support.images import jpeg
-from .test_grpc_errors import call_error, details
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-@asynccontextmanager
-async def server_with(
-    **overrides: object,
-) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceAsyncStub]]:
-    database_url = str(overrides.pop("DATABASE_URL"))
-    redis_url = str(overrides.pop("REDIS_URL"))
-    async with (
-        open_app(make_settings(database_url, redis_url, **overrides)) as app,
-        running_grpc_server(app, "127.0.0.1:0") as running,
-        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-    ):
-        yield app, pb_grpc.PhotoServiceStub(channel)
+from .support.loopback import closed_port
+from .support.servers import server_with
+from .support.users import User, put_bytes, upload_photo
 
 
 async def test_postgres_down_is_unavailable(

@@ -35,9 +35,10 @@ from photovault_server.app import open_app
 from photovault_server.server import running_grpc_server, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import REGION, make_settings, new_user
 from .node.harness import REPO_ROOT, build_web_client, require_packages, run_node
 from .support.images import decoded_size, jpeg, png
+from .support.settings import REGION, make_settings
+from .support.users import new_user
 
 BROWSER_BUCKET = "photovault-browser-test"
 UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"

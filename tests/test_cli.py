@@ -20,34 +20,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from photovault_server.auth import AuthConfig, TokenVerifier
 
-from .conftest import BUCKET, JWT_SECRET, REGION, User
-from .test_backend_failures import closed_port
+from .support.cli import GRPCURL, serve_env
+from .support.loopback import closed_port
+from .support.settings import JWT_SECRET
+from .support.users import User
 
 BIN = Path(sys.executable).parent
 PHOTOVAULT = str(BIN / "photovault")
-GRPCURL = str(BIN / "grpcurl")
-
-
-def serve_env(
-    database_url: str, redis_url: str, s3_endpoint: str, port: int, metrics_port: int = 0
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOVAULT_", "AWS_"))}
-    env.update(
-        PHOTOVAULT_GRPC_ADDR=f"127.0.0.1:{port}",
-        PHOTOVAULT_HTTP_ADDR=f"127.0.0.1:{closed_port()}",
-        PHOTOVAULT_BUCKET=BUCKET,
-        PHOTOVAULT_JWT_SECRET=JWT_SECRET,
-        PHOTOVAULT_S3_ADDRESSING_STYLE="path",
-        PHOTOVAULT_SHUTDOWN_GRACE_SECONDS="5",
-        PHOTOVAULT_METRICS_ADDR=f"127.0.0.1:{metrics_port}" if metrics_port else "",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        AWS_REGION=REGION,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_ENDPOINT_URL_S3=s3_endpoint,
-    )
-    return env
 
 
 def test_serve_names_the_missing_variable() -> None:

@@ -57,10 +57,13 @@ from photovault_server.transport.web import connect as gateway_connect
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User, create_bucket, make_settings
+from .support.buckets import create_bucket
+from .support.clock import FakeClock
 from .support.images import jpeg, png
+from .support.loopback import closed_port
 from .support.s3_servers import localstack_s3_server
-from .test_backend_failures import closed_port
+from .support.settings import make_settings
+from .support.users import User
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.005, max_backoff=0.02)
 SERVICE_METHODS = (
@@ -437,8 +440,8 @@ async def test_listing_fills_the_cache(
 async def test_cache_honours_expiry_minus_margin(
     connect: Connect, alice: User, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [datetime.now(UTC)]
-    cache = UrlCache(margin=timedelta(minutes=5), clock=lambda: now[0])
+    clock = FakeClock(datetime.now(UTC))
+    cache = UrlCache(margin=timedelta(minutes=5), clock=clock)
     async with connect(token=alice.token, url_cache=cache) as pv:
         photo = await pv.upload(jpeg())
         assert photo.url_expire_time is not None
@@ -446,11 +449,11 @@ async def test_cache_honours_expiry_minus_margin(
         await pv.get_url(photo.id)
         assert sum(calls.values()) == 0
         # Just over the margin before expiry: still fresh.
-        now[0] = photo.url_expire_time - timedelta(minutes=5, seconds=1)
+        clock.now = photo.url_expire_time - timedelta(minutes=5, seconds=1)
         await pv.get_url(photo.id)
         assert sum(calls.values()) == 0
         # Within the margin: the URL is fetched again.
-        now[0] = photo.url_expire_time - timedelta(minutes=4)
+        clock.now = photo.url_expire_time - timedelta(minutes=4)
         await pv.get_url(photo.id)
         assert calls == {"batch_get_photo_urls": 1}
 

@@ -22,9 +22,9 @@ from photovault_server.server import RunningServer
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User
 from .support.images import jpeg, png
-from .test_backend_failures import closed_port
+from .support.loopback import closed_port
+from .support.users import User
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import pytest
 
 from photovault_server.server import RunningServer
 
-from .conftest import User
-from .test_lambda_packaging import BUILD_TIMEOUT, _run, _uv, build_wheel
+from .support.packaging import BUILD_TIMEOUT, build_wheel, run, uv
+from .support.users import User
 
 _CALL = r"""
 import asyncio, importlib.util, json, sys
@@ -36,8 +36,8 @@ def client_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("client-package")
     dist, root = base / "dist", base / "site"
     wheel = build_wheel(dist)
-    _run(
-        [_uv(), "pip", "install", "--python", sys.executable, "--target", str(root), str(wheel)],
+    run(
+        [uv(), "pip", "install", "--python", sys.executable, "--target", str(root), str(wheel)],
         BUILD_TIMEOUT,
     )
     return root

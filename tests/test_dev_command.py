@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from .support.cli import GRPCURL
 from .support.images import png
-from .test_backend_failures import closed_port
-from .test_cli import GRPCURL
+from .support.loopback import closed_port
 
 PHOTOVAULT = str(Path(sys.executable).parent / "photovault")
 

@@ -29,6 +29,8 @@ from photovault_dev.postgres import embedded_postgres, postgres_answers
 from photovault_dev.redis import embedded_redis, redis_answers
 from photovault_dev.s3 import create_bucket, moto_s3, moto_server
 
+from .support.loopback import closed_port
+
 BUCKET = "photovault-devenv-test"
 ORIGIN = "http://localhost:5173"
 DEVTOOLS_DIR = Path(__file__).resolve().parents[1] / "devtools"
@@ -62,14 +64,6 @@ def _preflight(url: str, origin: str, method: str = "PUT") -> tuple[int, dict[st
 
 def _listed(value: str) -> set[str]:
     return {v.strip().lower() for v in value.split(",")}
-
-
-def _closed_port() -> int:
-    # Bound but never listening: connecting to it is refused.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # ------------------------------------------------------------------------------------ S3 --
@@ -197,7 +191,7 @@ async def test_embedded_redis_serves_redis_asyncio(protocol: int) -> None:
 
 
 def test_probes_say_no_where_nothing_listens() -> None:
-    port = _closed_port()
+    port = closed_port()
     assert not redis_answers(f"redis://127.0.0.1:{port}/0", timeout=0.5)
     assert not postgres_answers(f"postgresql://postgres@127.0.0.1:{port}/photovault", timeout=0.5)
     assert not postgres_answers("postgresql://postgres@127.0.0.1:notaport/photovault")

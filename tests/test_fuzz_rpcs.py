@@ -33,18 +33,10 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
 
-from .conftest import User, new_user, put_bytes, upload_photo
+from .support.grpc_status import call_error, details
+from .support.grpc_web import GET_ACCOUNT_FRAME, auth, frame, grpc_web_post, read_grpc_web
 from .support.images import jpeg
-from .test_grpc_errors import call_error, details
-from .test_web_gateway import (
-    GET_ACCOUNT_FRAME,
-    auth,
-    frame,
-    gateway_port,  # noqa: F401  (fixture)
-    gateway_url,  # noqa: F401  (fixture)
-    grpc_web_post,
-    read_grpc_web,
-)
+from .support.users import User, new_user, put_bytes, upload_photo
 
 StatusCode = grpc.StatusCode
 M = TypeVar("M", bound=Message)
@@ -653,7 +645,7 @@ async def test_error_for_long_mask_paths_reaches_the_client_whole(
 
 
 @pytest.fixture(scope="session")
-async def gateway(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
+async def gateway(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
         yield client
 

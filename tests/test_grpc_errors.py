@@ -13,44 +13,17 @@ import httpx
 import jwt
 import pytest
 from google.protobuf import field_mask_pb2
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from photovault.v1 import photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 
-from .conftest import JWT_SECRET, User, upload_photo
+from .support.grpc_status import call_error, details
 from .support.images import jpeg
+from .support.settings import JWT_SECRET
+from .support.users import User, upload_photo
 
 StatusCode = grpc.StatusCode
-
-
-def details(error: grpc.aio.AioRpcError) -> dict[str, Any]:
-    """ErrorInfo reason, BadRequest fields and QuotaFailure subjects from the status details."""
-    status = rpc_status.from_call(error)
-    assert status is not None, "error without google.rpc.Status details"
-    out: dict[str, Any] = {"fields": [], "quota": []}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            out["reason"], out["domain"] = info.reason, info.domain
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            out["fields"] = [v.field for v in bad.field_violations]
-        elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
-            quota = error_details_pb2.QuotaFailure()
-            detail.Unpack(quota)
-            out["quota"] = [v.subject for v in quota.violations]
-    return out
-
-
-async def call_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await call
-    return err.value
 
 
 def upload_request(**fields: Any) -> pb.CreateUploadUrlRequest:

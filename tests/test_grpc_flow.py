@@ -15,8 +15,8 @@ from photovault.v1 import photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 
-from .conftest import User, put_bytes, upload_photo
 from .support.images import decoded_size, jpeg, png
+from .support.users import User, put_bytes, upload_photo
 
 
 async def test_upload_list_get_download_update_delete(

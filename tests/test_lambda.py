@@ -6,12 +6,10 @@ events."""
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,11 +21,10 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault_server import lambda_handler
 from photovault_server.lambda_handler import handler
 
-from .conftest import BUCKET, JWT_SECRET, User, new_user
 from .support.images import jpeg
-
-EVENTS = Path(__file__).parent / "events"
-ORIGIN = "https://gallery.example.com"
+from .support.lambda_events import ORIGIN, connect_event, load
+from .support.settings import BUCKET, JWT_SECRET
+from .support.users import User, new_user
 
 
 @dataclass
@@ -39,11 +36,6 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
-
-
-def load(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return event
 
 
 def _reset_runtime() -> None:
@@ -71,19 +63,6 @@ def lambda_env(database_url: str, redis_url: str, aws_env: None) -> Iterator[Non
     os.environ.clear()
     os.environ.update(saved)
     structlog.reset_defaults()  # the handler configured logging for its process
-
-
-def connect_event(
-    rpc: str, body: dict[str, Any], user: User | None, template: str = "function_url"
-) -> dict[str, Any]:
-    event = copy.deepcopy(load(template))
-    path = f"/photovault.v1.PhotoService/{rpc}"
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["body"] = json.dumps(body)
-    event["headers"].pop("authorization", None)
-    if user is not None:
-        event["headers"]["authorization"] = f"Bearer {user.token}"
-    return event
 
 
 def call(rpc: str, body: dict[str, Any], user: User) -> dict[str, Any]:

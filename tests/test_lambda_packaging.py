@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -25,13 +24,13 @@ import pytest
 
 from photovault_server import lambda_handler
 
-from .conftest import BUCKET, JWT_SECRET, new_user
-from .test_lambda import ORIGIN, connect_event
+from .support.lambda_events import ORIGIN, connect_event
+from .support.packaging import BUILD_TIMEOUT, PROJECT_ROOT, build_wheel, run, uv
+from .support.settings import BUCKET, JWT_SECRET
+from .support.users import new_user
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEVTOOLS = PROJECT_ROOT / "devtools"
 HANDLER = "photovault_server.lambda_handler.handler"
-BUILD_TIMEOUT = 300.0  # a cold uv cache downloads hatchling and every runtime dependency
 INVOKE_TIMEOUT = 60.0
 # Importable names that only the [dev] extra brings (tests, stubs, codegen, linters).
 DEV_ONLY_MODULES = (
@@ -78,30 +77,9 @@ print("INVOKE-REPORT " + json.dumps(report), flush=True)
 """
 
 
-def _uv() -> str:
-    """The uv next to this interpreter (make installs it into the venv), else on PATH."""
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    assert found, "uv is needed to build and install the wheel (make installs it into .venv)"
-    return found
-
-
-def _run(args: list[str], timeout: float) -> None:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, f"{args}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-
-
 def _canonical(requirement: str) -> str:
     name = re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def build_wheel(dist: Path) -> Path:
-    """The project's wheel, built as the image builds it, into the empty folder `dist`."""
-    _run([_uv(), "build", "--wheel", "--out-dir", str(dist), str(PROJECT_ROOT)], BUILD_TIMEOUT)
-    wheels = sorted(dist.glob("*.whl"))
-    assert len(wheels) == 1, wheels
-    return wheels[0]
 
 
 @pytest.fixture(scope="session")
@@ -115,9 +93,9 @@ def task_root(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed with its runtime dependencies only."""
     root = tmp_path_factory.mktemp("lambda-package") / "task"
     started = time.monotonic()
-    _run(
+    run(
         [
-            _uv(),
+            uv(),
             "pip",
             "install",
             "--python",

@@ -20,9 +20,10 @@ import pytest
 
 from photovault.v1 import photo_service_pb2 as pb
 
-from .conftest import BUCKET, JWT_SECRET, User, new_user
+from .support.lambda_events import ORIGIN, connect_event, load
 from .support.runtime_api import FakeRuntimeAPI, Outcome
-from .test_lambda import ORIGIN, connect_event, load
+from .support.settings import BUCKET, JWT_SECRET
+from .support.users import User, new_user
 
 HANDLER = "photovault_server.lambda_handler.handler"
 COLD_START_TIMEOUT = 60.0  # first invocation: interpreter, imports, pool, clients

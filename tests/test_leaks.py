@@ -23,10 +23,10 @@ from photovault_server.server import running_grpc_server
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User, upload_photo
 from .support.abandon import Abandoner, grpc_web_request
 from .support.images import jpeg
 from .support.sockets import descriptors_apart_from_backends, port_of
+from .support.users import User, upload_photo
 
 S3 = "AWS_ENDPOINT_URL_S3"
 

@@ -14,10 +14,11 @@ from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.core.models import SignedUrl
 
-from .conftest import User, upload_photo
-from .fakes import FakeClock, InMemoryUrlCache
+from .support.clock import FakeClock
+from .support.fakes import InMemoryUrlCache
 from .support.images import jpeg
-from .test_backend_failures import server_with
+from .support.servers import server_with
+from .support.users import User, upload_photo
 
 MARGIN = timedelta(minutes=5)
 

@@ -23,9 +23,9 @@ from photovault_server.app import App
 from photovault_server.server import RunningServer, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User, upload_photo
 from .node.harness import REPO_ROOT, require_packages, run_node
 from .support.images import jpeg
+from .support.users import User, upload_photo
 
 CLIENTS_SCRIPT = REPO_ROOT / "tests" / "node" / "clients.mjs"
 GRPC_WEB_TEXT_SCRIPT = REPO_ROOT / "tests" / "browser" / "grpc_web_text.mjs"

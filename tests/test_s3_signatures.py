@@ -22,9 +22,11 @@ from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import open_app
 from photovault_server.server import running_grpc_server
 
-from .conftest import User, create_bucket, make_settings, put_bytes
+from .support.buckets import create_bucket
 from .support.images import jpeg
 from .support.s3_servers import localstack_s3_server
+from .support.settings import make_settings
+from .support.users import User, put_bytes
 
 pytestmark = pytest.mark.localstack
 

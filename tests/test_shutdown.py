@@ -30,10 +30,10 @@ from photovault_server.server import RunningServer, lame_duck, running_grpc_serv
 from photovault_server.transport.web import WebGateway, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .conftest import User, upload_photo
 from .support.abandon import grpc_web_request
+from .support.grpc_status import call_error
 from .support.images import jpeg
-from .test_grpc_errors import call_error
+from .support.users import User, upload_photo
 
 SERVICE = "/photovault.v1.PhotoService/"
 Reply = TypeVar("Reply", bound=Message)

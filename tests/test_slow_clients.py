@@ -17,7 +17,7 @@ from photovault_server.transport.web import WebGateway
 from photovault_server.transport.web.asgi import running_web_gateway
 from photovault_server.transport.web.cors import CorsPolicy
 
-from .conftest import new_user
+from .support.users import new_user
 
 HEADER_TIMEOUT = 0.5
 BODY_TIMEOUT = 0.5

@@ -19,9 +19,10 @@ from photovault_server.app import App
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.service import SWEEP_GRACE
 
-from .conftest import BUCKET, User, put_bytes
+from .support.cli import serve_env
 from .support.images import jpeg
-from .test_cli import serve_env
+from .support.settings import BUCKET
+from .support.users import User, put_bytes
 
 PHOTOVAULT = str(Path(sys.executable).parent / "photovault")
 

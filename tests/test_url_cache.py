@@ -34,11 +34,13 @@ from photovault_server.core.service import Clock, utc_now
 from photovault_server.core.urls import UrlStats, cache_key
 from photovault_server.server import running_grpc_server
 
-from .conftest import User, make_settings, new_user, upload_photo
+from .support.clock import FakeClock
+from .support.grpc_status import call_error
 from .support.images import jpeg
+from .support.listing import seed
 from .support.redis_server import RedisServer, redis_server
-from .test_grpc_errors import call_error
-from .test_grpc_listing import seed
+from .support.settings import make_settings
+from .support.users import User, new_user, upload_photo
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,22 +57,11 @@ BREAKER_COOLDOWN = 2.0
 # helpers
 
 
-class FakeClock:
-    """A mutable clock for open_app(clock=...): the core's notion of now, and nothing else's
-    (Redis TTLs, JWT expiry and Postgres stay on the wall clock)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @asynccontextmanager
 async def serve(
     database_url: str, redis_url: str, *, clock: Clock = utc_now, **overrides: object
 ) -> AsyncIterator[tuple[App, pb_grpc.PhotoServiceAsyncStub]]:
-    """A second server (as test_backend_failures.server_with), with its own settings and clock."""
+    """A second server (as support.servers.server_with), with its own settings and clock."""
     settings = make_settings(database_url, redis_url, **overrides)
     async with (
         open_app(settings, clock=clock) as app,

@@ -43,18 +43,23 @@ from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
 from photovault_server.core.errors import InvalidArgument
 from photovault_server.core.models import Account
-from photovault_server.transport.web import WebGateway
-from photovault_server.transport.web.asgi import running_web_gateway
-from photovault_server.transport.web.cors import CorsPolicy
 
-from .conftest import User, new_user, put_bytes, upload_photo
+from .support.grpc_status import call_error
+from .support.grpc_web import (
+    ALLOWED_ORIGIN,
+    GET_ACCOUNT_FRAME,
+    WebReply,
+    auth,
+    frame,
+    grpc_web_post,
+    read_grpc_web,
+)
 from .support.images import jpeg
-from .test_grpc_errors import call_error
+from .support.users import User, new_user, put_bytes, upload_photo
 
 DATA = Path(__file__).parent / "data" / "grpc_web"
 SERVICE = "photovault.v1.PhotoService"
 SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["PhotoService"]
-ALLOWED_ORIGIN = "http://allowed.test"
 OTHER_ORIGIN = "http://evil.test"
 # A Host unlike any origin, sent explicitly: an implementation that echoes the Host is caught.
 GATEWAY_HOST = "photos.internal:8080"
@@ -66,7 +71,6 @@ BINARY_REPLY = "application/grpc-web+proto"
 TEXT_REPLY = "application/grpc-web-text+proto"
 
 OK_TRAILER_FRAME = (DATA / "ok_trailer_frame.bin").read_bytes()
-GET_ACCOUNT_FRAME = (DATA / "get_account_request.bin").read_bytes()
 GET_ACCOUNT_TEXT = (DATA / "get_account_request.txt").read_bytes()
 
 # The Connect protocol's table (connectrpc.com/docs/protocol#error-codes): name, gRPC code, HTTP.
@@ -95,29 +99,12 @@ GRPC_TO_CONNECT = {code: name for name, (code, _) in CONNECT_CODES.items()}
 
 
 @pytest.fixture(scope="session")
-async def gateway_port(app: App) -> AsyncIterator[int]:
-    gateway = WebGateway(app.service, app.verifier, cors=CorsPolicy([ALLOWED_ORIGIN]))
-    async with running_web_gateway(gateway, "127.0.0.1:0") as port:
-        yield port
-
-
-@pytest.fixture(scope="session")
-def gateway_url(gateway_port: int) -> str:
-    return f"http://127.0.0.1:{gateway_port}"
-
-
-@pytest.fixture(scope="session")
 async def web(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
         yield client
 
 
 # Wire helpers, written from the spec (not imported from the gateway) --------------------------
-
-
-def frame(payload: bytes, flag: int = 0x00) -> bytes:
-    """A gRPC-web frame: 1 flag byte, 4-byte big-endian length, payload."""
-    return bytes([flag]) + len(payload).to_bytes(4, "big") + payload
 
 
 def split_frames(body: bytes) -> list[tuple[int, bytes]]:
@@ -165,28 +152,9 @@ def unpadded_b64decode(value: str) -> bytes:
     return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
 
 
-def auth(user: User | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {user.token}"} if user else {}
-
-
 def response_type(rpc: str) -> type[Message]:
     name = SERVICE_DESCRIPTOR.methods_by_name[rpc].output_type.name
     return cast(type[Message], getattr(pb, name))
-
-
-async def grpc_web_post(
-    web: httpx.AsyncClient,
-    rpc: str,
-    body: bytes,
-    *,
-    content_type: str = "application/grpc-web+proto",
-    headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    return await web.post(
-        f"/{SERVICE}/{rpc}",
-        content=body,
-        headers={"content-type": content_type, "x-grpc-web": "1", **(headers or {})},
-    )
 
 
 async def grpc_web_call(
@@ -206,49 +174,6 @@ async def grpc_web_call(
         content_type=TEXT_REPLY if text else BINARY_REPLY,
         headers={**auth(user), **(headers or {})},
     )
-
-
-@dataclass
-class WebReply:
-    """A gRPC-web response taken apart: its data frames and its status, from a trailer frame
-    or (trailers-only) from the headers, never both."""
-
-    messages: list[bytes]
-    trailers: dict[str, str]
-    trailers_only: bool
-
-    @property
-    def code(self) -> int:
-        return int(self.trailers["grpc-status"])
-
-    @property
-    def message(self) -> str:
-        return unquote(self.trailers.get("grpc-message", ""), errors="strict")
-
-    @property
-    def status(self) -> status_pb2.Status | None:
-        raw = self.trailers.get("grpc-status-details-bin")
-        return status_pb2.Status.FromString(unpadded_b64decode(raw)) if raw is not None else None
-
-
-def read_grpc_web(response: httpx.Response, *, text: bool = False) -> WebReply:
-    assert response.status_code == 200, (response.status_code, response.content)
-    assert response.headers["content-type"] == (TEXT_REPLY if text else BINARY_REPLY)
-    body = b64_segments(response.content) if text else response.content
-    frames = split_frames(body)
-    if not frames:
-        # Trailers-only: the status is in the headers and the body is empty.
-        assert body == b""
-        trailers = {
-            k: v for k, v in response.headers.items() if k.startswith("grpc-") and k != "grpc-web"
-        }
-        assert "grpc-status" in trailers, "empty body and no grpc-status header"
-        return WebReply([], trailers, trailers_only=True)
-    assert "grpc-status" not in response.headers, "status both in the headers and in the body"
-    *data, (last_flag, last) = frames
-    assert last_flag == 0x80, f"the last frame is not a trailer frame: {frames!r}"
-    assert all(flag == 0x00 for flag, _ in data), frames
-    return WebReply([payload for _, payload in data], parse_trailer_block(last), False)
 
 
 def trailers_only_status(response: httpx.Response, *, text: bool = False) -> WebReply:

@@ -18,7 +18,8 @@ from photovault_server.core import (
     Visibility,
 )
 from photovault_server.core.models import Cursor, PhotoFilter
-from tests.fakes import EPOCH, Harness, make_harness, window_of
+from tests.support.clock import EPOCH
+from tests.support.fakes import Harness, make_harness, window_of
 
 NEWEST = int(PhotoOrder.NEWEST_FIRST)
 OLDEST = int(PhotoOrder.OLDEST_FIRST)

@@ -18,7 +18,7 @@ from photovault_server.core import (
     Visibility,
 )
 from photovault_server.core.urls import cache_key
-from tests.fakes import JPEG_BYTES, Harness, make_harness
+from tests.support.fakes import JPEG_BYTES, Harness, make_harness
 
 
 @pytest.fixture

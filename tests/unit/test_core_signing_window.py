@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from photovault_server.core import Photo, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import SigningWindow, UrlStats
-from tests.fakes import EPOCH, Harness, make_harness, window_of
+from tests.support.clock import EPOCH
+from tests.support.fakes import Harness, make_harness, window_of
 
 TTL = timedelta(hours=2)
 MARGIN = timedelta(minutes=30)
@@ -195,7 +196,8 @@ async def test_lifetime_cap_longer_than_the_lifetime_changes_nothing() -> None:
 
 async def test_url_cut_short_by_the_credentials_is_cached_until_expiry_less_margin() -> None:
     harness = make_harness(download_ttl=TTL, cache_margin=MARGIN)
-    credentials_expire = harness.clock() + timedelta(hours=1)  # before the window's 14:00
+    # Before the window's 14:00, and on a whole second: URLs live whole seconds, as with SigV4.
+    credentials_expire = harness.clock().replace(microsecond=0) + timedelta(hours=1)
     harness.store.credentials_expire_time = credentials_expire
     photo = harness.add_photo()
     got = await _get(harness, photo)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fakes import Harness, make_harness
+from tests.support.fakes import Harness, make_harness
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from photovault_server.core import (
     UrlPolicy,
     Visibility,
 )
-from tests.fakes import JPEG_BYTES, Harness, make_harness, window_of
+from tests.support.fakes import JPEG_BYTES, Harness, make_harness, window_of
 
 MAX_UPLOAD = 1024 * 1024
 CHECKSUM = base64.b64encode(hashlib.sha256(b"photo").digest()).decode()
@@ -235,7 +235,8 @@ async def test_upload_ticket_signs_the_required_headers(harness: Harness) -> Non
         "Content-Length": "1234",
         "If-None-Match": "*",
     }
-    assert ticket.expire_time == harness.clock() + timedelta(minutes=15)
+    # Signed at the current second (SigV4 dates are whole seconds), for the upload URL's TTL.
+    assert ticket.expire_time == harness.clock().replace(microsecond=0) + timedelta(minutes=15)
     with_checksum = await harness.service.create_upload_url(
         "alice",
         file_name="a.png",

@@ -15,7 +15,7 @@ import pytest
 from photovault_server.core import Photo, PhotoChanges, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import cache_key
-from tests.fakes import Harness, make_harness, window_of
+from tests.support.fakes import Harness, make_harness, window_of
 
 TTL = timedelta(hours=2)
 MARGIN = timedelta(minutes=30)
@@ -118,7 +118,8 @@ async def test_url_shortened_by_the_credentials_is_handed_out_but_not_cached(
     harness: Harness,
 ) -> None:
     photo = harness.add_photo()
-    harness.store.credentials_expire_time = harness.clock() + timedelta(minutes=20)
+    expiry = harness.clock().replace(microsecond=0) + timedelta(minutes=20)  # a whole second
+    harness.store.credentials_expire_time = expiry
     first = await _get(harness, photo)
     assert first.url_expire_time == harness.store.credentials_expire_time
     assert harness.cache.entries == {}

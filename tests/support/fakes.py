@@ -1,4 +1,4 @@
-"""In-memory fakes of the core's three ports, and a clock that tests move by hand.
+"""In-memory fakes of the core's three ports, and a harness wiring the core to them.
 
 Each fake follows the docstrings in `photovault_server.core.ports`; the contract tests run the
 same assertions against these fakes and the real adapters. Every `async` method yields to the
@@ -40,22 +40,10 @@ from photovault_server.core.models import (
 )
 from photovault_server.core.ports import ObjectStore, PhotoRepository, UrlCache
 
-# A start time with microseconds, so that page tokens must carry time at full precision.
-EPOCH = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+from .clock import FakeClock
 
-
-class FakeClock:
-    """A clock that stands still until a test advances it; call it to read the time."""
-
-    def __init__(self, start: datetime = EPOCH) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.now += delta
-        return self.now
+# How long a SigV4 presigned URL may live.
+SIGV4_MAX_LIFETIME = timedelta(days=7)
 
 
 def window_of(now: datetime, lifetime: timedelta, margin: timedelta) -> tuple[datetime, datetime]:
@@ -108,17 +96,20 @@ class InMemoryObjectStore:
             raise Unavailable("the object store is unavailable (simulated)")
 
     def _sign(self, key: str, signed_at: datetime, expire_at: datetime) -> tuple[str, datetime]:
+        # Expiry as S3ObjectStore's: capped by the credentials and SigV4's 7 days, and a whole
+        # number of seconds (at least one) after the signing time.
         self.signatures += 1
-        expire_time = expire_at
+        expire_time = min(expire_at, signed_at + SIGV4_MAX_LIFETIME)
         if self.credentials_expire_time is not None:
             expire_time = min(expire_time, self.credentials_expire_time)
         date = signed_at.strftime("%Y%m%dT%H%M%SZ")
-        seconds = int((expire_time - signed_at).total_seconds())
+        seconds = max(int((expire_time - signed_at).total_seconds()), 1)
         material = f"{self.scope}\x00{key}\x00{date}\x00{seconds}".encode()
         sig = hashlib.blake2b(material, digest_size=8).hexdigest()
         if self.unique_signatures:
             sig += f"-{self.signatures}"
-        return f"https://s3.test/{key}?sig={sig}&date={date}&expires={seconds}", expire_time
+        url = f"https://s3.test/{key}?sig={sig}&date={date}&expires={seconds}"
+        return url, signed_at + timedelta(seconds=seconds)
 
     async def url_scope(self) -> str:
         await _round_trip()
@@ -139,7 +130,7 @@ class InMemoryObjectStore:
     ) -> PresignedUpload:
         await _round_trip()
         self._check("presign_upload")
-        now = self._clock()
+        now = self._clock().replace(microsecond=0)  # SigV4 dates are whole seconds
         url, expire_time = self._sign(key, now, now + expires_in)
         headers = {
             "Content-Type": content_type,
@@ -173,7 +164,8 @@ class InMemoryObjectStore:
         self._check("read_prefix")
         found = self.objects.get(key)
         if found is None:
-            raise KeyError(key)  # S3 answers NoSuchKey; the core only reads after `head`
+            # S3 answers NoSuchKey, which S3ObjectStore reports as Unavailable.
+            raise Unavailable(f"object store refused to read an object (NoSuchKey: {key})")
         return found[0][:length]
 
     async def delete(self, key: str) -> None:
@@ -232,7 +224,7 @@ class InMemoryUrlCache:
         self.put_many_calls += 1
         await _round_trip()
         if self.down:
-            return dict(entries)
+            return {}  # as RedisUrlCache failing open: nobody else's URL, each caller's own
         now = self._clock()
         winners: dict[str, SignedUrl] = {}
         for key, url in entries.items():
@@ -241,9 +233,9 @@ class InMemoryUrlCache:
                 winners[key] = existing  # another caller stored first: its URL wins
                 continue
             evict_at = url.expire_time - margin
-            if evict_at > now:  # a URL without the margin left is not worth storing
+            if evict_at > now:  # a URL without the margin left is not worth storing...
                 self.entries[key] = (url, evict_at)
-            winners[key] = url
+                winners[key] = url  # ...nor reported, as RedisUrlCache does not
         return winners
 
     async def delete_many(self, keys: Sequence[str]) -> None:
@@ -265,6 +257,7 @@ class InMemoryPhotoRepository:
         self.uploads: dict[UUID, Upload] = {}
         self.object_deletions: dict[str, None] = {}  # an ordered set
         self.photos: dict[UUID, Photo] = {}
+        self.quotas: dict[str, int] = {}  # accounts.quota_bytes where it is not NULL
         # Every operation raises Unavailable while set (the database is down).
         self.fail = False
         self._lock = asyncio.Lock()
@@ -293,7 +286,9 @@ class InMemoryPhotoRepository:
                 create_time=now,
             )
             self.accounts[user_id] = account
-        return account
+        # As in Postgres, an account has no quota of its own unless an operator gives it one
+        # (`quotas`): the default configured now applies.
+        return replace(account, quota_bytes=self.quotas.get(user_id, default_quota_bytes))
 
     def _add_usage(self, user_id: str, photos: int, size_bytes: int) -> None:
         account = self.accounts[user_id]
