@@ -42,7 +42,11 @@ GROUPS = (
         "content types and methods, messages at and over 4 MiB, bodies over the cap, bad "
         "`-bin` metadata, malformed deadlines: a clean status in the caller's protocol",
         (
-            "tests/test_web_gateway.py",
+            "tests/test_gateway_grpc_web_requests.py",
+            "tests/test_gateway_grpc_web_replies.py",
+            "tests/test_gateway_metadata.py",
+            "tests/test_gateway_connect.py",
+            "tests/test_gateway_cors.py",
             "-k",
             "framing or base64 or padding or content_types or 405 or 4mib or cap or bin_metadata"
             " or malformed or unknown_method or bad_json or bad_proto or compressed",

@@ -145,3 +145,10 @@ async def gateway_port(app: App) -> AsyncIterator[int]:
 @pytest.fixture(scope="session")
 def gateway_url(gateway_port: int) -> str:
     return f"http://127.0.0.1:{gateway_port}"
+
+
+@pytest.fixture(scope="session")
+async def web(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the session's web gateway (tests/test_gateway_*.py)."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+        yield client

@@ -3,7 +3,7 @@
 of range, huge repeated fields, random field-mask paths) and sends them through the real
 grpc.aio server of the session. Each answer is a success or a client-error status, never
 INTERNAL/UNKNOWN/UNAVAILABLE; a rejected request writes nothing (rows read back through
-app.pool). Hostile bytes for the web gateway that tests/test_web_gateway.py does not already
+app.pool). Hostile bytes for the web gateway that tests/test_gateway_*.py does not already
 send (header blocks of 10 MB, random frames) are at the end.
 
 Async tests take @given directly: pytest-asyncio (1.x) runs hypothesis' inner test as a

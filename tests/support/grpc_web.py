@@ -7,10 +7,14 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote
 
 import httpx
+from google.protobuf.message import Message
 from google.rpc import status_pb2
+
+from photovault.v1 import photo_service_pb2 as pb
 
 from .users import User
 
@@ -21,6 +25,39 @@ ALLOWED_ORIGIN = "http://allowed.test"
 BINARY_REPLY = "application/grpc-web+proto"
 TEXT_REPLY = "application/grpc-web-text+proto"
 GET_ACCOUNT_FRAME = (DATA / "get_account_request.bin").read_bytes()
+
+SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["PhotoService"]
+OTHER_ORIGIN = "http://evil.test"
+# A Host unlike any origin, sent explicitly: an implementation that echoes the Host is caught.
+GATEWAY_HOST = "photos.internal:8080"
+FOUR_MIB = 4 * 1024 * 1024
+
+BINARY_TYPES = ("application/grpc-web", "application/grpc-web+proto")
+TEXT_TYPES = ("application/grpc-web-text", "application/grpc-web-text+proto")
+
+OK_TRAILER_FRAME = (DATA / "ok_trailer_frame.bin").read_bytes()
+GET_ACCOUNT_TEXT = (DATA / "get_account_request.txt").read_bytes()
+
+# The Connect protocol's table (connectrpc.com/docs/protocol#error-codes): name, gRPC code, HTTP.
+CONNECT_CODES: dict[str, tuple[int, int]] = {
+    "canceled": (1, 499),
+    "unknown": (2, 500),
+    "invalid_argument": (3, 400),
+    "deadline_exceeded": (4, 504),
+    "not_found": (5, 404),
+    "already_exists": (6, 409),
+    "permission_denied": (7, 403),
+    "resource_exhausted": (8, 429),
+    "failed_precondition": (9, 400),
+    "aborted": (10, 409),
+    "out_of_range": (11, 400),
+    "unimplemented": (12, 501),
+    "internal": (13, 500),
+    "unavailable": (14, 503),
+    "data_loss": (15, 500),
+    "unauthenticated": (16, 401),
+}
+GRPC_TO_CONNECT = {code: name for name, (code, _) in CONNECT_CODES.items()}
 
 
 def frame(payload: bytes, flag: int = 0x00) -> bytes:
@@ -133,3 +170,39 @@ def read_grpc_web(response: httpx.Response, *, text: bool = False) -> WebReply:
     assert last_flag == 0x80, f"the last frame is not a trailer frame: {frames!r}"
     assert all(flag == 0x00 for flag, _ in data), frames
     return WebReply([payload for _, payload in data], parse_trailer_block(last), False)
+
+
+def response_type(rpc: str) -> type[Message]:
+    name = SERVICE_DESCRIPTOR.methods_by_name[rpc].output_type.name
+    return cast(type[Message], getattr(pb, name))
+
+
+async def grpc_web_call(
+    web: httpx.AsyncClient,
+    rpc: str,
+    request: Message,
+    user: User | None,
+    *,
+    text: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    body = frame(request.SerializeToString())
+    return await grpc_web_post(
+        web,
+        rpc,
+        base64.b64encode(body) if text else body,
+        content_type=TEXT_REPLY if text else BINARY_REPLY,
+        headers={**auth(user), **(headers or {})},
+    )
+
+
+def trailers_only_status(response: httpx.Response, *, text: bool = False) -> WebReply:
+    """An error answered trailers-only: HTTP 200, status in headers, empty body; the
+    grpc-status-details-bin Status agrees with grpc-status and grpc-message."""
+    reply = read_grpc_web(response, text=text)
+    assert reply.trailers_only, reply
+    assert response.content == b""
+    status = reply.status
+    assert status is not None, "error without grpc-status-details-bin"
+    assert (status.code, status.message) == (reply.code, reply.message)
+    return reply

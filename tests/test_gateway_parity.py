@@ -1,0 +1,231 @@
+"""Parity across transports: every RPC, and its errors, answered alike by native gRPC, gRPC-web
+(binary and text), Connect JSON and the independent `connectrpc` client (tests/support/
+callers.py), all over real sockets against the same core."""
+
+from __future__ import annotations
+
+import uuid
+from typing import cast
+from urllib.parse import urlsplit
+
+import grpc
+import httpx
+import pytest
+from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
+from connectrpc.protocol import ProtocolType
+from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
+
+from photovault.v1 import photo_pb2
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_server.app import App
+from photovault_server.core.errors import InvalidArgument
+from photovault_server.core.models import Account
+
+from .support.callers import (
+    PROTOCOLS,
+    Caller,
+    connect_json_caller,
+    connectrpc_caller,
+    grpc_web_caller,
+    native_caller,
+    patch_core,
+)
+from .support.images import jpeg
+from .support.users import User, put_bytes
+
+
+@pytest.fixture(params=PROTOCOLS)
+def caller(request: pytest.FixtureRequest, web: httpx.AsyncClient, gateway_url: str) -> Caller:
+    match request.param:
+        case "grpc-web":
+            return grpc_web_caller(web, text=False)
+        case "grpc-web-text":
+            return grpc_web_caller(web, text=True)
+        case "connect-json":
+            return connect_json_caller(web)
+        case "connectrpc-grpc-web":
+            return connectrpc_caller(
+                gateway_url, ProtocolType.GRPC_WEB, google_protobuf_binary_codec()
+            )
+        case "connectrpc-connect-json":
+            return connectrpc_caller(
+                gateway_url, ProtocolType.CONNECT, google_protobuf_json_codec()
+            )
+        case "connectrpc-connect-proto":
+            return connectrpc_caller(
+                gateway_url, ProtocolType.CONNECT, google_protobuf_binary_codec()
+            )
+    raise AssertionError(request.param)
+
+
+@pytest.fixture
+def native(stub: pb_grpc.PhotoServiceAsyncStub) -> Caller:
+    return native_caller(stub)
+
+
+# Parity with native gRPC
+
+
+def without(message: Message, *fields: str) -> Message:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    for name in fields:
+        copy.ClearField(name)
+    return copy
+
+
+async def test_every_rpc_matches_native_grpc(
+    caller: Caller, native: Caller, http: httpx.AsyncClient, alice: User
+) -> None:
+    """The whole life of a photo through one web protocol; after each step the same call
+    natively must answer the same message (read calls on the same photo: message-for-message)."""
+    data = jpeg(rgb=(10, 200, 10))
+
+    async def both(rpc: str, request: Message) -> tuple[Message, Message]:
+        web_outcome = await caller(rpc, request, alice)
+        native_outcome = await native(rpc, request, alice)
+        assert web_outcome.reply is not None, (rpc, web_outcome)
+        assert native_outcome.reply is not None, (rpc, native_outcome)
+        return web_outcome.reply, native_outcome.reply
+
+    # CreateUploadUrl: a new upload each time, so ids, URLs and expiry differ; the rest not.
+    create = pb.CreateUploadUrlRequest(
+        file_name="web.jpg", content_type="image/jpeg", size_bytes=len(data)
+    )
+    ticket, native_ticket = await both("CreateUploadUrl", create)
+    assert isinstance(ticket, pb.CreateUploadUrlResponse)
+    assert isinstance(native_ticket, pb.CreateUploadUrlResponse)
+    assert ticket.upload_id != native_ticket.upload_id
+    fields = ("upload_id", "upload_url", "expire_time")
+    assert without(ticket, *fields) == without(native_ticket, *fields)
+    assert ticket.method == "PUT"
+    assert dict(ticket.required_headers)
+    assert urlsplit(ticket.upload_url).path.replace(ticket.upload_id, "ID") == urlsplit(
+        native_ticket.upload_url
+    ).path.replace(native_ticket.upload_id, "ID")
+    assert abs(ticket.expire_time.seconds - native_ticket.expire_time.seconds) <= 2
+    assert (await put_bytes(http, ticket, data)).status_code == 200
+
+    # ConfirmUpload is idempotent: confirming again natively answers the same photo.
+    confirm = pb.ConfirmUploadRequest(
+        upload_id=ticket.upload_id, title="Été à Paris", tags=["web", "Paris"], description="✓"
+    )
+    confirmed, native_confirmed = await both("ConfirmUpload", confirm)
+    assert confirmed == native_confirmed
+    assert isinstance(confirmed, pb.ConfirmUploadResponse)
+    photo = confirmed.photo
+    assert (photo.id, photo.title, list(photo.tags)) == (
+        ticket.upload_id,
+        "Été à Paris",
+        ["web", "paris"],
+    )
+    assert (await http.get(photo.url)).content == data
+
+    got, native_got = await both("GetPhoto", pb.GetPhotoRequest(id=photo.id))
+    assert got == native_got == pb.GetPhotoResponse(photo=photo)
+
+    listed, native_listed = await both("ListPhotos", pb.ListPhotosRequest(tags=["web"]))
+    assert listed == native_listed == pb.ListPhotosResponse(photos=[photo])
+
+    batch = pb.BatchGetPhotoUrlsRequest(photo_ids=[photo.id, photo.id])
+    urls, native_urls = await both("BatchGetPhotoUrls", batch)
+    assert urls == native_urls
+    assert isinstance(urls, pb.BatchGetPhotoUrlsResponse)
+    assert [u.photo_id for u in urls.urls] == [photo.id, photo.id]
+
+    update = pb.UpdatePhotoRequest(
+        photo=photo_pb2.Photo(id=photo.id, title="Renamed ✓"),
+        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+    )
+    updated = (await caller("UpdatePhoto", update, alice)).reply
+    assert isinstance(updated, pb.UpdatePhotoResponse)
+    assert updated.photo.title == "Renamed ✓"
+    after = (await native("GetPhoto", pb.GetPhotoRequest(id=photo.id), alice)).reply
+    assert updated == pb.UpdatePhotoResponse(photo=cast(pb.GetPhotoResponse, after).photo)
+    # The same update natively answers the same photo (a later update_time: every update
+    # touches it).
+    _, native_updated = await both("UpdatePhoto", update)
+    assert isinstance(native_updated, pb.UpdatePhotoResponse)
+    assert without(native_updated.photo, "update_time") == without(updated.photo, "update_time")
+    assert (
+        native_updated.photo.update_time.ToNanoseconds() > updated.photo.update_time.ToNanoseconds()
+    )
+
+    account, native_account = await both("GetAccount", pb.GetAccountRequest())
+    assert account == native_account
+    assert isinstance(account, pb.GetAccountResponse)
+    assert (account.account.user_id, account.account.photo_count) == (alice.id, 1)
+
+    deleted = await caller("DeletePhoto", pb.DeletePhotoRequest(id=photo.id), alice)
+    assert deleted.reply == pb.DeletePhotoResponse()
+    gone = await native("GetPhoto", pb.GetPhotoRequest(id=photo.id), alice)
+    assert gone.code == grpc.StatusCode.NOT_FOUND.value[0]
+    again = await caller("DeletePhoto", pb.DeletePhotoRequest(id=photo.id), alice)
+    native_again = await native("DeletePhoto", pb.DeletePhotoRequest(id=photo.id), alice)
+    assert (again.code, again.message, again.status) == (
+        native_again.code,
+        native_again.message,
+        native_again.status,
+    )
+
+
+ERROR_CASES = [
+    pytest.param("GetPhoto", pb.GetPhotoRequest(id="not-a-uuid"), True, 3, id="bad-id"),
+    pytest.param("GetPhoto", pb.GetPhotoRequest(id=str(uuid.uuid4())), True, 5, id="unknown-id"),
+    pytest.param("GetAccount", pb.GetAccountRequest(), False, 16, id="no-token"),
+    pytest.param(
+        "CreateUploadUrl",
+        pb.CreateUploadUrlRequest(file_name="", content_type="image/svg+xml", size_bytes=-1),
+        True,
+        3,
+        id="bad-fields",
+    ),
+    pytest.param("ListPhotos", pb.ListPhotosRequest(tags=["é" * 51]), True, 3, id="bad-tag"),
+    pytest.param(
+        "UpdatePhoto",
+        pb.UpdatePhotoRequest(photo=photo_pb2.Photo(id=str(uuid.uuid4()))),
+        True,
+        3,
+        id="bad-mask",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rpc", "request_message", "with_token", "code"), ERROR_CASES)
+async def test_errors_match_native_grpc(
+    caller: Caller,
+    native: Caller,
+    alice: User,
+    rpc: str,
+    request_message: Message,
+    with_token: bool,
+    code: int,
+) -> None:
+    user = alice if with_token else None
+    web_outcome = await caller(rpc, request_message, user)
+    native_outcome = await native(rpc, request_message, user)
+    assert web_outcome.reply is None
+    assert native_outcome.reply is None
+    assert web_outcome.code == native_outcome.code == code
+    assert web_outcome.message == native_outcome.message
+    assert native_outcome.status is not None
+    assert web_outcome.status == native_outcome.status
+
+
+async def test_non_ascii_error_message_matches_native_grpc(
+    caller: Caller,
+    native: Caller,
+    app: App,
+    monkeypatch: pytest.MonkeyPatch,
+    alice: User,
+) -> None:
+    async def refuse(user_id: str) -> Account:
+        raise InvalidArgument.field("title", "«été» 100% ✓")
+
+    patch_core(monkeypatch, app, "get_account", refuse)
+    web_outcome = await caller("GetAccount", pb.GetAccountRequest(), alice)
+    native_outcome = await native("GetAccount", pb.GetAccountRequest(), alice)
+    assert web_outcome.message == native_outcome.message == "title: «été» 100% ✓"
+    assert web_outcome.status == native_outcome.status
