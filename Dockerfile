@@ -12,7 +12,7 @@
 #        docker run --rm -e DATABASE_URL=... --entrypoint photovault IMAGE migrate
 #
 # Nothing environment-specific and no secret is baked in: all configuration comes from the
-# environment at run time (DESIGN.md's operator contract; deploy/template.yaml maps it from
+# environment at run time (the README's settings table; deploy/template.yaml maps it from
 # parameters and Secrets Manager / SSM).
 #
 # Base image: AWS republishes the `3.11` tag (Amazon Linux 2, glibc 2.26) with OS and runtime

@@ -1,6 +1,6 @@
 """The issued-URL cache end to end: the real gRPC server over a real channel, real Redis over
 real sockets (a redis-server of this module's own, and per-test ones that the tests stop, pause
-and restart), real Postgres, moto's S3. Checks the rules of DESIGN.md "The URL cache — rules":
+and restart), real Postgres, moto's S3. Checks the rules of docs/url-cache.md:
 stable bytes within a signing window, never less than the margin of life left, invalidation on
 delete and visibility changes, keys that cover credentials and object keys, fail-open with a
 bounded cost when Redis is down or hung, one read and at most one write round trip per page,
