@@ -72,5 +72,5 @@ async def test_presigned_urls_use_sigv4_on_the_regional_endpoint(
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
         assert query["X-Amz-Credential"][0].endswith(f"/{region}/s3/aws4_request")
         assert query["X-Amz-Expires"] == [expires]
-    assert "AKIDEXAMPLE" in scope
+    assert "AKIDEXAMPLE" not in scope  # every credential of the fleet shares the entries
     assert bucket in scope

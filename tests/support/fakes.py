@@ -466,6 +466,23 @@ class Harness:
         )
         return replace(self, service=service, cache=cache)
 
+    def process_with_other_credentials(self) -> Harness:
+        """A second PhotoService of the fleet: same database, bucket, clock and shared URL cache,
+        but credentials of its own (its signatures differ from this one's, and it may be given
+        a credential expiry of its own)."""
+        store = InMemoryObjectStore(self.clock, scope=self.store.scope)
+        store.objects = self.store.objects
+        store.unique_signatures = True
+        service = PhotoService(
+            repo=self.repo,
+            store=store,
+            cache=self.cache,
+            config=self.config,
+            page_tokens=PageTokenCodec(b"0" * 32),
+            clock=self.clock,
+        )
+        return replace(self, service=service, store=store)
+
     async def upload_photo(
         self,
         user_id: str = "alice",

@@ -128,13 +128,47 @@ async def test_url_shortened_by_the_credentials_is_handed_out_but_not_cached(
     assert (second.url, second.url_expire_time) == (first.url, first.url_expire_time)
 
 
-async def test_new_signing_scope_means_new_urls(harness: Harness) -> None:
+async def test_a_new_endpoint_means_new_urls(harness: Harness) -> None:
     photo = harness.add_photo()
     before = await _get(harness, photo)
-    harness.store.scope = "s3.test|photos|path|AKIDROTATED"  # a rotated access key
+    harness.store.scope = "s3.other|photos|path"  # another endpoint: URLs point elsewhere
     after = await _get(harness, photo)
     assert after.url != before.url
     assert harness.store.signatures == 2
+
+
+async def test_another_process_of_the_fleet_hands_out_the_first_ones_url(
+    harness: Harness,
+) -> None:
+    photo = harness.add_photo()
+    other = harness.process_with_other_credentials()
+    first = await _get(harness, photo)
+    assert (await _get(other, photo)).url == first.url
+    assert other.store.signatures == 0
+
+
+async def test_a_url_is_never_handed_out_past_the_credentials_that_signed_it(
+    harness: Harness,
+) -> None:
+    """A process whose credentials die in 40 minutes signs first; the fleet shares its URL only
+    while it has the margin (30 minutes) left, then a process with longer credentials signs
+    its own and the shared entry is replaced."""
+    photo = harness.add_photo()
+    short_lived = harness.process_with_other_credentials()
+    dies_at = harness.clock().replace(microsecond=0) + timedelta(minutes=40)
+    short_lived.store.credentials_expire_time = dies_at
+    signed_short = await _get(short_lived, photo)
+    assert signed_short.url_expire_time == dies_at
+    shared = await _get(harness, photo)
+    assert (shared.url, harness.store.signatures) == (signed_short.url, 0)
+    margin = harness.config.urls.cache_margin
+    for _ in range(8):
+        harness.clock.advance(timedelta(minutes=5))
+        for process in (harness, short_lived):
+            handed = await _get(process, photo)
+            assert handed.url_expire_time is not None
+            assert handed.url_expire_time - harness.clock() >= margin
+    assert harness.store.signatures >= 1
 
 
 async def test_cache_outage_still_serves_fresh_urls(harness: Harness) -> None:

@@ -87,12 +87,10 @@ class S3ObjectStore:
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token), expiry
 
     async def url_scope(self) -> str:
-        """Origin and path prefix carry the bucket, region and addressing style."""
-        credentials, _ = await self._credentials()
+        """Origin and path prefix carry the bucket, region and addressing style; the signing
+        credentials stay out (see ObjectStore.url_scope)."""
         endpoint = await self._s3_endpoint()
-        return "|".join(
-            (endpoint.origin, endpoint.path_prefix, endpoint.region, credentials.access_key)
-        )
+        return "|".join((endpoint.origin, endpoint.path_prefix, endpoint.region))
 
     async def url_lifetime_cap(self) -> timedelta | None:
         credentials, expiry = await self._credentials()

@@ -26,8 +26,11 @@ from .models import (
 
 class ObjectStore(Protocol):
     async def url_scope(self) -> str:
-        """A string that changes whenever the URLs this store signs would change for the same
-        object: bucket, region, endpoint, addressing style and the signing access key id."""
+        """A string that changes whenever the URLs this store signs would point elsewhere or be
+        fetched otherwise for the same object: bucket, region, endpoint, addressing style. Not
+        the signing credentials: URLs signed by any process's credentials are interchangeable
+        while they live (each cached entry carries its own expiry, capped by its signer's
+        credentials), so the whole fleet shares one cache entry per object."""
         ...
 
     async def presign_upload(

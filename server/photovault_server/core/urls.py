@@ -89,10 +89,16 @@ class UrlStats:
 
 
 def cache_key(scope: str, photo: Photo) -> str:
-    """Covers the store's URL scope (bucket, endpoint, addressing, access key id), the operation,
-    the object key and the visibility; hashed to keep keys short and free of user text."""
+    """`pv:url:{<owner>}:<digest>`. The digest covers what the URL points at and how it is
+    fetched: the store's scope (bucket, endpoint, addressing style: never the credentials that
+    sign, so that every process of a fleet, each with its own role credentials, shares one
+    entry), the operation, the object key and the visibility. The braces hold a hash of the
+    owner: a Redis Cluster hash tag, so a page's keys (one owner's photos) share a slot and the
+    page stays one round trip. Hashed, to keep keys short and free of user text."""
     material = f"{scope}\x00GET\x00{photo.object_key}\x00{int(photo.visibility)}"
-    return "pv:url:" + hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+    owner = hashlib.blake2b(photo.owner_id.encode(), digest_size=6).hexdigest()
+    return f"pv:url:{{{owner}}}:{digest}"
 
 
 class DownloadUrls:
