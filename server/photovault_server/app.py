@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
+from photovault_server.adapters.redis_topology import connect as connect_redis
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.adapters.s3_endpoints import s3_endpoint
 from photovault_server.auth import TokenVerifier
@@ -152,18 +153,21 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
     Redis client is closed by `stack`."""
     if settings.url_cache == "off":
         return UrlCaches(NoUrlCache())
-    timeout = settings.redis_timeout.total_seconds()
-    redis = Redis.from_url(
+    redis, topology = connect_redis(
         settings.redis_url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
+        mode=settings.redis_mode,
+        timeout=settings.redis_timeout.total_seconds(),
     )
     stack.push_async_callback(redis.aclose)
-    shared = RedisUrlCache(redis, timeout=settings.redis_timeout)
+    stack.push_async_callback(topology.aclose)
+    shared = RedisUrlCache(redis, timeout=settings.redis_timeout, topology=topology)
     if not settings.local_url_cache_size:
         return UrlCaches(shared, redis=shared)
-    local = TieredUrlCache(shared, maxsize=settings.local_url_cache_size)
+    local = TieredUrlCache(
+        shared,
+        maxsize=settings.local_url_cache_size,
+        max_age=timedelta(seconds=settings.local_url_cache_seconds),
+    )
     return UrlCaches(local, redis=shared, local=local)
 
 
@@ -221,6 +225,8 @@ async def open_app(
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         caches = UrlCaches(url_cache) if url_cache is not None else open_url_cache(settings, stack)
+        if caches.redis is not None:
+            await caches.redis.topology.start()  # the cluster's slot map, off the request path
         backends = Backends(
             repository=repository or PostgresPhotoRepository(pool),
             store=store or open_s3_store(settings, stack),

@@ -94,12 +94,22 @@ class CacheSettings(_Section):
     """The URL cache: Redis, and the in-process tier in front of it."""
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    # `cluster`: Redis Cluster, Valkey cluster, ElastiCache cluster mode or Serverless; REDIS_URL
+    # names any one node.
+    redis_mode: Literal["standalone", "cluster"] = Field(
+        "standalone", validation_alias=_env("PHOTOVAULT_REDIS_MODE")
+    )
     url_cache: Literal["redis", "off"] = Field(
         "redis", validation_alias=_env("PHOTOVAULT_URL_CACHE")
     )
     # Entries of the in-process tier in front of Redis; 0 switches it off.
     local_url_cache_size: int = Field(
         10_000, ge=0, le=1_000_000, validation_alias=_env("PHOTOVAULT_LOCAL_URL_CACHE_SIZE")
+    )
+    # How long the in-process tier answers for Redis before asking it again, so that a Redis
+    # restarted empty is repopulated within seconds (adapters/local_cache.py).
+    local_url_cache_seconds: float = Field(
+        5.0, gt=0, le=3600, validation_alias=_env("PHOTOVAULT_LOCAL_URL_CACHE_SECONDS")
     )
     redis_timeout_ms: int = Field(
         50, ge=1, le=5000, validation_alias=_env("PHOTOVAULT_REDIS_TIMEOUT_MS")

@@ -1,10 +1,13 @@
 """A small in-process tier in front of the shared URL cache.
 
 A warm page then costs dict look-ups instead of a Redis round trip (measured in
-docs/benchmarks.md). It is safe to keep per process: cache keys cover the visibility and the
-signing credentials, and photos are read from Postgres before any URL is looked up, so an
-entry left in one process after another deleted the photo is never reached. Entries follow the
-same rule as Redis's: evicted when the URL has only the margin left.
+docs/benchmarks.md). It is safe to keep per process: cache keys cover the object and its
+visibility, and photos are read from Postgres before any URL is looked up, so an entry left in
+one process after another deleted the photo is never reached. Entries follow the same rule as
+Redis's (evicted when the URL has only the margin left) and one more: they live at most
+`max_age` here, so that Redis is asked again every few seconds. The tier never hides Redis from
+the fleet: after Redis restarts empty, the next read of each key misses there, the core signs
+(the same bytes, in the same signing window) and writes the entry back for every process.
 """
 
 from __future__ import annotations
@@ -30,9 +33,15 @@ def _time_to_use(key: str, entry: _Entry, now: float) -> float:
     return entry.evict_at
 
 
+DEFAULT_MAX_AGE = timedelta(seconds=5)
+
+
 class TieredUrlCache:
-    def __init__(self, shared: UrlCache, *, maxsize: int = 10_000) -> None:
+    def __init__(
+        self, shared: UrlCache, *, maxsize: int = 10_000, max_age: timedelta = DEFAULT_MAX_AGE
+    ) -> None:
         self._shared = shared
+        self._max_age = max_age.total_seconds()
         self._local: TLRUCache[str, _Entry] = TLRUCache(maxsize, _time_to_use, timer=time.time)
         # The policy's margin, learnt from writes (it is one per process); until the first
         # write, entries read from Redis are kept to the URL's expiry and the core's own
@@ -40,12 +49,16 @@ class TieredUrlCache:
         self._margin = timedelta(0)
         self.local_hits = 0
 
+    def _keep(self, key: str, url: SignedUrl, now: float) -> None:
+        evict_at = min((url.expire_time - self._margin).timestamp(), now + self._max_age)
+        if evict_at > now:
+            self._local[key] = _Entry(url, evict_at)
+
     def _remember(self, entries: Mapping[str, SignedUrl], margin: timedelta) -> None:
         self._margin = margin
+        now = time.time()
         for key, url in entries.items():
-            evict_at = (url.expire_time - margin).timestamp()
-            if evict_at > time.time():
-                self._local[key] = _Entry(url, evict_at)
+            self._keep(key, url, now)
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
         found: dict[str, SignedUrl] = {}
@@ -59,8 +72,9 @@ class TieredUrlCache:
         self.local_hits += len(found)
         if missing:
             shared = await self._shared.get_many(missing)
+            now = time.time()
             for key, url in shared.items():
-                self._local[key] = _Entry(url, (url.expire_time - self._margin).timestamp())
+                self._keep(key, url, now)
             found.update(shared)
         return found
 

@@ -6,7 +6,13 @@ so whatever Redis returns still has at least the margin of life left. Writes use
 `SET … NX GET`: when two callers miss at once, the second gets the first one's URL back.
 
 After a few failures in a row a circuit breaker skips Redis for a cool-down, so an outage costs
-one timeout now and then instead of one per call; one probe call then tries Redis again.
+one timeout now and then instead of one per call; one probe call then tries Redis again. There
+is one breaker per shard (redis_topology.py): on a Redis Cluster a master that is down, or a slot
+no master covers, fails open for its own keys only. Every key of one call lives on one shard:
+the core gives a page's keys one hash tag (core/urls.py `cache_key`).
+
+Needs Redis 7.0 or Valkey 7.2 (`SET … NX GET`, `PXAT`); the ACL user needs `get`, `mget`,
+`set`, `del` on `pv:*` keys (and, in cluster mode, `cluster|slots`, `cluster|shards`).
 """
 
 from __future__ import annotations
@@ -16,17 +22,25 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from photovault_server.core.models import SignedUrl
 
+from .redis_topology import Standalone, Topology
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
 log = structlog.get_logger(__name__)
 
-_CACHE_ERRORS = (RedisError, OSError, TimeoutError, ValueError, UnicodeDecodeError)
+# Every failure of the client fails open, not only RedisError: RedisClusterException (a slot
+# not covered, the cluster unreachable) is no RedisError, and redis-py 8.1's cluster client
+# raises a bare KeyError for a slot missing from its map (get_node_from_slot). A cache bug
+# must cost a signature, never the call.
+_CACHE_ERRORS = (Exception,)
 T = TypeVar("T")
 
 
@@ -106,22 +120,58 @@ class CircuitBreaker:
         return False
 
 
+class Breakers:
+    """One CircuitBreaker per shard, made on first use, all with the same settings."""
+
+    _ORDER = ("closed", "half-open", "open")
+
+    def __init__(self, *, threshold: int = 3, cooldown: float = 2.0) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._by_shard: dict[str, CircuitBreaker] = {}
+
+    def for_shard(self, shard: str) -> CircuitBreaker:
+        breaker = self._by_shard.get(shard)
+        if breaker is None:
+            breaker = CircuitBreaker(threshold=self.threshold, cooldown=self.cooldown)
+            self._by_shard[shard] = breaker
+        return breaker
+
+    @property
+    def state(self) -> str:
+        """The worst state of any shard's breaker ("closed" before any call)."""
+        states = [b.state for b in self._by_shard.values()] or ["closed"]
+        return max(states, key=self._ORDER.index)
+
+    def open_shards(self) -> list[str]:
+        return sorted(name for name, b in self._by_shard.items() if b.state != "closed")
+
+
 class RedisUrlCache:
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         timeout: timedelta = timedelta(milliseconds=50),
-        breaker: CircuitBreaker | None = None,
+        breakers: Breakers | None = None,
+        topology: Topology | None = None,
     ) -> None:
         self._redis = redis
         self._timeout = timeout.total_seconds()
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = breakers or Breakers()
+        self.topology = topology or Standalone()
         self.stats = CacheStats()
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
-        """One bounded round trip through the breaker; None when skipped or failed."""
-        if not self.breaker.allow():
+    async def _call(
+        self, what: str, keys: Sequence[str], call: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """One bounded round trip to the shard of `keys` through its breaker; None when
+        skipped or failed."""
+        if not self.topology.ready():
+            self.stats.skipped += 1
+            return None
+        breaker = self.breaker.for_shard(self.topology.shard_of(keys[0]))
+        if not breaker.allow():
             self.stats.skipped += 1
             return None
         self.stats.round_trips += 1
@@ -130,19 +180,20 @@ class RedisUrlCache:
                 result = await call()
         except _CACHE_ERRORS as exc:
             self.stats.errors += 1
-            opened = self.breaker.failed()
+            opened = breaker.failed()
             self.stats.breaker_opened += opened
+            self.topology.failed(exc)
             log.warning(
-                "url_cache_failed", op=what, error=type(exc).__name__, breaker=self.breaker.state
+                "url_cache_failed", op=what, error=type(exc).__name__, breaker=breaker.state
             )
             return None
-        self.breaker.succeeded()
+        breaker.succeeded()
         return result
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
         if not keys:
             return {}
-        values = await self._call("mget", lambda: self._redis.mget(keys))
+        values = await self._call("mget", keys, lambda: self._redis.mget(keys))
         if not isinstance(values, list):
             return {}
         found = {}
@@ -174,7 +225,7 @@ class RedisUrlCache:
             return {}
         # Per-command errors (a key of another type: WRONGTYPE) come back as values: they cost
         # that key its entry, not the whole write, and say nothing of Redis's health.
-        previous = await self._call("set", lambda: pipe.execute(raise_on_error=False))
+        previous = await self._call("set", keys, lambda: pipe.execute(raise_on_error=False))
         if not isinstance(previous, list):
             return {}
         winners = {}
@@ -190,7 +241,7 @@ class RedisUrlCache:
     async def delete_many(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-        deleted = await self._call("del", lambda: self._redis.delete(*keys))
+        deleted = await self._call("del", keys, lambda: self._redis.delete(*keys))
         if deleted is None:
             # Cannot fail open here: log loudly. The entry still expires by itself at
             # (URL expiry - margin), and a deleted photo's object is gone anyway.
