@@ -1,6 +1,7 @@
 """`make soak`: one bounded soak run (load, faults, callers giving up, SIGTERM, integrity), then
 the hostile-input checks (fuzzing at SOAK_FUZZ_EXAMPLES per test); prints the figures and
-writes docs/reliability.md. SOAK_HOSTILE=0 skips the second part."""
+writes docs/reliability.md. SOAK_HOSTILE=0 skips the second part, SOAK_FLEET=0 the fleet mode
+(soak/fleet.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from .fleet import FleetConfig, fleet_soak
 from .hostile import GROUPS, run_group, section
 from .report import document, figures
 from .run import Config, soak
@@ -21,6 +23,17 @@ def main() -> int:
     result = asyncio.run(soak(config))
     fig = figures(result)
     print("\n".join(fig.lines))
+    fleet: list[str] = []
+    fleet_ok = True
+    if os.environ.get("SOAK_FLEET", "1") != "0":
+        print("soak: fleet mode ...", flush=True)
+        fleet_figures = asyncio.run(fleet_soak(FleetConfig()))
+        fleet = fleet_figures.lines()
+        fleet_ok = (
+            fleet_figures.failed_calls == 0
+            and fleet_figures.identical_pages == fleet_figures.compared_pages
+        )
+        print("\n".join(fleet))
     hostile: list[str] = []
     hostile_ok = True
     if os.environ.get("SOAK_HOSTILE", "1") != "0":
@@ -30,11 +43,12 @@ def main() -> int:
             outcomes.append(run_group(group))
         hostile, hostile_ok = section(outcomes)
         print("\n".join(hostile))
-    DOC.write_text(document(result, fig, hostile, all_met=fig.all_met and hostile_ok))
+    all_met = fig.all_met and hostile_ok and fleet_ok
+    DOC.write_text(document(result, fig, fleet + hostile, all_met=all_met))
     print(f"soak: wrote {DOC}")
     if not fig.all_met:
         print("soak: some expectations were NOT met; serve log tail:\n" + result.log_tail[-2000:])
-    return 0 if fig.all_met and hostile_ok else 1
+    return 0 if all_met else 1
 
 
 if __name__ == "__main__":

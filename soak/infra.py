@@ -238,6 +238,7 @@ def start_service(
     s3_endpoint: str,
     workdir: Path,
     extra_env: dict[str, str],
+    log_name: str = "serve.log",
 ) -> Service:
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     env = service_env(
@@ -251,7 +252,7 @@ def start_service(
             "PHOTOVAULT_METRICS_ADDR": f"{HOST}:{metrics_port}",
         },
     )
-    log_path = workdir / "serve.log"
+    log_path = workdir / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI
             [str(REPO / ".venv" / "bin" / "photovault"), "serve"],
