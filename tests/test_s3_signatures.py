@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import grpc
 import httpx
@@ -106,6 +106,9 @@ async def test_valid_upload_succeeds_and_download_url_works(
     download = await http.get(photo.url)
     assert download.status_code == 200
     assert download.content == data
+    # The signed response-cache-control: browsers keep the image for the URL's lifetime.
+    lifetime = parse_qs(urlsplit(photo.url).query)["X-Amz-Expires"][0]
+    assert download.headers["cache-control"] == f"private, max-age={lifetime}, immutable"
     assert (await http.get(tampered(photo.url))).status_code == 403
     # Even the very same bytes cannot overwrite the stored object (If-None-Match: *).
     assert (await put_bytes(http, ticket, data)).status_code == 412

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from photovault_server.adapters.cloudfront import CloudFrontUrls
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
@@ -32,18 +34,28 @@ from photovault_server.core import (
     ServiceConfig,
     UrlCache,
 )
+from photovault_server.core.ports import DownloadSigner
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
-from photovault_server.settings import CacheSettings, DatabaseSettings, S3Settings, Settings
+from photovault_server.settings import (
+    CacheSettings,
+    CdnSettings,
+    DatabaseSettings,
+    S3Settings,
+    Settings,
+    SettingsError,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Backends:
-    """The three ports the core runs on."""
+    """The ports the core runs on. `signer` signs private download URLs when it is not the
+    store itself (a CDN)."""
 
     repository: PhotoRepository
     store: ObjectStore
     url_cache: UrlCache
+    signer: DownloadSigner | None = None
 
 
 def build_service(
@@ -64,7 +76,30 @@ def build_service(
         page_tokens=PageTokenCodec(page_token_key),
         clock=clock,
         download_urls=download_urls,
+        signer=backends.signer,
     )
+
+
+def cdn_signer(settings: CdnSettings) -> CloudFrontUrls | None:
+    """CloudFront signed URLs when the CDN is configured; the key is checked now, so that a bad
+    key stops the start-up rather than a request (reading a key file is the only I/O)."""
+    if not settings.cdn_enabled:
+        return None
+    from photovault_server.adapters.cloudfront import CdnKeyError, CloudFrontSigner
+
+    pem = (
+        settings.cdn_private_key.encode()
+        if settings.cdn_private_key
+        else Path(settings.cdn_private_key_file).read_bytes()
+    )
+    signer = CloudFrontSigner(settings.cdn_key_pair_id, pem)
+    try:
+        signer.check()
+    except CdnKeyError as exc:
+        raise SettingsError(
+            f"invalid configuration:\n  PHOTOVAULT_CDN_PRIVATE_KEY: {exc}"
+        ) from None
+    return CloudFrontUrls(settings.cdn_base_url, signer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +129,7 @@ class App:
             repository=self.backends.repository,
             store=store or self.backends.store,
             url_cache=url_cache or self.backends.url_cache,
+            signer=self.backends.signer,
         )
         return build_service(
             backends,
@@ -231,6 +267,7 @@ async def open_app(
             repository=repository or PostgresPhotoRepository(pool),
             store=store or open_s3_store(settings, stack),
             url_cache=caches.outer,
+            signer=cdn_signer(settings),
         )
         service = build_service(
             backends,

@@ -293,6 +293,44 @@ class LimitSettings(_Section):
         )
 
 
+class CdnSettings(_Section):
+    """CloudFront in front of the bucket: with all three set (a key inline or in a file),
+    private photos' URLs are CloudFront signed URLs instead of S3 presigned URLs."""
+
+    cdn_base_url: str = Field("", validation_alias=_env("PHOTOVAULT_CDN_BASE_URL"))
+    # The active key of the distribution's key group: switching it signs new URLs with the
+    # new key; keep the previous public key in the key group for a URL lifetime.
+    cdn_key_pair_id: str = Field("", validation_alias=_env("PHOTOVAULT_CDN_KEY_PAIR_ID"))
+    cdn_private_key: str = Field(
+        "", repr=False, validation_alias=_env("PHOTOVAULT_CDN_PRIVATE_KEY")
+    )
+    cdn_private_key_file: str = Field("", validation_alias=_env("PHOTOVAULT_CDN_PRIVATE_KEY_FILE"))
+
+    @model_validator(mode="after")
+    def _all_or_none(self) -> CdnSettings:
+        given = {
+            "PHOTOVAULT_CDN_BASE_URL": bool(self.cdn_base_url),
+            "PHOTOVAULT_CDN_KEY_PAIR_ID": bool(self.cdn_key_pair_id),
+            "PHOTOVAULT_CDN_PRIVATE_KEY or PHOTOVAULT_CDN_PRIVATE_KEY_FILE": bool(
+                self.cdn_private_key or self.cdn_private_key_file
+            ),
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, ok in given.items() if not ok)
+            raise ValueError(f"the CDN needs {missing} too")
+        if self.cdn_private_key and self.cdn_private_key_file:
+            raise ValueError(
+                "set one of PHOTOVAULT_CDN_PRIVATE_KEY or PHOTOVAULT_CDN_PRIVATE_KEY_FILE"
+            )
+        if self.cdn_base_url and not self.cdn_base_url.startswith("https://"):
+            raise ValueError("PHOTOVAULT_CDN_BASE_URL must be an https:// URL")
+        return self
+
+    @property
+    def cdn_enabled(self) -> bool:
+        return bool(self.cdn_base_url)
+
+
 class LogSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("PHOTOVAULT_LOG_LEVEL")
@@ -309,6 +347,7 @@ class Settings(
     S3Settings,
     AuthSettings,
     LimitSettings,
+    CdnSettings,
     LogSettings,
 ):
     """Every section: what a running service (serve, Lambda, sweep) needs. Being each section,

@@ -90,7 +90,8 @@ class S3ObjectStore:
         """Origin and path prefix carry the bucket, region and addressing style; the signing
         credentials stay out (see ObjectStore.url_scope)."""
         endpoint = await self._s3_endpoint()
-        return "|".join((endpoint.origin, endpoint.path_prefix, endpoint.region))
+        # "immutable": GET URLs carry response-cache-control (entries from before it differ).
+        return "|".join((endpoint.origin, endpoint.path_prefix, endpoint.region, "immutable"))
 
     async def url_lifetime_cap(self) -> timedelta | None:
         credentials, expiry = await self._credentials()
@@ -103,6 +104,7 @@ class S3ObjectStore:
         signed_at: datetime,
         expire_at: datetime,
         headers: dict[str, str] | None = None,
+        cached_by_browsers: bool = False,
     ) -> tuple[PresignedUrlBatch, datetime]:
         credentials, expiry = await self._credentials()
         expire = min(expire_at, signed_at + _SIGV4_MAX)
@@ -111,12 +113,20 @@ class S3ObjectStore:
         if credentials.token and expiry is None:
             expire = min(expire, signed_at + self._temporary_cap)
         seconds = max(int((expire - signed_at).total_seconds()), 1)
+        # S3 answers a GET with the Cache-Control the URL asks for (a signed parameter): a
+        # browser that sees the same URL again for its lifetime need not even revalidate.
+        params = (
+            {"response-cache-control": f"private, max-age={seconds}, immutable"}
+            if cached_by_browsers
+            else None
+        )
         batch = PresignedUrlBatch(
             await self._s3_endpoint(),
             credentials,
             method=method,
             signed_at=signed_at,
             expires_in=seconds,
+            params=params,
             headers=headers,
         )
         return batch, signed_at + timedelta(seconds=seconds)
@@ -157,7 +167,7 @@ class S3ObjectStore:
         self, keys: Sequence[str], *, signed_at: datetime, expire_at: datetime
     ) -> list[SignedUrl]:
         batch, expire_time = await self._batch(
-            method="GET", signed_at=signed_at, expire_at=expire_at
+            method="GET", signed_at=signed_at, expire_at=expire_at, cached_by_browsers=True
         )
         return [SignedUrl(url=batch.url(key), expire_time=expire_time) for key in keys]
 

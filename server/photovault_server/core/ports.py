@@ -24,6 +24,29 @@ from .models import (
 )
 
 
+class DownloadSigner(Protocol):
+    """Signs download URLs of private objects: the bucket itself (S3 presigned URLs) or a CDN
+    in front of it (CloudFront signed URLs)."""
+
+    async def url_scope(self) -> str:
+        """A string that changes whenever the URLs this signer makes would point elsewhere or
+        be fetched otherwise for the same object (never who signs them: see ObjectStore)."""
+        ...
+
+    async def url_lifetime_cap(self) -> timedelta | None:
+        """How long a URL signed now may live at most (temporary credentials of unknown
+        expiry); None when unbounded."""
+        ...
+
+    async def presign_downloads(
+        self, keys: Sequence[str], *, signed_at: datetime, expire_at: datetime
+    ) -> list[SignedUrl]:
+        """GET URLs for `keys`, in order, to expire at `expire_at` (or earlier where the
+        signing credentials expire first). The same arguments and key give byte-identical
+        URLs."""
+        ...
+
+
 class ObjectStore(Protocol):
     async def url_scope(self) -> str:
         """A string that changes whenever the URLs this store signs would point elsewhere or be

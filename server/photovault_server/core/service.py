@@ -28,11 +28,11 @@ from .models import (
     Visibility,
 )
 from .page_tokens import PageTokenCodec
-from .ports import ObjectStore, PhotoRepository, UrlCache
+from .ports import DownloadSigner, ObjectStore, PhotoRepository, UrlCache
 from .urls import DownloadUrls, UrlPolicy, UrlStats
 
 Clock = Callable[[], datetime]
-DownloadUrlsFactory = Callable[[ObjectStore, UrlCache, UrlPolicy], DownloadUrls]
+DownloadUrlsFactory = Callable[[DownloadSigner, UrlCache, UrlPolicy], DownloadUrls]
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 MAX_UPLOAD_URL_TTL = timedelta(hours=1)
 # Longer than any confirm can take (its deadline), so a sweep never races one.
@@ -80,15 +80,17 @@ class PhotoService:
         page_tokens: PageTokenCodec,
         clock: Clock = utc_now,
         download_urls: DownloadUrlsFactory = DownloadUrls,
+        signer: DownloadSigner | None = None,
     ) -> None:
-        """`download_urls` builds the URL layer; replaced only to measure the service without
-        it (bench/list_photos.py's floor)."""
+        """`signer` signs private download URLs: the store's own presigned URLs unless a CDN
+        signs them. `download_urls` builds the URL layer; replaced only to measure the service
+        without it (bench/list_photos.py's floor)."""
         self._repo = repo
         self._store = store
         self._config = config
         self._tokens = page_tokens
         self._clock = clock
-        self._urls = download_urls(store, cache, config.urls)
+        self._urls = download_urls(signer or store, cache, config.urls)
 
     @property
     def url_stats(self) -> UrlStats:

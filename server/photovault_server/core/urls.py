@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from .models import Photo, SignedUrl, Visibility
-from .ports import ObjectStore, UrlCache
+from .ports import DownloadSigner, UrlCache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIGV4_MAX_EXPIRY = timedelta(days=7)
@@ -105,8 +105,8 @@ class DownloadUrls:
     """Hands out download URLs for photos: public ones unsigned, private ones from the cache
     while they have at least the margin left, else freshly signed in one batch."""
 
-    def __init__(self, store: ObjectStore, cache: UrlCache, policy: UrlPolicy) -> None:
-        self._store = store
+    def __init__(self, signer: DownloadSigner, cache: UrlCache, policy: UrlPolicy) -> None:
+        self._store = signer
         self._cache = cache
         self._policy = policy
         self.stats = UrlStats()
