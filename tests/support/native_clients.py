@@ -44,6 +44,7 @@ GO_TOOLCHAIN = (
     ("protoc", "protobuf-compiler"),
     ("protoc-gen-go", "protoc-gen-go"),
     ("protoc-gen-go-grpc", "protoc-gen-go-grpc"),
+    ("grpc_cpp_plugin", "protobuf-compiler-grpc"),  # scripts/gen_clients.sh generates both
     (str(GOCODE / "google.golang.org/grpc"), "golang-google-grpc-dev"),
     (str(GOCODE / "google.golang.org/protobuf"), "golang-google-protobuf-dev"),
     (
