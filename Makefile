@@ -10,7 +10,7 @@ BUF := node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: dev web test test-prerequisites pytest lint gen gen-check buf-lint buf-breaking fmt clean bench soak
+.PHONY: dev web test test-prerequisites pytest lint gen gen-check gen-clients buf-lint buf-breaking fmt clean bench soak
 
 # The project and, beside it, the development tools (devtools/: `photovault dev`, the stand-in
 # back ends), which the project's wheel and image never contain.
@@ -77,6 +77,11 @@ soak: $(STAMP) $(NODE_STAMP)
 gen: $(STAMP) $(NODE_STAMP)
 	PY=$(PY) scripts/gen_protos.sh
 	npm run -s gen-ts
+
+## gen-clients: generate the Go and C++ clients into gen/go and gen/cpp (not committed: built
+## per machine with Debian's protoc and plugins, see docs/clients.md)
+gen-clients:
+	scripts/gen_clients.sh gen
 
 ## gen-check: the committed stubs are exactly what the protos generate
 gen-check: $(STAMP)

@@ -4,18 +4,41 @@
 # otherwise says in one line what to install and exits 1, before any test runs.
 set -euo pipefail
 
-# One entry per need: a command the tests run, and the Debian package that brings it.
+# One entry per need: a command the tests run (or a file they read: an absolute path), and the
+# Debian package that brings it.
 requirements=(
   "chromium chromium"         # the browser tests drive it (playwright-core downloads none)
   "redis-server redis-server" # the URL cache tests stop and restart a private one
+  # The Go and C++ clients (scripts/gen_clients.sh; tests/test_go_client.py, test_cpp_client.py)
+  "protoc protobuf-compiler"
+  "protoc-gen-go protoc-gen-go"
+  "protoc-gen-go-grpc protoc-gen-go-grpc"
+  "go golang-go"
+  "/usr/share/gocode/src/google.golang.org/grpc golang-google-grpc-dev"
+  "/usr/share/gocode/src/google.golang.org/protobuf golang-google-protobuf-dev"
+  "/usr/share/gocode/src/google.golang.org/genproto/googleapis/rpc/errdetails golang-google-genproto-dev"
+  # grpc-go needs golang/protobuf 1.4+ (APIv2) for protoc-gen-go 1.28's messages; 1.3 panics
+  "/usr/share/gocode/src/github.com/golang/protobuf/proto/registry.go golang-github-golang-protobuf-1-5-dev"
+  "grpc_cpp_plugin protobuf-compiler-grpc"
+  "g++ g++"
+  "make make"
+  "pkg-config pkg-config"
+  "/usr/include/grpcpp/grpcpp.h libgrpc++-dev"
+  "/usr/include/google/protobuf/message.h libprotobuf-dev"
+  "curl-config libcurl4-openssl-dev"
 )
 
-# The packages of the commands not on PATH, each once, space-separated.
+# Whether a need is met: an absolute path exists, or a command is on PATH.
+present() {
+  if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null; fi
+}
+
+# The packages of the needs not met, each once, space-separated.
 missing_packages() {
-  local entry command package missing=" "
+  local entry need package missing=" "
   for entry in "${requirements[@]}"; do
-    read -r command package <<<"$entry"
-    if ! command -v "$command" >/dev/null && [[ $missing != *" $package "* ]]; then
+    read -r need package <<<"$entry"
+    if ! present "$need" && [[ $missing != *" $package "* ]]; then
       missing+="$package "
     fi
   done
