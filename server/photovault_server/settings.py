@@ -192,6 +192,9 @@ class AuthSettings(_Section):
             raise ValueError("PHOTOVAULT_JWT_SECRET must be at least 32 characters")
         if not self.jwt_secret and len(self.page_token_secret) < 16:
             raise ValueError("with PHOTOVAULT_JWKS_URL, set PHOTOVAULT_PAGE_TOKEN_SECRET (16+)")
+        if self.jwks_url and not self.jwt_issuer:
+            # A key set may sign for many tenants: without the issuer, any of them is accepted.
+            raise ValueError("with PHOTOVAULT_JWKS_URL, set PHOTOVAULT_JWT_ISSUER")
         return self
 
     def auth_config(self) -> AuthConfig:
