@@ -233,6 +233,10 @@ class LimitSettings(_Section):
         25 * MiB, ge=1, le=5 * GiB, validation_alias=_env("PHOTOVAULT_MAX_UPLOAD_BYTES")
     )
     quota_bytes: int = Field(10 * GiB, ge=0, validation_alias=_env("PHOTOVAULT_QUOTA_BYTES"))
+    # Unconfirmed uploads one user may hold at once: each is a row and an object to sweep.
+    max_pending_uploads: int = Field(
+        100, ge=1, le=100_000, validation_alias=_env("PHOTOVAULT_MAX_PENDING_UPLOADS")
+    )
     allowed_content_types: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_ALLOWED_TYPES), validation_alias=_env("PHOTOVAULT_ALLOWED_CONTENT_TYPES")
     )
@@ -281,6 +285,7 @@ class LimitSettings(_Section):
             allowed_content_types=tuple(self.allowed_content_types),
             max_upload_bytes=self.max_upload_bytes,
             quota_bytes=self.quota_bytes,
+            max_pending_uploads=self.max_pending_uploads,
             upload_url_ttl=timedelta(seconds=self.upload_url_ttl_seconds),
             confirm_window=timedelta(seconds=self.confirm_window_seconds),
         )

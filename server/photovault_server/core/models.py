@@ -183,3 +183,5 @@ class Reservation:
     accepted: bool
     quota_bytes: int
     reserved_bytes: int
+    # Refused because the user already holds the most pending uploads allowed.
+    too_many_pending: bool = False
