@@ -47,8 +47,11 @@ class ServerSettings(_Section):
 
     grpc_addr: str = Field("127.0.0.1:50051", validation_alias=_env("PHOTOVAULT_GRPC_ADDR"))
     http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("PHOTOVAULT_HTTP_ADDR"))
-    # Prometheus /metrics of `photovault serve`; empty to switch it off.
+    # Prometheus /metrics of `photovault serve`; empty to switch it off. Loopback by default;
+    # the host must be explicit (":9464" would listen on every interface).
     metrics_addr: str = Field("127.0.0.1:9464", validation_alias=_env("PHOTOVAULT_METRICS_ADDR"))
+    # gRPC server reflection (grpcurl without the protos); off to hide the API's shape.
+    grpc_reflection: bool = Field(True, validation_alias=_env("PHOTOVAULT_GRPC_REFLECTION"))
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, le=300, validation_alias=_env("PHOTOVAULT_SHUTDOWN_GRACE_SECONDS")
     )
@@ -64,6 +67,14 @@ class ServerSettings(_Section):
     _split_origins = field_validator("cors_origins", mode="before")(
         classmethod(lambda cls, v: _split(v))
     )
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _explicit_metrics_host(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit()):
+            raise ValueError("must be host:port with an explicit host (e.g. 127.0.0.1:9464)")
+        return value
 
 
 class DatabaseSettings(_Section):
