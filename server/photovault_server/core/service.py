@@ -304,7 +304,12 @@ class PhotoService:
         visibility: int = 0,
         content_type: str = "",
         order: int = 0,
+        fit: Callable[[Sequence[Photo]], int] | None = None,
     ) -> PhotoPage:
+        """`fit`, from the transport, says how many of a page's leading photos fit in one
+        reply (its size limit: gRPC's message size, Lambda's response size); the page is cut
+        there, at least one photo long, and the next page token continues after the last one
+        kept, so pagination stays exact."""
         v = val.Violations()
         limit = val.check_page_size(v, "page_size", page_size)
         flt = PhotoFilter(
@@ -343,11 +348,16 @@ class PhotoService:
         query_ = PhotoQuery(owner_id=user_id, filter=flt, order=sort, limit=limit + 1, after=after)
         rows = await self._repo.list_photos(query_)
         page, more = rows[:limit], len(rows) > limit
+        photos = await self._urls.attach(page, self._clock())
+        if fit is not None and photos:
+            fitting = max(fit(photos), 1)
+            if fitting < len(photos):
+                photos, more = photos[:fitting], True
         token = ""
         if more:
-            last = page[-1]
+            last = photos[-1]
             token = self._tokens.encode(_cursor(last), user_id, flt, sort)
-        return PhotoPage(photos=await self._urls.attach(page, self._clock()), next_page_token=token)
+        return PhotoPage(photos=photos, next_page_token=token)
 
     async def batch_get_photo_urls(self, user_id: str, photo_ids: Sequence[str]) -> list[PhotoUrl]:
         v = val.Violations()
