@@ -265,3 +265,39 @@ async def test_two_sweepers_never_take_the_same_rows_and_delete_in_batches(
         "SELECT count(*) FROM uploads WHERE owner_id = ANY($1::text[])", [u.id for u in users]
     )
     assert left == 0
+
+
+# Item 8: headers the upload URL does not sign -----------------------------------------------
+
+UNSIGNED_HEADERS = {
+    "content-encoding": "gzip",
+    "content-disposition": 'attachment; filename="invoice.html"',
+    "cache-control": "public, max-age=31536000, immutable",
+}
+
+
+@pytest.mark.parametrize("header", sorted(UNSIGNED_HEADERS))
+async def test_headers_the_upload_url_does_not_sign_are_refused(
+    service: Service, http: httpx.AsyncClient, header: str
+) -> None:
+    """S3 stores Content-Encoding, Content-Disposition and Cache-Control sent with a
+    presigned PUT even though the URL does not sign them, and serves them with every
+    download. The service refuses such an upload at confirm and deletes its bytes."""
+    alice = new_user()
+    data = jpeg((5, 5))
+    ticket = await _ticket(service, alice, data)
+    key = await _object_key(service, ticket.upload_id)
+    put = await http.request(
+        ticket.method,
+        ticket.upload_url,
+        content=data,
+        headers={**dict(ticket.required_headers), header: UNSIGNED_HEADERS[header]},
+    )
+    if put.status_code != 200:  # refused by S3 itself: nothing stored
+        assert put.status_code in (400, 403), put.text
+        assert not await service.object_exists(key)
+        return
+    refused = await call_error(_confirm(service, alice, ticket.upload_id))
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert header in (refused.details() or "").lower()
+    assert not await service.object_exists(key)

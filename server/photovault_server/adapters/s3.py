@@ -25,6 +25,14 @@ from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _PROBE_KEY = "photovault-endpoint-probe"
 _SIGV4_MAX = timedelta(days=7)
+# Headers S3 stores from an upload and sends back with downloads, as HeadObject names them.
+_SERVED_HEADERS = (
+    ("content-encoding", "ContentEncoding"),
+    ("content-disposition", "ContentDisposition"),
+    ("cache-control", "CacheControl"),
+    ("content-language", "ContentLanguage"),
+    ("expires", "ExpiresString"),
+)
 # S3 DeleteObjects takes at most this many keys per request.
 MAX_DELETE_BATCH = 1000
 
@@ -174,9 +182,15 @@ class S3ObjectStore:
                 if exc.response.get("Error", {}).get("Code") in _MISSING:
                     return None
                 raise
+        served = tuple(
+            (header, str(response[field]))
+            for header, field in _SERVED_HEADERS
+            if response.get(field)
+        )
         return ObjectInfo(
             size_bytes=int(response["ContentLength"]),
             content_type=str(response.get("ContentType", "")),
+            served_headers=served,
         )
 
     async def read_prefix(self, key: str, length: int) -> bytes:

@@ -270,6 +270,11 @@ class PhotoService:
             problem = f"object has {info.size_bytes} bytes, {upload.size_bytes} were declared"
         elif info.content_type.lower() != upload.content_type:
             problem = f"object has type {info.content_type!r}, {upload.content_type} was declared"
+        elif info.served_headers:
+            # The upload URL does not sign them, yet they would be served with every download
+            # (a gzip encoding, an attachment name, a year of public caching).
+            names = ", ".join(name for name, _ in info.served_headers)
+            problem = f"object was uploaded with headers the upload URL does not allow: {names}"
         else:
             head = await self._store.read_prefix(upload.object_key, SNIFF_BYTES)
             if not FORMATS[upload.content_type].matches(head):
