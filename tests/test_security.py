@@ -282,7 +282,9 @@ async def test_headers_the_upload_url_does_not_sign_are_refused(
 ) -> None:
     """S3 stores Content-Encoding, Content-Disposition and Cache-Control sent with a
     presigned PUT even though the URL does not sign them, and serves them with every
-    download. The service refuses such an upload at confirm and deletes its bytes."""
+    download. The service refuses such an upload at confirm and deletes its bytes (a
+    Cache-Control that lets no cache keep the object is fine: Node's fetch sends
+    `no-cache`, tests/test_node_clients.py)."""
     alice = new_user()
     data = jpeg((5, 5))
     ticket = await _ticket(service, alice, data)
@@ -301,3 +303,16 @@ async def test_headers_the_upload_url_does_not_sign_are_refused(
     assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert header in (refused.details() or "").lower()
     assert not await service.object_exists(key)
+
+
+async def test_a_cache_control_that_caches_nothing_is_accepted(
+    service: Service, http: httpx.AsyncClient
+) -> None:
+    alice = new_user()
+    data = jpeg((5, 5))
+    ticket = await _ticket(service, alice, data)
+    headers = {**dict(ticket.required_headers), "cache-control": "no-cache, no-store"}
+    put = await http.request(ticket.method, ticket.upload_url, content=data, headers=headers)
+    assert put.status_code == 200, put.text
+    confirmed = await _confirm(service, alice, ticket.upload_id)
+    assert confirmed.photo.id == ticket.upload_id

@@ -270,10 +270,10 @@ class PhotoService:
             problem = f"object has {info.size_bytes} bytes, {upload.size_bytes} were declared"
         elif info.content_type.lower() != upload.content_type:
             problem = f"object has type {info.content_type!r}, {upload.content_type} was declared"
-        elif info.served_headers:
+        elif unsafe := [name for name, value in info.served_headers if not _harmless(name, value)]:
             # The upload URL does not sign them, yet they would be served with every download
             # (a gzip encoding, an attachment name, a year of public caching).
-            names = ", ".join(name for name, _ in info.served_headers)
+            names = ", ".join(unsafe)
             problem = f"object was uploaded with headers the upload URL does not allow: {names}"
         else:
             head = await self._store.read_prefix(upload.object_key, SNIFF_BYTES)
@@ -535,6 +535,21 @@ class SweepReport:
 
 def _cursor(photo: Photo) -> Cursor:
     return Cursor(create_time=photo.create_time, photo_id=photo.id)
+
+
+# Cache-Control directives that let no cache keep a download: what HTTP clients without a
+# cache (Node's fetch) or with it disabled (browser dev tools) send with every request.
+_UNCACHEABLE = frozenset({"no-cache", "no-store", "private", "must-revalidate", "max-age=0"})
+
+
+def _harmless(header: str, value: str) -> bool:
+    """A header stored with an uploaded object that changes nothing of how it is served."""
+    value = value.strip().lower()
+    if header == "content-encoding":
+        return value in ("", "identity")
+    if header == "cache-control":
+        return {d.strip() for d in value.split(",") if d.strip()} <= _UNCACHEABLE
+    return not value
 
 
 def _upload_expired(upload_id: uuid.UUID) -> FailedPrecondition:
