@@ -24,10 +24,12 @@ from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App, open_app
 from photovault_server.server import running_grpc_server
 
-from .conftest import User, create_bucket, make_settings, new_user, put_bytes
+from .support.buckets import create_bucket
+from .support.grpc_status import call_error
 from .support.images import jpeg
 from .support.s3_servers import localstack_s3_server
-from .test_grpc_errors import call_error
+from .support.settings import make_settings
+from .support.users import User, new_user, put_bytes
 
 pytestmark = pytest.mark.localstack
 
@@ -53,7 +55,7 @@ class Service:
     clock: DrivenClock
 
     async def object_exists(self, key: str) -> bool:
-        return await self.app.service._store.head(key) is not None
+        return await self.app.backends.store.head(key) is not None
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,7 @@ async def test_a_retried_confirm_at_the_deadline_never_records_a_photo_without_b
     key = await _object_key(service, ticket.upload_id)
     assert (await put_bytes(http, ticket, data)).status_code == 200
 
-    repo, store = service.app.service._repo, service.app.service._store
+    repo, store = service.app.backends.repository, service.app.backends.store
     a_at_the_database, a_may_go = asyncio.Event(), asyncio.Event()
     real_confirm = repo.confirm_upload
 
@@ -236,7 +238,7 @@ async def test_two_sweepers_never_take_the_same_rows_and_delete_in_batches(
         "WHERE owner_id = ANY($1::text[])",
         [u.id for u in users],
     )
-    store = service.app.service._store
+    store = service.app.backends.store
     requests: list[list[str]] = []
     real_delete, real_delete_many = store.delete, getattr(store, "delete_many", None)
 

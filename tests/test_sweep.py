@@ -93,7 +93,7 @@ async def test_an_s3_failure_keeps_the_row_for_the_next_sweep(
     async def s3_down(keys: object) -> list[str]:
         raise Unavailable("object store unavailable (test)")
 
-    store = app.service._store
+    store = app.backends.store
     monkeypatch.setattr(store, "delete_many", s3_down)
     with pytest.raises(Unavailable):
         await app.service.sweep_expired_uploads()

@@ -151,11 +151,11 @@ def entry_url(raw: bytes | str | None) -> str | None:
 
 
 async def key_of(app: App, photo: Photo) -> str:
-    return cache_key(await app.service._store.url_scope(), photo)
+    return cache_key(await app.backends.store.url_scope(), photo)
 
 
 async def core_photo(app: App, user: User, photo_id: str) -> Photo:
-    photo = await app.service._repo.get_photo(user.id, uuid.UUID(photo_id))
+    photo = await app.backends.repository.get_photo(user.id, uuid.UUID(photo_id))
     assert photo is not None
     return photo
 
