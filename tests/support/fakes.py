@@ -176,10 +176,14 @@ class InMemoryObjectStore:
         self.deleted_keys.append(key)
 
     async def delete_many(self, keys: Sequence[str]) -> list[str]:
-        """One batch request; fails like `delete` (its name in `failing`)."""
+        """One batch request; fails like `delete` (its name in `failing`). As S3ObjectStore,
+        no request for no keys, and more than 1,000 refused before any request."""
+        if not keys:
+            return []
+        if len(keys) > 1000:
+            raise ValueError("at most 1000 keys per DeleteObjects request")
         await _round_trip()
         self._check("delete")
-        assert len(keys) <= 1000, "DeleteObjects takes at most 1,000 keys"
         self.delete_batches.append(list(keys))
         for key in keys:
             self.objects.pop(key, None)
@@ -378,10 +382,12 @@ class InMemoryPhotoRepository:
         self, before: datetime, *, now: datetime, claim_until: datetime, limit: int
     ) -> list[Upload]:
         await self._enter()
+        # As the SQL: a claim holds through `claim_until` and is free only once it is past.
         free = [
             u
             for u in self.uploads.values()
-            if u.reserved_until < before and self.upload_claims.get(u.id, now) <= now
+            if u.reserved_until < before
+            and ((held := self.upload_claims.get(u.id)) is None or held < now)
         ]
         taken = sorted(free, key=lambda u: u.reserved_until)[:limit]
         self.upload_claims.update({u.id: claim_until for u in taken})
@@ -473,9 +479,13 @@ class InMemoryPhotoRepository:
 
     def _queue_deletion(self, key: str, not_before: datetime) -> None:
         queued = self.object_deletions.get(key)
-        if queued is not None:
-            not_before = max(not_before, queued.not_before)
-        self.object_deletions[key] = QueuedDeletion(not_before)
+        if queued is None:
+            self.object_deletions[key] = QueuedDeletion(not_before)
+            return
+        # As the SQL's ON CONFLICT: the later not_before, due again, a sweeper's claim kept.
+        self.object_deletions[key] = replace(
+            queued, not_before=max(not_before, queued.not_before), deleted_once=False
+        )
 
     async def claim_object_deletions(
         self, *, now: datetime, claim_until: datetime, limit: int
