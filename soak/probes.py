@@ -138,14 +138,23 @@ async def check_sweep(database_url: str, s3: Any, bucket: str, sweep: Callable[[
     conn = await asyncpg.connect(database_url)
     try:
         keys = [row[0] for row in await conn.fetch("SELECT object_key FROM uploads")]
-        queued = [row[0] for row in await conn.fetch("SELECT object_key FROM object_deletions")]
+        # Keys already deleted once wait for their upload URLs to expire (a second deletion,
+        # adapters/migrations/0003): not work the sweep has left undone.
+        queued = [
+            row[0]
+            for row in await conn.fetch(
+                "SELECT object_key FROM object_deletions WHERE NOT deleted_once"
+            )
+        ]
         photos_before = int(await conn.fetchval("SELECT count(*) FROM photos"))
         with_object = await asyncio.to_thread(_existing, s3, bucket, keys)
         queued_with_object = await asyncio.to_thread(_existing, s3, bucket, queued)
         await conn.execute("UPDATE uploads SET reserved_until = now() - interval '1 day'")
         output = await asyncio.to_thread(sweep)
         pending_after = int(await conn.fetchval("SELECT count(*) FROM uploads"))
-        queued_after = int(await conn.fetchval("SELECT count(*) FROM object_deletions"))
+        queued_after = int(
+            await conn.fetchval("SELECT count(*) FROM object_deletions WHERE NOT deleted_once")
+        )
         photos_after = int(await conn.fetchval("SELECT count(*) FROM photos"))
     finally:
         await conn.close()

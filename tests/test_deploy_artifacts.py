@@ -200,9 +200,33 @@ def test_no_wildcard_grants(template: dict[str, Any]) -> None:
             assert "*" not in action, f"wildcard action {action!r} in {statement.get('Sid')}"
 
 
+def _cloudfront_grants(statement: dict[str, Any]) -> bool:
+    return bool(statement.get("Principal") == {"Service": "cloudfront.amazonaws.com"})
+
+
+def test_the_cdn_can_never_read_private_objects(template: dict[str, Any]) -> None:
+    """Issue 13, item 7: object keys appear in every presigned URL, so a CDN that may read
+    users/ serves private (and deleted) photos to anyone who once saw a URL. Whatever the
+    parameters, CloudFront may read public/ alone, and the service's public URLs never
+    default to the CDN."""
+    grants = [s for s in _allowed_statements(template) if _cloudfront_grants(s)]
+    assert grants, "the CDN option is gone: drop this test with it"
+    for statement in grants:
+        assert _as_list(statement["Action"]) == ["s3:GetObject"], statement
+        assert _as_list(statement["Resource"]) == [{"Fn::Sub": "${PhotosBucket.Arn}/public/*"}], (
+            statement
+        )
+        assert "Fn::If" not in json.dumps(statement.get("Condition", {})), statement
+    environment = template["Resources"]["PhotoVaultFunction"]["Properties"]["Environment"]
+    base_url = json.dumps(environment["Variables"]["PHOTOVAULT_PUBLIC_BASE_URL"])
+    assert "PublicCdn" not in base_url
+
+
 def test_object_actions_are_scoped_to_users_prefix(template: dict[str, Any]) -> None:
     object_actions: set[str] = set()
     for statement in _allowed_statements(template):
+        if _cloudfront_grants(statement):
+            continue  # test_the_cdn_can_never_read_private_objects
         actions = _as_list(statement["Action"])
         for action in actions:
             if action.startswith("s3:") and action != "s3:ListBucket":

@@ -329,3 +329,39 @@ async def test_text_reply_decodes_to_data_frame_then_trailer_frame(
     )
     frames = split_frames(b64_segments(response.content))
     assert frames == [(0x00, native.SerializeToString()), (0x80, OK_TRAILER_FRAME[5:])]
+
+
+async def test_frames_after_the_first_are_refused_at_their_header(
+    web: httpx.AsyncClient, alice: User
+) -> None:
+    """A unary request carries one data frame: the second is refused as soon as it starts,
+    never parsed, so a third frame's header (here one claiming 4 GiB) is never read."""
+    body = GET_ACCOUNT_FRAME + frame(b"") + b"\x00\xff\xff\xff\xff"
+    reply = trailers_only_status(await grpc_web_post(web, "GetAccount", body, headers=auth(alice)))
+    assert reply.code == 3, reply.message
+
+
+@pytest.mark.parametrize("token", [None, "Bearer not-a-token"], ids=["no-token", "bad-token"])
+async def test_anonymous_text_body_is_refused_before_it_is_decoded(
+    web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, token: str | None
+) -> None:
+    """A grpc-web-text body of 700,000 empty frames (4.7 MB of base64) from a caller without
+    a valid token is answered UNAUTHENTICATED from the headers; the base64 is never decoded
+    and no frame is read."""
+    from photovault_server.transport.web import grpc_web
+
+    decoded: list[int] = []
+    real_decode_text = grpc_web.decode_text
+
+    def counting_decode_text(body: bytes) -> bytes:
+        decoded.append(len(body))
+        return real_decode_text(body)
+
+    monkeypatch.setattr(grpc_web, "decode_text", counting_decode_text)
+    body = base64.b64encode(frame(b"") * 700_000)
+    headers = {"authorization": token} if token else {}
+    response = await grpc_web_post(
+        web, "GetAccount", body, content_type=TEXT_REPLY, headers=headers
+    )
+    assert trailers_only_status(response, text=True).code == 16
+    assert decoded == []

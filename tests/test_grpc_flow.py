@@ -16,7 +16,7 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 
 from .support.images import decoded_size, jpeg, png
-from .support.users import User, put_bytes, upload_photo
+from .support.users import User, new_user, put_bytes, upload_photo
 
 
 async def test_upload_list_get_download_update_delete(
@@ -183,3 +183,34 @@ async def test_health_and_reflection_answer_without_a_token(
     )
     names = [s.name async for r in responses for s in r.list_services_response.service]
     assert "photovault.v1.PhotoService" in names
+
+
+async def test_reflection_can_be_switched_off(
+    database_url: str, redis_url: str, aws_env: None
+) -> None:
+    """PHOTOVAULT_GRPC_REFLECTION=false: the service answers, reflection is UNIMPLEMENTED."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from photovault_server.app import open_app
+    from photovault_server.server import running_grpc_server
+
+    from .support.settings import make_settings
+
+    settings = make_settings(database_url, redis_url, PHOTOVAULT_GRPC_REFLECTION="false")
+    async with (
+        open_app(settings) as app,
+        running_grpc_server(app, "127.0.0.1:0") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            [r async for r in responses]
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        user = new_user()
+        account = await pb_grpc.PhotoServiceStub(channel).GetAccount(
+            pb.GetAccountRequest(), metadata=user.metadata
+        )
+        assert account.account.user_id == user.id

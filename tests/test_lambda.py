@@ -267,3 +267,56 @@ def test_scheduled_events_sweep_expired_uploads(
     result = handler(event, FakeContext())
     assert result["swept"] >= 1
     assert lambda_handler._loop.run_until_complete(age_and_count(False)) == 0
+
+
+def test_a_page_of_maximal_photos_is_cut_to_fit_lambdas_response_limit(
+    lambda_env: None, alice: User, database_url: str
+) -> None:
+    """Issue 13, item 8: 500 photos with the longest metadata allowed are more than Lambda's
+    6 MB response: the page is cut to fit and carries a next page token, and the pages
+    together still hold every photo exactly once, in order."""
+    count, emoji = 500, "\U0001f600"  # 4 bytes of UTF-8 each: the most bytes per character
+
+    async def insert() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(
+                "INSERT INTO accounts (user_id, create_time) VALUES ($1, now())", alice.id
+            )
+            await conn.executemany(
+                "INSERT INTO photos (id, owner_id, object_key, file_name, content_type, "
+                "size_bytes, title, description, tags, visibility, create_time, update_time) "
+                "VALUES (gen_random_uuid(), $1, $2, $3, 'image/jpeg', 1, $4, $5, $6, 1, "
+                "now() - make_interval(secs => $7), now())",
+                [
+                    (
+                        alice.id,
+                        f"users/{alice.id}/photos/{n:04d}.jpg",
+                        emoji * 255,
+                        emoji * 200,
+                        emoji * 2000,
+                        [f"{n % 10}{emoji * 49}" + str(t) for t in range(20)],
+                        n,
+                    )
+                    for n in range(count)
+                ],
+            )
+        finally:
+            await conn.close()
+
+    lambda_handler._loop.run_until_complete(insert())
+    seen: list[str] = []
+    token, pages = "", 0
+    while True:
+        event = connect_event("ListPhotos", {"pageSize": count, "pageToken": token}, alice)
+        response = handler(event, FakeContext())
+        assert response["statusCode"] == 200, response["body"][:500]
+        assert len(response["body"]) <= lambda_handler.MAX_RESPONSE_BYTES
+        page = json.loads(response["body"])
+        seen += [p["id"] for p in page["photos"]]
+        pages += 1
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    assert pages > 1
+    assert len(seen) == len(set(seen)) == count

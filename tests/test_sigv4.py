@@ -216,3 +216,13 @@ def test_expiry_outside_sigv4_limits_is_refused() -> None:
     for bad in (0, -1, int(timedelta(days=7).total_seconds()) + 1):
         with pytest.raises(ValueError, match="7 days"):
             PresignedUrlBatch(endpoint, creds, method="GET", signed_at=now, expires_in=bad)
+
+
+def test_credentials_repr_hides_the_secret_and_the_token() -> None:
+    creds = Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "FwoGZXIvYXdzEXAMPLE"
+    )
+    shown = repr(creds) + str(creds) + f"{creds}"
+    assert "AKIDEXAMPLE" in shown
+    assert "wJalrXUtnFEMI" not in shown
+    assert "FwoGZXIvYXdz" not in shown

@@ -90,11 +90,11 @@ async def test_an_s3_failure_keeps_the_row_for_the_next_sweep(
     ticket = await _upload(stub, http, alice)
     await _age(app, ticket.upload_id, SWEEP_GRACE + timedelta(hours=1))
 
-    async def s3_down(key: str) -> None:
+    async def s3_down(keys: object) -> list[str]:
         raise Unavailable("object store unavailable (test)")
 
     store = app.backends.store
-    monkeypatch.setattr(store, "delete", s3_down)
+    monkeypatch.setattr(store, "delete_many", s3_down)
     with pytest.raises(Unavailable):
         await app.service.sweep_expired_uploads()
     assert (

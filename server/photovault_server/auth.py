@@ -1,6 +1,13 @@
 """Bearer-token verification with PyJWT: HS256 with a shared secret, or RS256/ES256 with keys
 from a JWKS URL (cached by PyJWKClient). The user id is the token's `sub`.
 
+JWKS mode always checks the issuer: a key set may be shared by many tenants (Firebase, a
+region's Cognito pools), so the signature alone does not say whose token it is. The audience,
+when configured, is the token's `aud`, or its `client_id` when it has no `aud` (Cognito access
+tokens). Each token is checked with the algorithm of the key its `kid` names, never one the
+token picks. The key set is cached for `jwks_cache_seconds` (a revoked key stops working by
+then) and refetched for an unknown `kid` at most once per `jwks_refetch_seconds`.
+
 Transport-agnostic: the gRPC interceptor, the web gateway and the Lambda handler all call
 `TokenVerifier.user_id(authorization_header)`.
 """
@@ -31,15 +38,27 @@ class AuthConfig:
     issuer: str = ""
     audience: str = ""
     leeway_seconds: int = 30
+    jwks_cache_seconds: float = 300
+    jwks_refetch_seconds: float = 5
 
 
 class TokenVerifier:
     def __init__(self, config: AuthConfig) -> None:
         if bool(config.secret) == bool(config.jwks_url):
             raise ValueError("configure exactly one of a JWT secret (HS256) or a JWKS URL")
+        if config.jwks_url and not config.issuer:
+            raise ValueError("a JWKS URL needs the issuer its tokens must come from")
         self._config = config
+        # No per-kid cache (`cache_keys`): its entries never expire, so a key removed from the
+        # set would verify tokens until a restart. The set itself is cached for a bounded time.
         self._jwks = (
-            jwt.PyJWKClient(config.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            jwt.PyJWKClient(
+                config.jwks_url,
+                cache_keys=False,
+                lifespan=config.jwks_cache_seconds,
+                cooldown_duration=config.jwks_refetch_seconds,
+                timeout=5,
+            )
             if config.jwks_url
             else None
         )
@@ -58,23 +77,27 @@ class TokenVerifier:
     async def verify(self, token: str) -> str:
         cfg = self._config
         try:
+            key: jwt.PyJWK | str
             if self._jwks is not None:
                 # PyJWKClient fetches with urllib (blocking): keep it off the event loop.
-                signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-                key: object = signing_key.key
-                algorithms = list(_ASYMMETRIC)
+                key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                if key.algorithm_name not in _ASYMMETRIC:
+                    raise Unauthenticated(
+                        "token signing key has an unsupported algorithm", reason="TOKEN_INVALID"
+                    )
+                # The key's own algorithm only: a header naming another is refused.
+                algorithms = [key.algorithm_name]
             else:
                 key, algorithms = cfg.secret, ["HS256"]
             claims = jwt.decode(
                 token,
-                key,  # type: ignore[arg-type]
+                key,
                 algorithms=algorithms,
                 issuer=cfg.issuer or None,
-                audience=cfg.audience or None,
                 leeway=cfg.leeway_seconds,
                 options={
                     "require": ["exp", "sub"],
-                    "verify_aud": bool(cfg.audience),
+                    "verify_aud": False,  # checked below: `aud`, or Cognito's `client_id`
                     "verify_iss": bool(cfg.issuer),
                 },
             )
@@ -84,10 +107,27 @@ class TokenVerifier:
             ) from exc
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from exc
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             # PyJWT's messages name the failed check (audience, issuer, signature) and no secret.
             raise Unauthenticated(f"invalid token: {exc}", reason="TOKEN_INVALID") from exc
+        except (TypeError, ValueError) as exc:
+            # A key that does not fit the algorithm (an RSA key for ES256) fails in the
+            # cryptography layer; the caller only learns that the token is not valid.
+            raise Unauthenticated(
+                "invalid token: key and algorithm do not match", reason="TOKEN_INVALID"
+            ) from exc
+        if cfg.audience and not audience_matches(claims, cfg.audience):
+            raise Unauthenticated("invalid token: audience does not match", reason="TOKEN_INVALID")
         return user_id_from_claims(claims)
+
+
+def audience_matches(claims: Mapping[str, Any], audience: str) -> bool:
+    """The token is for `audience`: its `aud` (a string or a list) names it, or, only when it
+    has no `aud`, its `client_id` is it (Cognito access tokens carry the app client there)."""
+    if "aud" in claims:
+        aud = claims["aud"]
+        return aud == audience or (isinstance(aud, list) and audience in aud)
+    return claims.get("client_id") == audience
 
 
 def user_id_from_claims(claims: Mapping[str, Any]) -> str:

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from photovault_server.app import App
     from photovault_server.transport.web import WebGateway
 
-# Lambda's response payload limit; pages are capped far below it (500 photos), asserted here.
+# Lambda's response payload limit; asserted on every response.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# The bound on a reply's protobuf: ListPhotos pages are cut to fit. A third of the response
+# limit, less room for headers: Connect's JSON is ASCII, at most three times the protobuf
+# (a 2-byte character becomes \uXXXX, a 4-byte one two of them), and base64 of a binary body
+# (gRPC-web, Lambda's binary bodies) is 4/3 of it.
+MAX_REPLY_BYTES = (MAX_RESPONSE_BYTES - 64 * 1024) // 3
 # Time kept back from the invocation's remaining time, to answer before Lambda kills us.
 DEADLINE_MARGIN_SECONDS = 0.5
 # A scheduled sweep stops starting new batches this long before the invocation's timeout.
@@ -59,7 +64,7 @@ class _Runtime:
             settings = load_settings()
             configure_logging(settings.log_level, settings.log_format)
             self.app = await self.stack.enter_async_context(open_app(settings))
-            self.gateway = web_gateway(self.app)
+            self.gateway = web_gateway(self.app, max_reply_bytes=MAX_REPLY_BYTES)
             self.trust_authorizer = settings.trust_api_gateway_authorizer
             structlog.get_logger("photovault.lambda").info(
                 "app_started", ms=round((time.perf_counter() - started) * 1000, 1)
@@ -123,7 +128,7 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
         )
     _emit_metrics(app)
     result = http_response(version, response.status, response.headers, response.body)
-    # Cannot happen with the page limits; if it ever did, Lambda would drop the reply whole.
+    # Cannot happen with MAX_REPLY_BYTES; if it ever did, Lambda would drop the reply whole.
     assert len(result["body"]) <= MAX_RESPONSE_BYTES, "response over Lambda's 6 MB limit"
     return result
 

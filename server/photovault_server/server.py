@@ -44,9 +44,10 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
     add_photo_service(server, CallPipeline(app.verifier), method_table(PhotoHandlers(app.service)))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    if app.settings.grpc_reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind the gRPC server to {address}")

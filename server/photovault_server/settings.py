@@ -47,8 +47,11 @@ class ServerSettings(_Section):
 
     grpc_addr: str = Field("127.0.0.1:50051", validation_alias=_env("PHOTOVAULT_GRPC_ADDR"))
     http_addr: str = Field("127.0.0.1:8080", validation_alias=_env("PHOTOVAULT_HTTP_ADDR"))
-    # Prometheus /metrics of `photovault serve`; empty to switch it off.
+    # Prometheus /metrics of `photovault serve`; empty to switch it off. Loopback by default;
+    # the host must be explicit (":9464" would listen on every interface).
     metrics_addr: str = Field("127.0.0.1:9464", validation_alias=_env("PHOTOVAULT_METRICS_ADDR"))
+    # gRPC server reflection (grpcurl without the protos); off to hide the API's shape.
+    grpc_reflection: bool = Field(True, validation_alias=_env("PHOTOVAULT_GRPC_REFLECTION"))
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, le=300, validation_alias=_env("PHOTOVAULT_SHUTDOWN_GRACE_SECONDS")
     )
@@ -64,6 +67,14 @@ class ServerSettings(_Section):
     _split_origins = field_validator("cors_origins", mode="before")(
         classmethod(lambda cls, v: _split(v))
     )
+
+    @field_validator("metrics_addr")
+    @classmethod
+    def _explicit_metrics_host(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if value and (not host or not port.isdigit()):
+            raise ValueError("must be host:port with an explicit host (e.g. 127.0.0.1:9464)")
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -202,6 +213,9 @@ class AuthSettings(_Section):
             raise ValueError("PHOTOVAULT_JWT_SECRET must be at least 32 characters")
         if not self.jwt_secret and len(self.page_token_secret) < 16:
             raise ValueError("with PHOTOVAULT_JWKS_URL, set PHOTOVAULT_PAGE_TOKEN_SECRET (16+)")
+        if self.jwks_url and not self.jwt_issuer:
+            # A key set may sign for many tenants: without the issuer, any of them is accepted.
+            raise ValueError("with PHOTOVAULT_JWKS_URL, set PHOTOVAULT_JWT_ISSUER")
         return self
 
     def auth_config(self) -> AuthConfig:
@@ -240,6 +254,10 @@ class LimitSettings(_Section):
         25 * MiB, ge=1, le=5 * GiB, validation_alias=_env("PHOTOVAULT_MAX_UPLOAD_BYTES")
     )
     quota_bytes: int = Field(10 * GiB, ge=0, validation_alias=_env("PHOTOVAULT_QUOTA_BYTES"))
+    # Unconfirmed uploads one user may hold at once: each is a row and an object to sweep.
+    max_pending_uploads: int = Field(
+        100, ge=1, le=100_000, validation_alias=_env("PHOTOVAULT_MAX_PENDING_UPLOADS")
+    )
     allowed_content_types: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_ALLOWED_TYPES), validation_alias=_env("PHOTOVAULT_ALLOWED_CONTENT_TYPES")
     )
@@ -288,6 +306,7 @@ class LimitSettings(_Section):
             allowed_content_types=tuple(self.allowed_content_types),
             max_upload_bytes=self.max_upload_bytes,
             quota_bytes=self.quota_bytes,
+            max_pending_uploads=self.max_pending_uploads,
             upload_url_ttl=timedelta(seconds=self.upload_url_ttl_seconds),
             confirm_window=timedelta(seconds=self.confirm_window_seconds),
         )

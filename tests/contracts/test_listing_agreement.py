@@ -34,6 +34,7 @@ TAGS = ["sea", "sky", "city"]
 ALPHABET = "abABéÉ "  # a space: words may sit anywhere in a title or description
 CONTENT_TYPES = ["image/jpeg", "image/png"]
 QUOTA = 1 << 40
+MAX_PENDING = 1 << 20  # each photo's upload is confirmed at once: never the limit
 
 texts = st.text(alphabet=ALPHABET, max_size=6)
 words = st.text(alphabet=ALPHABET.replace(" ", ""), min_size=1, max_size=2)
@@ -72,9 +73,11 @@ async def store(repo: PhotoRepository, photo: Photo) -> None:
         create_time=photo.create_time,
         reserved_until=photo.create_time + timedelta(hours=1),
     )
-    reservation = await repo.reserve_upload(upload, default_quota_bytes=QUOTA, now=BASE)
+    reservation = await repo.reserve_upload(
+        upload, default_quota_bytes=QUOTA, max_pending_uploads=MAX_PENDING, now=BASE
+    )
     assert reservation.accepted
-    assert await repo.confirm_upload(photo) == photo
+    assert await repo.confirm_upload(photo, now=BASE) == photo
 
 
 async def pages(repo: PhotoRepository, query: PhotoQuery) -> list[list[Photo]]:

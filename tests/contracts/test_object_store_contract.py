@@ -141,3 +141,28 @@ async def test_url_scope_is_stable_and_long_term_keys_need_no_cap(
     assert scope
     assert await store.url_scope() == scope
     assert await store.url_lifetime_cap() is None
+
+
+async def test_delete_many_removes_the_listed_objects_only(object_store: StoreUnderTest) -> None:
+    store = object_store.store
+    gone, kept = [a_key() for _ in range(3)], a_key()
+    for key in [*gone, kept]:
+        await object_store.put(key, b"bytes", "image/jpeg")
+    missing = a_key()
+    assert await store.delete_many([gone[0], missing, gone[1], gone[2]]) == []
+    assert [await store.head(key) for key in gone] == [None, None, None]
+    assert await store.head(kept) is not None
+    assert await store.delete_many(gone) == []  # already gone: not an error
+    assert await store.delete_many([]) == []
+
+
+async def test_delete_many_takes_up_to_a_thousand_keys(object_store: StoreUnderTest) -> None:
+    store = object_store.store
+    stored = [a_key() for _ in range(3)]
+    for key in stored:
+        await object_store.put(key, b"bytes", "image/jpeg")
+    keys = stored + [a_key() for _ in range(1000 - len(stored))]
+    assert await store.delete_many(keys) == []
+    assert [await store.head(key) for key in stored] == [None, None, None]
+    with pytest.raises(ValueError, match="1000"):
+        await store.delete_many([*keys, a_key()])

@@ -1,13 +1,17 @@
 """PhotoRepository's contract (core/ports.py), run against Postgres and the in-memory fake.
 
-Owners are fresh per test. `expired_uploads` and `queued_object_deletions` see every owner's
-rows, so their tests assert on their own rows within the whole answer and on the answer's order,
-never on its exact length."""
+Owners are fresh per test. The sweep's claims (`claim_expired_uploads`,
+`claim_object_deletions`) see every owner's rows, and the Postgres database is shared by the
+whole run: their tests assert on their own rows within the whole answer, give back any other
+row they claimed, and finish their own rows, so that no test depends on what another left.
+Expired uploads live in years of their own, long before any other test's, so that `before`
+can isolate a test's rows where the answer's exact length matters."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +21,7 @@ from photovault_server.core.models import (
     PhotoFilter,
     PhotoOrder,
     PhotoQuery,
+    Reservation,
     Upload,
     Visibility,
 )
@@ -25,6 +30,9 @@ from photovault_server.core.ports import PhotoRepository
 NOW = datetime(2025, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 QUOTA = 1000
 EVERYTHING = 10_000
+MANY = 1000  # pending uploads allowed where the bound is not what a test is about
+CLAIM = timedelta(minutes=5)
+WINDOW = timedelta(hours=1)  # delete_photo's upload_window
 
 
 def new_owner() -> str:
@@ -67,8 +75,12 @@ def photo_of(upload: Upload, **fields: object) -> Photo:
     return replace(photo, **fields)  # type: ignore[arg-type]
 
 
-async def reserve(repo: PhotoRepository, upload: Upload, quota: int = QUOTA) -> None:
-    reservation = await repo.reserve_upload(upload, default_quota_bytes=quota, now=NOW)
+async def reserve(
+    repo: PhotoRepository, upload: Upload, quota: int = QUOTA, *, now: datetime = NOW
+) -> None:
+    reservation = await repo.reserve_upload(
+        upload, default_quota_bytes=quota, max_pending_uploads=MANY, now=now
+    )
     assert reservation.accepted, reservation
 
 
@@ -77,9 +89,30 @@ async def stored_photo(
 ) -> Photo:
     upload = an_upload(owner, size)
     await reserve(repo, upload)
-    photo = await repo.confirm_upload(photo_of(upload, **fields))
+    photo = await repo.confirm_upload(photo_of(upload, **fields), now=NOW)
     assert photo is not None
     return photo
+
+
+async def claim_deletions(
+    repo: PhotoRepository, ours: Collection[str], *, now: datetime, limit: int = EVERYTHING
+) -> list[str]:
+    """Claims due deletions until now + CLAIM; returns ours in the order claimed and gives the
+    others' rows back as they were (unclaimed, since only unclaimed rows can be claimed)."""
+    claimed = await repo.claim_object_deletions(now=now, claim_until=now + CLAIM, limit=limit)
+    assert len(claimed) <= limit
+    assert len(set(claimed)) == len(claimed)
+    others = [key for key in claimed if key not in ours]
+    if others:
+        await repo.release_object_deletions(others)
+    return [key for key in claimed if key in ours]
+
+
+async def deleted_photo(repo: PhotoRepository, owner: str, *, create_time: datetime) -> str:
+    """A photo created at `create_time`, deleted now: its object key, queued."""
+    photo = await stored_photo(repo, owner, create_time=create_time, update_time=create_time)
+    assert await repo.delete_photo(owner, photo.id, upload_window=WINDOW) == photo
+    return photo.object_key
 
 
 # accounts and quota ----------------------------------------------------------------------------
@@ -107,7 +140,9 @@ async def test_the_default_quota_is_read_at_each_call(repository: PhotoRepositor
 async def test_reservations_count_until_they_end(repository: PhotoRepository) -> None:
     owner = new_owner()
     upload = an_upload(owner, 300, reserved_until=NOW + timedelta(minutes=10))
-    reservation = await repository.reserve_upload(upload, default_quota_bytes=QUOTA, now=NOW)
+    reservation = await repository.reserve_upload(
+        upload, default_quota_bytes=QUOTA, max_pending_uploads=MANY, now=NOW
+    )
     assert (reservation.accepted, reservation.quota_bytes, reservation.reserved_bytes) == (
         True,
         QUOTA,
@@ -119,8 +154,8 @@ async def test_reservations_count_until_they_end(repository: PhotoRepository) ->
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=ended)
     assert account.pending_bytes == 0
     # An ended reservation no longer holds quota back.
-    full = an_upload(owner, QUOTA)
-    assert (await repository.reserve_upload(full, default_quota_bytes=QUOTA, now=ended)).accepted
+    full = an_upload(owner, QUOTA, reserved_until=ended + timedelta(minutes=10))
+    await reserve(repository, full, now=ended)
 
 
 async def test_a_reservation_over_the_quota_is_refused_with_the_numbers(
@@ -130,15 +165,12 @@ async def test_a_reservation_over_the_quota_is_refused_with_the_numbers(
     await stored_photo(repository, owner, 400)
     await reserve(repository, an_upload(owner, 500))
     refused = an_upload(owner, 101)
-    reservation = await repository.reserve_upload(refused, default_quota_bytes=QUOTA, now=NOW)
-    assert (reservation.accepted, reservation.quota_bytes, reservation.reserved_bytes) == (
-        False,
-        QUOTA,
-        900,
+    reservation = await repository.reserve_upload(
+        refused, default_quota_bytes=QUOTA, max_pending_uploads=MANY, now=NOW
     )
+    assert reservation == Reservation(accepted=False, quota_bytes=QUOTA, reserved_bytes=900)
     assert await repository.get_upload(owner, refused.id) is None
-    exact = an_upload(owner, 100)
-    assert (await repository.reserve_upload(exact, default_quota_bytes=QUOTA, now=NOW)).accepted
+    await reserve(repository, an_upload(owner, 100))  # exactly the quota
 
 
 async def test_concurrent_reservations_never_overshoot_the_quota(
@@ -147,13 +179,81 @@ async def test_concurrent_reservations_never_overshoot_the_quota(
     owner = new_owner()
     uploads = [an_upload(owner, 300) for _ in range(10)]
     results = await asyncio.gather(
-        *(repository.reserve_upload(u, default_quota_bytes=QUOTA, now=NOW) for u in uploads)
+        *(
+            repository.reserve_upload(
+                u, default_quota_bytes=QUOTA, max_pending_uploads=MANY, now=NOW
+            )
+            for u in uploads
+        )
     )
     assert sum(r.accepted for r in results) == 3
     assert sorted(r.reserved_bytes for r in results if r.accepted) == [300, 600, 900]
     assert all(r.reserved_bytes == 900 for r in results if not r.accepted)
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
     assert account.pending_bytes == 900
+
+
+async def test_pending_uploads_are_bounded_per_owner(repository: PhotoRepository) -> None:
+    owner, other = new_owner(), new_owner()
+    bound = 3
+    ends = [NOW + timedelta(minutes=m) for m in (10, 20, 30)]
+    uploads = [an_upload(owner, 10, reserved_until=end) for end in ends]
+    for upload in uploads:
+        reservation = await repository.reserve_upload(
+            upload, default_quota_bytes=QUOTA, max_pending_uploads=bound, now=NOW
+        )
+        assert reservation == Reservation(
+            accepted=True, quota_bytes=QUOTA, reserved_bytes=reservation.reserved_bytes
+        )
+    one_more = an_upload(owner, 10)
+    refused = await repository.reserve_upload(
+        one_more, default_quota_bytes=QUOTA, max_pending_uploads=bound, now=NOW
+    )
+    assert refused == Reservation(
+        accepted=False, quota_bytes=QUOTA, reserved_bytes=30, too_many_pending=True
+    )
+    assert await repository.get_upload(owner, one_more.id) is None
+    # The bound is per owner...
+    theirs = await repository.reserve_upload(
+        an_upload(other, 10), default_quota_bytes=QUOTA, max_pending_uploads=bound, now=NOW
+    )
+    assert theirs.accepted
+    # ...counts live reservations only: one that ended frees its place...
+    ended = ends[0]
+    freed = await repository.reserve_upload(
+        an_upload(owner, 10, reserved_until=ended + timedelta(hours=1)),
+        default_quota_bytes=QUOTA,
+        max_pending_uploads=bound,
+        now=ended,
+    )
+    assert freed.accepted
+    # ...and so does a confirmed one.
+    assert await repository.confirm_upload(photo_of(uploads[1]), now=ended) is not None
+    confirmed = await repository.reserve_upload(
+        an_upload(owner, 10, reserved_until=ended + timedelta(hours=1)),
+        default_quota_bytes=QUOTA,
+        max_pending_uploads=bound,
+        now=ended,
+    )
+    assert confirmed.accepted
+
+
+async def test_concurrent_reservations_never_overshoot_the_pending_bound(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    results = await asyncio.gather(
+        *(
+            repository.reserve_upload(
+                an_upload(owner, 1), default_quota_bytes=QUOTA, max_pending_uploads=4, now=NOW
+            )
+            for _ in range(10)
+        )
+    )
+    assert sum(r.accepted for r in results) == 4
+    assert all(r.too_many_pending for r in results if not r.accepted)
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert account.pending_bytes == 4
 
 
 # uploads ---------------------------------------------------------------------------------------
@@ -168,43 +268,167 @@ async def test_an_upload_is_seen_by_its_owner_only(repository: PhotoRepository) 
     assert await repository.get_upload(owner, uuid.uuid4()) is None
 
 
-async def test_deleting_an_upload_releases_its_reservation(repository: PhotoRepository) -> None:
+async def test_expire_upload_only_once_the_reservation_ended(repository: PhotoRepository) -> None:
     owner, other = new_owner(), new_owner()
-    upload = an_upload(owner, 250)
+    upload = an_upload(owner, 250, reserved_until=NOW + timedelta(minutes=10))
     await reserve(repository, upload)
-    await repository.delete_upload(other, upload.id)  # not theirs: nothing happens
+    ended, later = upload.reserved_until, upload.reserved_until + WINDOW
+    # Still reserved: nothing happens.
+    before_end = ended - timedelta(microseconds=1)
+    expired = await repository.expire_upload(owner, upload.id, now=before_end, not_before=later)
+    assert expired is None
     assert await repository.get_upload(owner, upload.id) == upload
-    await repository.delete_upload(owner, upload.id)
+    # Not theirs: nothing happens.
+    assert await repository.expire_upload(other, upload.id, now=ended, not_before=later) is None
+    assert await repository.get_upload(owner, upload.id) == upload
+    # Ended (at reserved_until itself): gone, its quota released, its object queued.
+    key = await repository.expire_upload(owner, upload.id, now=ended, not_before=later)
+    assert key == upload.object_key
     assert await repository.get_upload(owner, upload.id) is None
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
     assert account.pending_bytes == 0
-    await repository.delete_upload(owner, upload.id)  # already gone: not an error
+    assert await claim_deletions(repository, [key], now=ended) == [key]
+    # Already gone, or never there: None.
+    assert await repository.expire_upload(owner, upload.id, now=later, not_before=later) is None
+    assert await repository.expire_upload(owner, uuid.uuid4(), now=later, not_before=later) is None
+    await repository.objects_deleted([key], deleted_at=later)
 
 
-async def test_expired_uploads_are_those_ended_before_oldest_first(
+async def test_expire_upload_of_a_confirmed_upload_is_none(repository: PhotoRepository) -> None:
+    owner = new_owner()
+    upload = an_upload(owner)
+    await reserve(repository, upload)
+    photo = await repository.confirm_upload(photo_of(upload), now=NOW)
+    assert photo is not None
+    ended = upload.reserved_until
+    assert await repository.expire_upload(owner, upload.id, now=ended, not_before=ended) is None
+    assert await repository.get_photo(owner, photo.id) == photo
+    assert await claim_deletions(repository, [upload.object_key], now=ended) == []
+
+
+async def test_an_expired_uploads_object_is_done_once_deleted_at_or_after_not_before(
     repository: PhotoRepository,
 ) -> None:
     owner = new_owner()
-    base = datetime(2001, 2, 3, 4, 5, 6, 789_000, tzinfo=UTC)
+    upload = an_upload(owner, reserved_until=NOW)
+    await reserve(repository, upload, now=NOW - timedelta(minutes=1))
+    not_before = NOW + WINDOW
+    key = await repository.expire_upload(owner, upload.id, now=NOW, not_before=not_before)
+    assert key is not None
+    # Deleted too early: the row waits for its second deletion, not due before not_before.
+    assert await claim_deletions(repository, [key], now=NOW) == [key]
+    await repository.objects_deleted([key], deleted_at=not_before - timedelta(microseconds=1))
+    assert await claim_deletions(repository, [key], now=NOW + timedelta(minutes=1)) == []
+    due = await claim_deletions(repository, [key], now=not_before)
+    assert due == [key]
+    # Deleted at not_before: done.
+    await repository.objects_deleted([key], deleted_at=not_before)
+    assert await claim_deletions(repository, [key], now=not_before + WINDOW) == []
+
+
+# The sweep's claims on expired uploads. Each test's uploads end in a year of its own, long past.
+
+
+def expired_upload(owner: str, ends: datetime) -> Upload:
+    return replace(an_upload(owner, 10, reserved_until=ends), create_time=ends - CLAIM)
+
+
+async def reserve_expired(repo: PhotoRepository, uploads: list[Upload]) -> None:
+    for upload in uploads:
+        await reserve(repo, upload, now=upload.create_time)
+
+
+async def test_claimed_expired_uploads_are_those_ended_before_oldest_first(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    base = datetime(1001, 2, 3, 4, 5, 6, 789_000, tzinfo=UTC)  # no other test's uploads
     # Reserved out of order, so that insertion order cannot pass for time order.
     ends = [base + timedelta(minutes=m) for m in (3, 1, 4, 0, 2)]
-    uploads = [an_upload(owner, 10, reserved_until=end) for end in ends]
-    for upload in uploads:
-        await reserve(repository, upload)
+    uploads = [expired_upload(owner, end) for end in ends]
+    await reserve_expired(repository, uploads)
     before = base + timedelta(minutes=3)  # strictly before: the one ending then is not expired
-    everything = await repository.expired_uploads(before, EVERYTHING)
-    assert all(u.reserved_until < before for u in everything)
-    times = [u.reserved_until for u in everything]
-    assert times == sorted(times)
-    ours = [u for u in everything if u.owner_id == owner]
-    assert ours == sorted((u for u in uploads if u.reserved_until < before), key=_ends)
-    assert len(ours) == 3
-    for limit in (1, 2, len(everything)):
-        assert await repository.expired_uploads(before, limit) == everything[:limit]
+    expected = sorted((u for u in uploads if u.reserved_until < before), key=_ends)
+    assert len(expected) == 3
+    now = NOW
+    first = await repository.claim_expired_uploads(
+        before, now=now, claim_until=now + CLAIM, limit=2
+    )
+    assert first == expected[:2]
+    rest = await repository.claim_expired_uploads(
+        before, now=now, claim_until=now + CLAIM, limit=EVERYTHING
+    )
+    assert rest == expected[2:]
+    # Claimed, they are still pending uploads until the sweeper deletes them.
+    assert await repository.get_upload(owner, expected[0].id) == expected[0]
+    await repository.delete_uploads([u.id for u in uploads])
+    for upload in uploads:
+        assert await repository.get_upload(owner, upload.id) is None
 
 
 def _ends(upload: Upload) -> datetime:
     return upload.reserved_until
+
+
+async def test_a_claim_holds_expired_uploads_until_claim_until(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    base = datetime(1002, 1, 1, tzinfo=UTC)
+    uploads = [expired_upload(owner, base + timedelta(minutes=m)) for m in range(2)]
+    await reserve_expired(repository, uploads)
+    before, ours = base + timedelta(days=1), {u.id for u in uploads}
+
+    async def claim(now: datetime) -> list[Upload]:
+        claimed = await repository.claim_expired_uploads(
+            before, now=now, claim_until=now + CLAIM, limit=EVERYTHING
+        )
+        others = [u.id for u in claimed if u.id not in ours]
+        if others:
+            await repository.release_uploads(others)
+        return [u for u in claimed if u.id in ours]
+
+    assert await claim(NOW) == uploads
+    assert await claim(NOW) == []  # held by the first claim...
+    assert await claim(NOW + CLAIM) == []  # ...through claim_until...
+    again = await claim(NOW + CLAIM + timedelta(microseconds=1))  # ...and free after it
+    assert again == uploads
+    # Released: free again at once.
+    await repository.release_uploads([uploads[1].id])
+    assert await claim(NOW + CLAIM) == [uploads[1]]
+    await repository.delete_uploads([u.id for u in uploads])
+    assert await claim(NOW + 10 * CLAIM) == []
+
+
+async def test_concurrent_claimers_never_get_the_same_expired_uploads(
+    repository: PhotoRepository,
+) -> None:
+    owners = [new_owner() for _ in range(3)]
+    base = datetime(1003, 1, 1, tzinfo=UTC)
+    uploads = [
+        expired_upload(owner, base + timedelta(seconds=i)) for i, owner in enumerate(owners * 4)
+    ]
+    await reserve_expired(repository, uploads)
+    before, ours = base + timedelta(days=1), {u.id for u in uploads}
+    answers = await asyncio.gather(
+        *(
+            repository.claim_expired_uploads(before, now=NOW, claim_until=NOW + CLAIM, limit=3)
+            for _ in range(6)
+        )
+    )
+    claimed = [u.id for answer in answers for u in answer]
+    assert len(set(claimed)) == len(claimed), "two claimers got the same upload"
+    # What they left is still there for the next claim; together, every upload once.
+    rest = await repository.claim_expired_uploads(
+        before, now=NOW, claim_until=NOW + CLAIM, limit=EVERYTHING
+    )
+    everything = claimed + [u.id for u in rest]
+    assert len(set(everything)) == len(everything)
+    assert ours <= set(everything)
+    others = [i for i in everything if i not in ours]
+    if others:
+        await repository.release_uploads(others)
+    await repository.delete_uploads(list(ours))
 
 
 # confirm ---------------------------------------------------------------------------------------
@@ -217,7 +441,7 @@ async def test_confirm_turns_the_upload_into_the_photo_and_counts_it(
     upload = an_upload(owner, 123)
     await reserve(repository, upload)
     photo = photo_of(upload)
-    assert await repository.confirm_upload(photo) == photo
+    assert await repository.confirm_upload(photo, now=NOW) == photo
     assert await repository.get_upload(owner, upload.id) is None
     assert await repository.get_photo(owner, photo.id) == photo
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
@@ -231,8 +455,8 @@ async def test_confirm_is_idempotent_and_returns_the_stored_photo(
     upload = an_upload(owner, 50)
     await reserve(repository, upload)
     first = photo_of(upload, title="first")
-    assert await repository.confirm_upload(first) == first
-    again = await repository.confirm_upload(photo_of(upload, title="second"))
+    assert await repository.confirm_upload(first, now=NOW) == first
+    again = await repository.confirm_upload(photo_of(upload, title="second"), now=NOW)
     assert again == first
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
     assert (account.photo_count, account.used_bytes) == (1, 50)
@@ -246,7 +470,7 @@ async def test_concurrent_confirms_store_one_photo_and_count_it_once(
     await reserve(repository, upload)
     titles = [f"try {i}" for i in range(6)]
     results = await asyncio.gather(
-        *(repository.confirm_upload(photo_of(upload, title=t)) for t in titles)
+        *(repository.confirm_upload(photo_of(upload, title=t), now=NOW) for t in titles)
     )
     stored = await repository.get_photo(owner, upload.id)
     assert stored is not None
@@ -258,14 +482,55 @@ async def test_concurrent_confirms_store_one_photo_and_count_it_once(
 
 async def test_confirm_without_upload_or_photo_is_none(repository: PhotoRepository) -> None:
     owner, other = new_owner(), new_owner()
-    assert await repository.confirm_upload(photo_of(an_upload(owner))) is None
+    assert await repository.confirm_upload(photo_of(an_upload(owner)), now=NOW) is None
     upload = an_upload(owner)
     await reserve(repository, upload)
     # Someone else's upload id: neither an upload nor a photo of theirs.
-    assert await repository.confirm_upload(photo_of(upload, owner_id=other)) is None
+    assert await repository.confirm_upload(photo_of(upload, owner_id=other), now=NOW) is None
     assert await repository.get_upload(owner, upload.id) == upload
-    await repository.confirm_upload(photo_of(upload))
-    assert await repository.confirm_upload(photo_of(upload, owner_id=other)) is None
+    assert await repository.confirm_upload(photo_of(upload), now=NOW) is not None
+    assert await repository.confirm_upload(photo_of(upload, owner_id=other), now=NOW) is None
+
+
+async def test_confirm_is_refused_once_the_reservation_ended(repository: PhotoRepository) -> None:
+    owner = new_owner()
+    late, in_time = (an_upload(owner, 60, reserved_until=NOW + timedelta(minutes=10)) for _ in "ab")
+    await reserve(repository, late)
+    await reserve(repository, in_time)
+    ended = late.reserved_until
+    assert await repository.confirm_upload(photo_of(late), now=ended) is None
+    # Nothing recorded, and the upload is left for the sweep to expire.
+    assert await repository.get_photo(owner, late.id) is None
+    assert await repository.get_upload(owner, late.id) == late
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert (account.photo_count, account.used_bytes) == (0, 0)
+    assert await repository.expire_upload(owner, late.id, now=ended, not_before=ended) is not None
+    # The last instant of a reservation is still in time.
+    last = ended - timedelta(microseconds=1)
+    assert await repository.confirm_upload(photo_of(in_time), now=last) == photo_of(in_time)
+    await repository.objects_deleted([late.object_key], deleted_at=ended)
+
+
+async def test_confirm_and_expire_of_one_upload_never_both_win(
+    repository: PhotoRepository,
+) -> None:
+    """A confirm checked just in time races the sweep's expiry: whoever takes the row decides,
+    so a photo is never recorded for an upload whose object is queued for deletion."""
+    owner = new_owner()
+    for _ in range(5):
+        upload = an_upload(owner, 10, reserved_until=NOW + timedelta(minutes=10))
+        await reserve(repository, upload)
+        ended = upload.reserved_until
+        photo, key = await asyncio.gather(
+            repository.confirm_upload(photo_of(upload), now=ended - timedelta(microseconds=1)),
+            repository.expire_upload(owner, upload.id, now=ended, not_before=ended),
+        )
+        assert (photo is None) != (key is None), (photo, key)
+        assert await repository.get_upload(owner, upload.id) is None
+        stored = await repository.get_photo(owner, upload.id)
+        assert stored == photo
+        if key is not None:
+            await repository.objects_deleted([key], deleted_at=ended)
 
 
 # photos ----------------------------------------------------------------------------------------
@@ -354,42 +619,118 @@ async def test_delete_releases_usage_and_queues_the_object(repository: PhotoRepo
     owner = new_owner()
     kept = await stored_photo(repository, owner, 100)
     gone = await stored_photo(repository, owner, 250)
-    assert await repository.delete_photo(owner, gone.id) == gone
+    assert await repository.delete_photo(owner, gone.id, upload_window=WINDOW) == gone
     assert await repository.get_photo(owner, gone.id) is None
     assert await repository.get_photo(owner, kept.id) == kept
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
     assert (account.photo_count, account.used_bytes) == (1, 100)
-    assert gone.object_key in await repository.queued_object_deletions(EVERYTHING)
-    assert kept.object_key not in await repository.queued_object_deletions(EVERYTHING)
-    assert await repository.delete_photo(owner, gone.id) is None  # a repeat changes nothing
+    keys = [gone.object_key, kept.object_key]
+    assert await claim_deletions(repository, keys, now=NOW) == [gone.object_key]
+    # A repeat changes nothing.
+    assert await repository.delete_photo(owner, gone.id, upload_window=WINDOW) is None
     account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
     assert (account.photo_count, account.used_bytes) == (1, 100)
-    await repository.object_deleted(gone.object_key)
+    await repository.objects_deleted([gone.object_key], deleted_at=NOW + WINDOW)
+    assert await claim_deletions(repository, keys, now=NOW + 2 * CLAIM) == []
 
 
 async def test_delete_of_a_foreign_photo_does_nothing(repository: PhotoRepository) -> None:
     owner, other = new_owner(), new_owner()
     photo = await stored_photo(repository, owner)
-    assert await repository.delete_photo(other, photo.id) is None
+    assert await repository.delete_photo(other, photo.id, upload_window=WINDOW) is None
     assert await repository.get_photo(owner, photo.id) == photo
-    assert photo.object_key not in await repository.queued_object_deletions(EVERYTHING)
+    assert await claim_deletions(repository, [photo.object_key], now=NOW) == []
 
 
-async def test_queued_deletions_come_oldest_first_until_done(repository: PhotoRepository) -> None:
+async def test_a_deleted_photos_object_waits_for_a_deletion_after_its_upload_window(
+    repository: PhotoRepository,
+) -> None:
+    """An upload URL could recreate the object until create_time + upload_window: a deletion
+    sent before then leaves the row for a second one, due at that time."""
     owner = new_owner()
-    photos = [await stored_photo(repository, owner) for _ in range(4)]
-    for photo in photos:
-        await repository.delete_photo(owner, photo.id)
-    keys = [p.object_key for p in photos]
-    queue = await repository.queued_object_deletions(EVERYTHING)
-    assert [k for k in queue if k in keys] == keys
-    for limit in (1, 3):
-        assert await repository.queued_object_deletions(limit) == queue[:limit]
-    await repository.object_deleted(keys[1])
-    await repository.object_deleted(keys[1])  # done twice: not an error
-    await repository.object_deleted("users/nobody/photos/never-queued.jpg")
-    queue = await repository.queued_object_deletions(EVERYTHING)
-    assert [k for k in queue if k in keys] == [keys[0], keys[2], keys[3]]
-    for key in keys:
-        await repository.object_deleted(key)
-    assert not set(keys) & set(await repository.queued_object_deletions(EVERYTHING))
+    key = await deleted_photo(repository, owner, create_time=NOW)
+    not_before = NOW + WINDOW
+    early = NOW + timedelta(minutes=1)
+    assert await claim_deletions(repository, [key], now=early) == [key]
+    await repository.objects_deleted([key], deleted_at=early)
+    # Not due again before not_before, whatever the claims.
+    assert await claim_deletions(repository, [key], now=early + 2 * CLAIM) == []
+    just_before = not_before - timedelta(microseconds=1)
+    assert await claim_deletions(repository, [key], now=just_before) == []
+    assert await claim_deletions(repository, [key], now=not_before) == [key]
+    # A deletion sent before not_before, reported late, still does not count.
+    await repository.objects_deleted([key], deleted_at=just_before)
+    assert await claim_deletions(repository, [key], now=not_before) == [key]
+    await repository.objects_deleted([key], deleted_at=not_before)
+    assert await claim_deletions(repository, [key], now=not_before + 2 * CLAIM) == []
+
+
+async def test_an_object_past_its_upload_window_is_done_with_one_deletion(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    created = NOW - 2 * WINDOW
+    key = await deleted_photo(repository, owner, create_time=created)
+    assert await claim_deletions(repository, [key], now=NOW) == [key]
+    await repository.objects_deleted([key], deleted_at=NOW)
+    assert await claim_deletions(repository, [key], now=NOW + 10 * WINDOW) == []
+
+
+async def test_queued_deletions_are_claimed_oldest_first_until_done(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    keys = [await deleted_photo(repository, owner, create_time=NOW - 2 * WINDOW) for _ in range(4)]
+    # Two claims: the first takes the oldest due rows (other tests' older ones included),
+    # the second the rest; ours come in the order they were queued.
+    first = await claim_deletions(repository, keys, now=NOW, limit=2)
+    rest = await claim_deletions(repository, keys, now=NOW)
+    assert first + rest == keys
+    await repository.objects_deleted([keys[1]], deleted_at=NOW)
+    await repository.objects_deleted([keys[1]], deleted_at=NOW)  # done twice: not an error
+    never_queued = "users/nobody/photos/never-queued.jpg"
+    await repository.objects_deleted([never_queued], deleted_at=NOW)
+    await repository.release_object_deletions([never_queued])
+    await repository.release_object_deletions([keys[0], keys[2], keys[3]])
+    after = NOW + timedelta(seconds=1)
+    assert await claim_deletions(repository, keys, now=after) == [keys[0], keys[2], keys[3]]
+    await repository.objects_deleted(keys, deleted_at=after)
+    assert await claim_deletions(repository, keys, now=after + 2 * CLAIM) == []
+
+
+async def test_a_claim_holds_queued_deletions_until_claim_until(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    keys = [await deleted_photo(repository, owner, create_time=NOW - 2 * WINDOW) for _ in range(2)]
+    assert await claim_deletions(repository, keys, now=NOW) == keys
+    assert await claim_deletions(repository, keys, now=NOW) == []  # held...
+    assert await claim_deletions(repository, keys, now=NOW + CLAIM) == []  # ...through it...
+    later = NOW + CLAIM + timedelta(microseconds=1)
+    assert await claim_deletions(repository, keys, now=later) == keys  # ...free after it
+    await repository.release_object_deletions([keys[0]])
+    assert await claim_deletions(repository, keys, now=later) == [keys[0]]
+    await repository.objects_deleted(keys, deleted_at=later)
+
+
+async def test_concurrent_claimers_never_get_the_same_queued_deletions(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    keys = [await deleted_photo(repository, owner, create_time=NOW - 2 * WINDOW) for _ in range(12)]
+    answers = await asyncio.gather(
+        *(
+            repository.claim_object_deletions(now=NOW, claim_until=NOW + CLAIM, limit=3)
+            for _ in range(6)
+        )
+    )
+    claimed = [key for answer in answers for key in answer]
+    assert len(set(claimed)) == len(claimed), "two claimers got the same object"
+    others = [key for key in claimed if key not in keys]
+    if others:
+        await repository.release_object_deletions(others)
+    # What they left is still there for the next claim; together, every object once.
+    rest = await claim_deletions(repository, keys, now=NOW)
+    ours = [key for key in claimed if key in keys] + rest
+    assert sorted(ours) == sorted(keys)
+    await repository.objects_deleted(keys, deleted_at=NOW)

@@ -86,6 +86,7 @@ class InMemoryObjectStore:
         self.signatures = 0
         self.download_batches: list[list[str]] = []
         self.deleted_keys: list[str] = []
+        self.delete_batches: list[list[str]] = []
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Stores an object as if a client had PUT it to an upload URL."""
@@ -174,6 +175,21 @@ class InMemoryObjectStore:
         self.objects.pop(key, None)
         self.deleted_keys.append(key)
 
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        """One batch request; fails like `delete` (its name in `failing`). As S3ObjectStore,
+        no request for no keys, and more than 1,000 refused before any request."""
+        if not keys:
+            return []
+        if len(keys) > 1000:
+            raise ValueError("at most 1000 keys per DeleteObjects request")
+        await _round_trip()
+        self._check("delete")
+        self.delete_batches.append(list(keys))
+        for key in keys:
+            self.objects.pop(key, None)
+            self.deleted_keys.append(key)
+        return []
+
 
 class InMemoryUrlCache:
     """Issued download URLs with an eviction time, read from the clock it is given.
@@ -255,7 +271,9 @@ class InMemoryPhotoRepository:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
         self.uploads: dict[UUID, Upload] = {}
-        self.object_deletions: dict[str, None] = {}  # an ordered set
+        # Queued object deletions, oldest first: key -> its row (see QueuedDeletion).
+        self.object_deletions: dict[str, QueuedDeletion] = {}
+        self.upload_claims: dict[UUID, datetime] = {}
         self.photos: dict[UUID, Photo] = {}
         self.quotas: dict[str, int] = {}  # accounts.quota_bytes where it is not NULL
         # Every operation raises Unavailable while set (the database is down).
@@ -306,7 +324,12 @@ class InMemoryPhotoRepository:
         return replace(account, pending_bytes=self._pending_bytes(user_id, now))
 
     async def reserve_upload(
-        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+        self,
+        upload: Upload,
+        *,
+        default_quota_bytes: int,
+        max_pending_uploads: int,
+        now: datetime,
     ) -> Reservation:
         await self._enter()
         async with self._lock:
@@ -315,6 +338,18 @@ class InMemoryPhotoRepository:
             # A round trip between reading the usage and writing the reservation: without
             # the lock, concurrent reservations would all pass the check and overshoot.
             await _round_trip()
+            pending = sum(
+                1
+                for u in self.uploads.values()
+                if u.owner_id == upload.owner_id and u.reserved_until > now
+            )
+            if pending >= max_pending_uploads:
+                return Reservation(
+                    accepted=False,
+                    quota_bytes=account.quota_bytes,
+                    reserved_bytes=reserved,
+                    too_many_pending=True,
+                )
             if reserved + upload.size_bytes > account.quota_bytes:
                 return Reservation(
                     accepted=False, quota_bytes=account.quota_bytes, reserved_bytes=reserved
@@ -331,25 +366,52 @@ class InMemoryPhotoRepository:
         upload = self.uploads.get(upload_id)
         return upload if upload is not None and upload.owner_id == owner_id else None
 
-    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
+    async def expire_upload(
+        self, owner_id: str, upload_id: UUID, *, now: datetime, not_before: datetime
+    ) -> str | None:
         await self._enter()
-        expired = [u for u in self.uploads.values() if u.reserved_until < before]
-        return sorted(expired, key=lambda u: u.reserved_until)[:limit]
-
-    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None:
-        await self._enter()
-        upload = self.uploads.get(upload_id)
-        if upload is not None and upload.owner_id == owner_id:
+        async with self._lock:
+            upload = self.uploads.get(upload_id)
+            if upload is None or upload.owner_id != owner_id or upload.reserved_until > now:
+                return None
             del self.uploads[upload_id]
+            self._queue_deletion(upload.object_key, not_before)
+            return upload.object_key
 
-    async def confirm_upload(self, photo: Photo) -> Photo | None:
+    async def claim_expired_uploads(
+        self, before: datetime, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[Upload]:
+        await self._enter()
+        # As the SQL: a claim holds through `claim_until` and is free only once it is past.
+        free = [
+            u
+            for u in self.uploads.values()
+            if u.reserved_until < before
+            and ((held := self.upload_claims.get(u.id)) is None or held < now)
+        ]
+        taken = sorted(free, key=lambda u: u.reserved_until)[:limit]
+        self.upload_claims.update({u.id: claim_until for u in taken})
+        return taken
+
+    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        await self._enter()
+        for upload_id in upload_ids:
+            self.uploads.pop(upload_id, None)
+            self.upload_claims.pop(upload_id, None)
+
+    async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        await self._enter()
+        for upload_id in upload_ids:
+            self.upload_claims.pop(upload_id, None)
+
+    async def confirm_upload(self, photo: Photo, *, now: datetime) -> Photo | None:
         await self._enter()
         async with self._lock:
             stored = self.photos.get(photo.id)
             if stored is not None:
                 return stored if stored.owner_id == photo.owner_id else None
             upload = self.uploads.get(photo.id)
-            if upload is None or upload.owner_id != photo.owner_id:
+            if upload is None or upload.owner_id != photo.owner_id or upload.reserved_until <= now:
                 return None
             del self.uploads[photo.id]
             self.photos[photo.id] = photo
@@ -402,7 +464,9 @@ class InMemoryPhotoRepository:
         self.photos[photo_id] = updated
         return updated
 
-    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, *, upload_window: timedelta
+    ) -> Photo | None:
         await self._enter()
         async with self._lock:
             photo = self.photos.get(photo_id)
@@ -410,16 +474,61 @@ class InMemoryPhotoRepository:
                 return None
             del self.photos[photo_id]
             self._add_usage(owner_id, -1, -photo.size_bytes)
-            self.object_deletions.setdefault(photo.object_key, None)
+            self._queue_deletion(photo.object_key, photo.create_time + upload_window)
             return photo
 
-    async def queued_object_deletions(self, limit: int) -> list[str]:
-        await self._enter()
-        return list(self.object_deletions)[:limit]  # dicts keep insertion order: oldest first
+    def _queue_deletion(self, key: str, not_before: datetime) -> None:
+        queued = self.object_deletions.get(key)
+        if queued is None:
+            self.object_deletions[key] = QueuedDeletion(not_before)
+            return
+        # As the SQL's ON CONFLICT: the later not_before, due again, a sweeper's claim kept.
+        self.object_deletions[key] = replace(
+            queued, not_before=max(not_before, queued.not_before), deleted_once=False
+        )
 
-    async def object_deleted(self, object_key: str) -> None:
+    async def claim_object_deletions(
+        self, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[str]:
         await self._enter()
-        self.object_deletions.pop(object_key, None)
+        due = [
+            key
+            for key, q in self.object_deletions.items()  # insertion order: oldest first
+            if (not q.deleted_once or q.not_before <= now)
+            and (q.claimed_until is None or q.claimed_until < now)
+        ][:limit]
+        for key in due:
+            self.object_deletions[key] = replace(
+                self.object_deletions[key], claimed_until=claim_until
+            )
+        return due
+
+    async def objects_deleted(self, object_keys: Sequence[str], *, deleted_at: datetime) -> None:
+        await self._enter()
+        for key in object_keys:
+            queued = self.object_deletions.get(key)
+            if queued is None:
+                continue
+            if queued.not_before <= deleted_at:
+                del self.object_deletions[key]
+            else:
+                self.object_deletions[key] = QueuedDeletion(queued.not_before, deleted_once=True)
+
+    async def release_object_deletions(self, object_keys: Sequence[str]) -> None:
+        await self._enter()
+        for key in object_keys:
+            if key in self.object_deletions:
+                queued = self.object_deletions[key]
+                self.object_deletions[key] = replace(queued, claimed_until=None)
+
+
+@dataclass(frozen=True)
+class QueuedDeletion:
+    """A row of object_deletions: deleted (again) at or after `not_before`."""
+
+    not_before: datetime
+    deleted_once: bool = False
+    claimed_until: datetime | None = None
 
 
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:

@@ -51,7 +51,7 @@ async def seed(app: App, user: User, count: int, **overrides: object) -> list[Ph
             photo.content_type,
             photo.size_bytes,
         )
-        repo_photo = await app.backends.repository.confirm_upload(photo)
+        repo_photo = await app.backends.repository.confirm_upload(photo, now=datetime.now(UTC))
         assert repo_photo is not None
         photos.append(repo_photo)
     return photos

@@ -17,6 +17,7 @@ from photovault_server.core import (
     Unavailable,
     Visibility,
 )
+from photovault_server.core.service import UPLOAD_WINDOW
 from photovault_server.core.urls import cache_key
 from tests.support.fakes import JPEG_BYTES, Harness, make_harness
 
@@ -263,13 +264,28 @@ async def test_delete_with_the_store_down_deletes_the_photo_and_queues_its_objec
     harness.store.failing = set()
     assert await harness.service.sweep_deleted_objects() == 1
     assert photo.object_key not in harness.store.objects
+    # Kept for one more deletion once no upload URL can recreate the object, not before.
+    assert await harness.service.sweep_deleted_objects() == 0
+    harness.clock.advance(UPLOAD_WINDOW)
+    assert await harness.service.sweep_deleted_objects() == 1
     assert not harness.repo.object_deletions
     assert await harness.service.sweep_deleted_objects() == 0
 
 
-async def test_delete_with_the_store_up_leaves_nothing_queued(harness: Harness) -> None:
+async def test_delete_with_the_store_up_deletes_now_and_once_more_after_the_upload_window(
+    harness: Harness,
+) -> None:
+    """Issue 13, item 3: the photo's upload URL may still PUT the object again after the
+    delete (If-None-Match passes once it is gone); the key stays queued until the URL is
+    dead, and the sweep deletes it then."""
     photo = await harness.upload_photo()
     await harness.service.delete_photo("alice", str(photo.id))
+    assert photo.object_key not in harness.store.objects
+    harness.store.put(photo.object_key, JPEG_BYTES, "image/jpeg")  # the old URL, again
+    assert await harness.service.sweep_deleted_objects() == 0  # the URL may still be used
+    assert photo.object_key in harness.store.objects
+    harness.clock.advance(UPLOAD_WINDOW)
+    assert await harness.service.sweep_deleted_objects() == 1
     assert photo.object_key not in harness.store.objects
     assert not harness.repo.object_deletions
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from photovault_server.core.service import UPLOAD_WINDOW
 from tests.support.fakes import Harness, make_harness
 
 
@@ -40,8 +41,14 @@ async def test_sweep_runs_batches_until_nothing_is_left(harness: Harness) -> Non
 
     assert (report.expired_uploads, report.deleted_objects, report.finished) == (7, 5, True)
     assert harness.repo.uploads == {}
-    assert not harness.repo.object_deletions
+    assert harness.store.objects == {}
+    # In batches: one store request per batch of keys, never one per key.
+    assert [len(b) for b in harness.store.delete_batches] == [2, 2, 2, 1, 2, 2, 1]
     assert await harness.service.sweep(batch=2) == type(report)(0, 0, True)
+    # The deleted photos' keys are deleted once more when their upload URLs are dead.
+    harness.clock.advance(UPLOAD_WINDOW)
+    assert await harness.service.sweep(batch=2) == type(report)(0, 5, True)
+    assert not harness.repo.object_deletions
 
 
 async def test_sweep_with_no_time_left_stops_before_a_batch(harness: Harness) -> None:

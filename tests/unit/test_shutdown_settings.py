@@ -48,3 +48,23 @@ def test_the_defaults_leave_a_lame_duck_second_then_ten_seconds_of_grace(
         monkeypatch.setenv(name, given)
     settings = load_settings()
     assert (settings.shutdown_lame_duck_seconds, settings.shutdown_grace_seconds) == (1.0, 10.0)
+
+
+@pytest.mark.parametrize("value", [":9464", "9464", "127.0.0.1:", "127.0.0.1:http"])
+def test_metrics_address_needs_an_explicit_host(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """ ":9464" would listen on every interface: the host must be named, loopback by default."""
+    for name, given in {**BASE, "PHOTOVAULT_METRICS_ADDR": value}.items():
+        monkeypatch.setenv(name, given)
+    with pytest.raises(SettingsError, match="PHOTOVAULT_METRICS_ADDR"):
+        load_settings()
+
+
+def test_metrics_listen_on_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, given in BASE.items():
+        monkeypatch.setenv(name, given)
+    monkeypatch.delenv("PHOTOVAULT_METRICS_ADDR", raising=False)
+    assert load_settings().metrics_addr == "127.0.0.1:9464"
+    monkeypatch.setenv("PHOTOVAULT_METRICS_ADDR", "0.0.0.0:9464")
+    assert load_settings().metrics_addr == "0.0.0.0:9464"

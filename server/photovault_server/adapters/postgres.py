@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -149,19 +149,32 @@ class PostgresPhotoRepository:
         )
 
     async def reserve_upload(
-        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+        self,
+        upload: Upload,
+        *,
+        default_quota_bytes: int,
+        max_pending_uploads: int,
+        now: datetime,
     ) -> Reservation:
         async with self._transaction() as conn:
             account = await self._lock_account(conn, upload.owner_id, now)
-            pending = await conn.fetchval(
-                "SELECT coalesce(sum(size_bytes), 0) FROM uploads "
+            pending = await conn.fetchrow(
+                "SELECT coalesce(sum(size_bytes), 0) AS bytes, count(*) AS uploads FROM uploads "
                 "WHERE owner_id = $1 AND reserved_until > $2",
                 upload.owner_id,
                 now,
             )
+            assert pending is not None
             quota = account["quota_bytes"]
             quota = default_quota_bytes if quota is None else quota
-            reserved = account["used_bytes"] + int(pending)
+            reserved = account["used_bytes"] + int(pending["bytes"])
+            if pending["uploads"] >= max_pending_uploads:
+                return Reservation(
+                    accepted=False,
+                    quota_bytes=quota,
+                    reserved_bytes=reserved,
+                    too_many_pending=True,
+                )
             if reserved + upload.size_bytes > quota:
                 return Reservation(accepted=False, quota_bytes=quota, reserved_bytes=reserved)
             await conn.execute(
@@ -190,29 +203,64 @@ class PostgresPhotoRepository:
             )
         return _upload(row) if row else None
 
-    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None:
-        async with self._conn() as conn:
-            await conn.execute(
-                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2", upload_id, owner_id
+    async def expire_upload(
+        self, owner_id: str, upload_id: UUID, *, now: datetime, not_before: datetime
+    ) -> str | None:
+        async with self._transaction() as conn:
+            key: str | None = await conn.fetchval(
+                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2 AND reserved_until <= $3 "
+                "RETURNING object_key",
+                upload_id,
+                owner_id,
+                now,
             )
+            if key is not None:
+                await _queue_deletion(conn, key, not_before)
+            return key
 
-    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
+    async def claim_expired_uploads(
+        self, before: datetime, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[Upload]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE reserved_until < $1 "
-                "ORDER BY reserved_until LIMIT $2",
+                f"""
+                UPDATE uploads SET claimed_until = $3
+                 WHERE id IN (SELECT id FROM uploads
+                               WHERE reserved_until < $1
+                                 AND (claimed_until IS NULL OR claimed_until < $2)
+                               ORDER BY reserved_until LIMIT $4
+                               FOR UPDATE SKIP LOCKED)
+                RETURNING {_UPLOAD_COLUMNS}
+                """,
                 before,
+                now,
+                claim_until,
                 limit,
             )
-        return [_upload(row) for row in rows]
+        return sorted((_upload(row) for row in rows), key=lambda u: u.reserved_until)
 
-    async def confirm_upload(self, photo: Photo) -> Photo | None:
+    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        async with self._conn() as conn:
+            await conn.execute("DELETE FROM uploads WHERE id = ANY($1::uuid[])", list(upload_ids))
+
+    async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE uploads SET claimed_until = NULL WHERE id = ANY($1::uuid[])",
+                list(upload_ids),
+            )
+
+    async def confirm_upload(self, photo: Photo, *, now: datetime) -> Photo | None:
         async with self._transaction() as conn:
-            # Deleting the pending row first serialises concurrent confirms of one upload.
+            # Deleting the pending row first serialises concurrent confirms of one upload, and
+            # against expire_upload: whoever takes the row decides, so a confirm can never
+            # record a photo whose upload expired (and whose bytes are being deleted).
             size = await conn.fetchval(
-                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2 RETURNING size_bytes",
+                "DELETE FROM uploads WHERE id = $1 AND owner_id = $2 AND reserved_until > $3 "
+                "RETURNING size_bytes",
                 photo.id,
                 photo.owner_id,
+                now,
             )
             if size is None:
                 row = await conn.fetchrow(
@@ -303,7 +351,9 @@ class PostgresPhotoRepository:
             )
         return _photo(row) if row else None
 
-    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, *, upload_window: timedelta
+    ) -> Photo | None:
         async with self._transaction() as conn:
             row = await conn.fetchrow(
                 f"DELETE FROM photos WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
@@ -319,22 +369,60 @@ class PostgresPhotoRepository:
                 owner_id,
                 photo.size_bytes,
             )
-            await conn.execute(
-                "INSERT INTO object_deletions (object_key) VALUES ($1) ON CONFLICT DO NOTHING",
-                photo.object_key,
-            )
+            await _queue_deletion(conn, photo.object_key, photo.create_time + upload_window)
             return photo
 
-    async def queued_object_deletions(self, limit: int) -> list[str]:
+    async def claim_object_deletions(
+        self, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[str]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT object_key FROM object_deletions ORDER BY queue_time LIMIT $1", limit
+                """
+                UPDATE object_deletions SET claimed_until = $2
+                 WHERE object_key IN (SELECT object_key FROM object_deletions
+                                       WHERE (NOT deleted_once OR not_before <= $1)
+                                         AND (claimed_until IS NULL OR claimed_until < $1)
+                                       ORDER BY queue_time LIMIT $3
+                                       FOR UPDATE SKIP LOCKED)
+                RETURNING object_key, queue_time
+                """,
+                now,
+                claim_until,
+                limit,
             )
-        return [row[0] for row in rows]
+        return [row["object_key"] for row in sorted(rows, key=lambda r: r["queue_time"])]
 
-    async def object_deleted(self, object_key: str) -> None:
+    async def objects_deleted(self, object_keys: Sequence[str], *, deleted_at: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "DELETE FROM object_deletions WHERE object_key = ANY($1::text[]) "
+                "AND not_before <= $2",
+                list(object_keys),
+                deleted_at,
+            )
+            await conn.execute(
+                "UPDATE object_deletions SET deleted_once = true, claimed_until = NULL "
+                "WHERE object_key = ANY($1::text[])",
+                list(object_keys),
+            )
+
+    async def release_object_deletions(self, object_keys: Sequence[str]) -> None:
         async with self._conn() as conn:
-            await conn.execute("DELETE FROM object_deletions WHERE object_key = $1", object_key)
+            await conn.execute(
+                "UPDATE object_deletions SET claimed_until = NULL "
+                "WHERE object_key = ANY($1::text[])",
+                list(object_keys),
+            )
+
+
+async def _queue_deletion(conn: _Conn, object_key: str, not_before: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO object_deletions (object_key, not_before) VALUES ($1, $2) "
+        "ON CONFLICT (object_key) DO UPDATE SET not_before = "
+        "greatest(object_deletions.not_before, EXCLUDED.not_before), deleted_once = false",
+        object_key,
+        not_before,
+    )
 
 
 def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:

@@ -25,6 +25,16 @@ from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _PROBE_KEY = "photovault-endpoint-probe"
 _SIGV4_MAX = timedelta(days=7)
+# Headers S3 stores from an upload and sends back with downloads, as HeadObject names them.
+_SERVED_HEADERS = (
+    ("content-encoding", "ContentEncoding"),
+    ("content-disposition", "ContentDisposition"),
+    ("cache-control", "CacheControl"),
+    ("content-language", "ContentLanguage"),
+    ("expires", "ExpiresString"),
+)
+# S3 DeleteObjects takes at most this many keys per request.
+MAX_DELETE_BATCH = 1000
 
 
 # Opens the aioboto3 S3 client on first need; its owner (the composition root) closes it.
@@ -180,9 +190,15 @@ class S3ObjectStore:
                 if exc.response.get("Error", {}).get("Code") in _MISSING:
                     return None
                 raise
+        served = tuple(
+            (header, str(response[field]))
+            for header, field in _SERVED_HEADERS
+            if response.get(field)
+        )
         return ObjectInfo(
             size_bytes=int(response["ContentLength"]),
             content_type=str(response.get("ContentType", "")),
+            served_headers=served,
         )
 
     async def read_prefix(self, key: str, length: int) -> bytes:
@@ -199,3 +215,17 @@ class S3ObjectStore:
         async with self._calling("delete an object"):
             client = await self.client()
             await client.delete_object(Bucket=self._bucket, Key=key)
+
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        if not keys:
+            return []
+        if len(keys) > MAX_DELETE_BATCH:
+            raise ValueError(f"at most {MAX_DELETE_BATCH} keys per DeleteObjects request")
+        async with self._calling("delete objects"):
+            client = await self.client()
+            response = await client.delete_objects(
+                Bucket=self._bucket,
+                # Quiet: the answer lists only the keys that failed.
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        return [str(error["Key"]) for error in response.get("Errors", [])]

@@ -129,6 +129,26 @@ class QuotaExceeded(PhotoVaultError):
         )
 
 
+class PendingUploadsExceeded(QuotaExceeded):
+    """Too many uploads requested and not yet confirmed: each holds a row until it is
+    confirmed or swept, so their number is bounded per user (a QuotaFailure, like bytes)."""
+
+    default_reason = "TOO_MANY_PENDING_UPLOADS"
+
+    def __init__(self, *, user_id: str, limit: int):
+        self.limit = limit
+        description = (
+            f"{limit} uploads are already pending: confirm them, or wait until their "
+            "upload URLs expire"
+        )
+        self.violations = (QuotaViolation(subject=f"user:{user_id}", description=description),)
+        PhotoVaultError.__init__(
+            self,
+            f"too many pending uploads: {description}",
+            metadata={"max_pending_uploads": str(limit)},
+        )
+
+
 class Unavailable(PhotoVaultError):
     """A backend (database, object store) could not be reached; the call may be retried."""
 

@@ -161,6 +161,9 @@ class ObjectInfo:
 
     size_bytes: int
     content_type: str
+    # Stored with the object when the uploader sent them (S3 keeps headers a presigned PUT
+    # does not sign) and served with every download: never accepted (see _verify_object).
+    served_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +186,5 @@ class Reservation:
     accepted: bool
     quota_bytes: int
     reserved_bytes: int
+    # Refused because the user already holds the most pending uploads allowed.
+    too_many_pending: bool = False

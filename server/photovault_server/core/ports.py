@@ -94,6 +94,12 @@ class ObjectStore(Protocol):
         """Deletes the object; deleting a missing object is not an error."""
         ...
 
+    async def delete_many(self, keys: Sequence[str]) -> list[str]:
+        """Deletes up to 1,000 objects in one request (S3 DeleteObjects); missing objects are
+        not an error. Returns the keys that could not be deleted; raises Unavailable when the
+        request as a whole failed."""
+        ...
+
 
 class UrlCache(Protocol):
     async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
@@ -124,24 +130,48 @@ class PhotoRepository(Protocol):
         ...
 
     async def reserve_upload(
-        self, upload: Upload, *, default_quota_bytes: int, now: datetime
+        self,
+        upload: Upload,
+        *,
+        default_quota_bytes: int,
+        max_pending_uploads: int,
+        now: datetime,
     ) -> Reservation:
         """Records the pending upload if confirmed bytes + live reservations + its size fit in
-        the quota. Atomic per account, so concurrent reservations cannot overshoot."""
+        the quota and the user has fewer than `max_pending_uploads` live reservations. Atomic
+        per account, so concurrent reservations cannot overshoot."""
         ...
 
     async def get_upload(self, owner_id: str, upload_id: UUID) -> Upload | None: ...
 
-    async def delete_upload(self, owner_id: str, upload_id: UUID) -> None: ...
-
-    async def expired_uploads(self, before: datetime, limit: int) -> list[Upload]:
-        """Pending uploads whose reservation ended before `before`, oldest first."""
+    async def expire_upload(
+        self, owner_id: str, upload_id: UUID, *, now: datetime, not_before: datetime
+    ) -> str | None:
+        """In one transaction: deletes the pending upload if its reservation ended by `now`
+        and queues its object for deletion (again at `not_before`). Returns the object key,
+        or None when there was no such expired upload (confirmed or taken meanwhile)."""
         ...
 
-    async def confirm_upload(self, photo: Photo) -> Photo | None:
-        """Atomically turns the pending upload `photo.id` into `photo` and adds it to usage.
-        When the photo already exists (a repeated or concurrent confirm) returns the stored one;
-        when neither exists returns None."""
+    async def claim_expired_uploads(
+        self, before: datetime, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[Upload]:
+        """Pending uploads whose reservation ended before `before`, oldest first, that no
+        other sweeper holds (SKIP LOCKED); they are this sweeper's until `claim_until`."""
+        ...
+
+    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        """Deletes claimed uploads whose objects are gone."""
+        ...
+
+    async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:
+        """Gives claimed uploads back (their objects could not be deleted now)."""
+        ...
+
+    async def confirm_upload(self, photo: Photo, *, now: datetime) -> Photo | None:
+        """Atomically turns the pending upload `photo.id` into `photo` and adds it to usage,
+        only while its reservation lasts (checked at `now`, in the statement that takes the
+        row). When the photo already exists (a repeated or concurrent confirm) returns the
+        stored one; otherwise (no upload, or an expired one) returns None."""
         ...
 
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None: ...
@@ -156,15 +186,28 @@ class PhotoRepository(Protocol):
         self, owner_id: str, photo_id: UUID, changes: PhotoChanges, now: datetime
     ) -> Photo | None: ...
 
-    async def delete_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+    async def delete_photo(
+        self, owner_id: str, photo_id: UUID, *, upload_window: timedelta
+    ) -> Photo | None:
         """In one transaction: deletes the row, releases its usage and queues its object for
-        deletion, so that the object can go once the row is gone, and is never forgotten."""
+        deletion, so that the object can go once the row is gone, and is never forgotten. The
+        queue keeps it until it has been deleted once at or after the photo's create_time +
+        `upload_window`, when no upload URL can create it again."""
         ...
 
-    async def queued_object_deletions(self, limit: int) -> list[str]:
-        """Object keys queued by delete_photo and not yet done, oldest first."""
+    async def claim_object_deletions(
+        self, *, now: datetime, claim_until: datetime, limit: int
+    ) -> list[str]:
+        """Queued object keys due for a deletion (never deleted yet, or due again since
+        `not_before`), oldest first, that no other sweeper holds (SKIP LOCKED); they are
+        this sweeper's until `claim_until`."""
         ...
 
-    async def object_deleted(self, object_key: str) -> None:
-        """The queued object is gone from the store."""
+    async def objects_deleted(self, object_keys: Sequence[str], *, deleted_at: datetime) -> None:
+        """The objects were deleted by a request sent at `deleted_at`: rows whose `not_before`
+        had passed are done; the others wait for their second deletion."""
+        ...
+
+    async def release_object_deletions(self, object_keys: Sequence[str]) -> None:
+        """Gives claimed keys back (their objects could not be deleted now)."""
         ...

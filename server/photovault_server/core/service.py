@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from . import validation as val
-from .errors import FailedPrecondition, NotFound, QuotaExceeded, Unavailable
+from .errors import (
+    FailedPrecondition,
+    NotFound,
+    PendingUploadsExceeded,
+    QuotaExceeded,
+    Unavailable,
+)
 from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
 from .models import (
     Account,
@@ -35,8 +41,17 @@ Clock = Callable[[], datetime]
 DownloadUrlsFactory = Callable[[DownloadSigner, UrlCache, UrlPolicy], DownloadUrls]
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 MAX_UPLOAD_URL_TTL = timedelta(hours=1)
-# Longer than any confirm can take (its deadline), so a sweep never races one.
+# Longer than any confirm can take (its deadline), so a sweep never races one; and longer than
+# a PUT begun just before its URL expired may take to land.
 SWEEP_GRACE = timedelta(minutes=10)
+# How long after a photo was confirmed an upload URL may still create its object again: the
+# longest URL lifetime (whatever the setting was when it was signed) plus the grace. A deleted
+# photo's key is deleted again after that.
+UPLOAD_WINDOW = MAX_UPLOAD_URL_TTL + SWEEP_GRACE
+# A sweeper's rows are its own this long; a crashed sweeper's come back after it.
+SWEEP_CLAIM = timedelta(minutes=5)
+# Keys per object-store batch deletion (S3 DeleteObjects takes at most 1,000).
+DELETE_BATCH = 1000
 
 
 def utc_now() -> datetime:
@@ -53,6 +68,8 @@ class ServiceConfig:
     # How long after the upload URL expires a confirm is still accepted; the quota stays
     # reserved until then, so a slow upload that started in time can still be confirmed.
     confirm_window: timedelta = timedelta(hours=1)
+    # Pending (unconfirmed, unexpired) uploads one user may hold: each costs a row and a sweep.
+    max_pending_uploads: int = 100
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_content_types) - set(FORMATS)
@@ -62,6 +79,8 @@ class ServiceConfig:
             raise ValueError("upload URL lifetime must be between 1 second and 1 hour")
         if self.max_upload_bytes <= 0 or self.quota_bytes < 0:
             raise ValueError("max upload size must be positive and quota not negative")
+        if self.max_pending_uploads < 1:
+            raise ValueError("max pending uploads must be at least 1")
 
 
 def object_key(owner_id: str, upload_id: uuid.UUID, content_type: str) -> str:
@@ -142,8 +161,13 @@ class PhotoService:
             expires_in=cfg.upload_url_ttl,
         )
         reservation = await self._repo.reserve_upload(
-            upload, default_quota_bytes=cfg.quota_bytes, now=now
+            upload,
+            default_quota_bytes=cfg.quota_bytes,
+            max_pending_uploads=cfg.max_pending_uploads,
+            now=now,
         )
+        if reservation.too_many_pending:
+            raise PendingUploadsExceeded(user_id=user_id, limit=cfg.max_pending_uploads)
         if not reservation.accepted:
             raise QuotaExceeded(
                 user_id=user_id,
@@ -188,12 +212,7 @@ class PhotoService:
             raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
         now = self._clock()
         if upload.reserved_until <= now:
-            await self._store.delete(upload.object_key)
-            await self._repo.delete_upload(user_id, uid)
-            raise FailedPrecondition(
-                f"upload {uid} expired before it was confirmed; request a new upload URL",
-                reason="UPLOAD_EXPIRED",
-            )
+            return await self._expire(upload, now)
         await self._verify_object(upload)
 
         photo = Photo(
@@ -211,10 +230,34 @@ class PhotoService:
             create_time=now,
             update_time=now,
         )
-        stored = await self._repo.confirm_upload(photo)
+        # The deadline is checked again where the row changes, at the time it changes: a
+        # confirm that passed the check above but reaches the database after the deadline
+        # records nothing (a retry may already be deleting the bytes).
+        stored = await self._repo.confirm_upload(photo, now=self._clock())
         if stored is None:
+            if await self._repo.get_upload(user_id, uid) is not None:
+                raise _upload_expired(uid)
             raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
         return await self._with_url(stored)
+
+    async def _expire(self, upload: Upload, now: datetime) -> Photo:
+        """An upload confirmed too late: its row goes first (only if it is still expired and
+        pending, in one statement), its bytes after, so a confirm that took the row meanwhile
+        keeps them."""
+        key = await self._repo.expire_upload(
+            upload.owner_id,
+            upload.id,
+            now=now,
+            not_before=upload.reserved_until + SWEEP_GRACE,
+        )
+        if key is None:
+            confirmed = await self._repo.get_photo(upload.owner_id, upload.id)
+            if confirmed is not None:  # a concurrent confirm made it in time
+                return await self._with_url(confirmed)
+        else:
+            with contextlib.suppress(Unavailable):  # queued: the sweep deletes it
+                await self._delete_queued_objects([key])
+        raise _upload_expired(upload.id)
 
     async def _verify_object(self, upload: Upload) -> None:
         """The object must exist with the declared size and type and start like that type."""
@@ -229,6 +272,11 @@ class PhotoService:
             problem = f"object has {info.size_bytes} bytes, {upload.size_bytes} were declared"
         elif info.content_type.lower() != upload.content_type:
             problem = f"object has type {info.content_type!r}, {upload.content_type} was declared"
+        elif unsafe := [name for name, value in info.served_headers if not _harmless(name, value)]:
+            # The upload URL does not sign them, yet they would be served with every download
+            # (a gzip encoding, an attachment name, a year of public caching).
+            names = ", ".join(unsafe)
+            problem = f"object was uploaded with headers the upload URL does not allow: {names}"
         else:
             head = await self._store.read_prefix(upload.object_key, SNIFF_BYTES)
             if not FORMATS[upload.content_type].matches(head):
@@ -263,7 +311,12 @@ class PhotoService:
         visibility: int = 0,
         content_type: str = "",
         order: int = 0,
+        fit: Callable[[Sequence[Photo]], int] | None = None,
     ) -> PhotoPage:
+        """`fit`, from the transport, says how many of a page's leading photos fit in one
+        reply (its size limit: gRPC's message size, Lambda's response size); the page is cut
+        there, at least one photo long, and the next page token continues after the last one
+        kept, so pagination stays exact."""
         v = val.Violations()
         limit = val.check_page_size(v, "page_size", page_size)
         flt = PhotoFilter(
@@ -302,11 +355,16 @@ class PhotoService:
         query_ = PhotoQuery(owner_id=user_id, filter=flt, order=sort, limit=limit + 1, after=after)
         rows = await self._repo.list_photos(query_)
         page, more = rows[:limit], len(rows) > limit
+        photos = await self._urls.attach(page, self._clock())
+        if fit is not None and photos:
+            fitting = max(fit(photos), 1)
+            if fitting < len(photos):
+                photos, more = photos[:fitting], True
         token = ""
         if more:
-            last = page[-1]
+            last = photos[-1]
             token = self._tokens.encode(_cursor(last), user_id, flt, sort)
-        return PhotoPage(photos=await self._urls.attach(page, self._clock()), next_page_token=token)
+        return PhotoPage(photos=photos, next_page_token=token)
 
     async def batch_get_photo_urls(self, user_id: str, photo_ids: Sequence[str]) -> list[PhotoUrl]:
         v = val.Violations()
@@ -378,34 +436,64 @@ class PhotoService:
 
         # The row goes first (its object queued in the same transaction), the object after:
         # whichever backend fails, there is never a photo whose object is gone, and an object
-        # that could not be deleted now (S3 down) is deleted by the next sweep.
-        deleted = await self._repo.delete_photo(user_id, pid)
+        # that could not be deleted now (S3 down) is deleted by the next sweep. The queue
+        # keeps the key until the photo's upload URL can no longer create it again, and the
+        # sweep deletes it once more after that.
+        deleted = await self._repo.delete_photo(user_id, pid, upload_window=UPLOAD_WINDOW)
         if deleted is None:
             raise _photo_not_found(photo_id)
         await self._urls.forget([deleted])
         with contextlib.suppress(Unavailable):
-            await self._delete_queued_object(deleted.object_key)
+            await self._delete_queued_objects([deleted.object_key])
 
-    async def _delete_queued_object(self, object_key: str) -> None:
-        await self._store.delete(object_key)  # deleting a missing object succeeds: retry-safe
-        await self._repo.object_deleted(object_key)
+    async def _delete_queued_objects(self, keys: Sequence[str]) -> int:
+        """Deletes queued objects in batches; returns how many were deleted. Keys the store
+        could not delete stay queued (claimed until SWEEP_CLAIM has passed)."""
+        deleted = 0
+        for start in range(0, len(keys), DELETE_BATCH):
+            chunk = keys[start : start + DELETE_BATCH]
+            sent_at = self._clock()
+            try:
+                failed = set(await self._store.delete_many(chunk))
+            except Unavailable:
+                with contextlib.suppress(Unavailable):
+                    await self._repo.release_object_deletions(keys[start:])
+                raise
+            done = [key for key in chunk if key not in failed]
+            await self._repo.objects_deleted(done, deleted_at=sent_at)
+            deleted += len(done)
+        return deleted
 
     async def sweep_deleted_objects(self, *, limit: int = 1000) -> int:
-        """Deletes the objects of deleted photos that are still queued (the store failed when
-        the photo was deleted); a failure leaves the rest queued for the next sweep."""
-        keys = await self._repo.queued_object_deletions(limit)
-        for key in keys:
-            await self._delete_queued_object(key)
+        """Deletes the queued objects that are due: those of deleted photos the store could
+        not delete at once, and those due again now that no upload URL can recreate them.
+        Returns how many keys it took; a failure leaves them queued for the next sweep."""
+        now = self._clock()
+        keys = await self._repo.claim_object_deletions(
+            now=now, claim_until=now + SWEEP_CLAIM, limit=limit
+        )
+        await self._delete_queued_objects(keys)
         return len(keys)
 
     async def sweep_expired_uploads(self, *, limit: int = 1000) -> int:
-        """Deletes uploads whose reservation ended, object first, then the row: a failure
-        leaves the row for the next sweep. Only those expired for longer than SWEEP_GRACE,
-        so that a confirm that began before the end cannot lose its object."""
-        expired = await self._repo.expired_uploads(self._clock() - SWEEP_GRACE, limit)
-        for upload in expired:
-            await self._store.delete(upload.object_key)
-            await self._repo.delete_upload(upload.owner_id, upload.id)
+        """Deletes uploads whose reservation ended, objects first (in batches), then the rows:
+        a failure leaves the rows for the next sweep. Only those expired for longer than
+        SWEEP_GRACE, so that a confirm that began before the end cannot lose its object, and
+        no upload URL can create the object again (its URL expired no later than the
+        reservation). Returns how many uploads it took."""
+        now = self._clock()
+        expired = await self._repo.claim_expired_uploads(
+            now - SWEEP_GRACE, now=now, claim_until=now + SWEEP_CLAIM, limit=limit
+        )
+        for start in range(0, len(expired), DELETE_BATCH):
+            chunk = expired[start : start + DELETE_BATCH]
+            try:
+                failed = set(await self._store.delete_many([u.object_key for u in chunk]))
+            except Unavailable:
+                with contextlib.suppress(Unavailable):
+                    await self._repo.release_uploads([u.id for u in expired[start:]])
+                raise
+            await self._repo.delete_uploads([u.id for u in chunk if u.object_key not in failed])
         return len(expired)
 
     async def sweep(
@@ -449,6 +537,28 @@ class SweepReport:
 
 def _cursor(photo: Photo) -> Cursor:
     return Cursor(create_time=photo.create_time, photo_id=photo.id)
+
+
+# Cache-Control directives that let no cache keep a download: what HTTP clients without a
+# cache (Node's fetch) or with it disabled (browser dev tools) send with every request.
+_UNCACHEABLE = frozenset({"no-cache", "no-store", "private", "must-revalidate", "max-age=0"})
+
+
+def _harmless(header: str, value: str) -> bool:
+    """A header stored with an uploaded object that changes nothing of how it is served."""
+    value = value.strip().lower()
+    if header == "content-encoding":
+        return value in ("", "identity")
+    if header == "cache-control":
+        return {d.strip() for d in value.split(",") if d.strip()} <= _UNCACHEABLE
+    return not value
+
+
+def _upload_expired(upload_id: uuid.UUID) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"upload {upload_id} expired before it was confirmed; request a new upload URL",
+        reason="UPLOAD_EXPIRED",
+    )
 
 
 def _photo_not_found(photo_id: str) -> NotFound:

@@ -7,7 +7,7 @@ mapping, deadlines and framing belong to the transports.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault_server.core import PhotoChanges, PhotoService
+from photovault_server.core.models import Photo
 
 from .convert import (
     account_to_proto,
@@ -27,9 +28,30 @@ from .convert import (
 SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"]
 
 
+# gRPC's default limit on a message a client receives: no reply may be larger.
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+# Room left in a reply for everything but the photos (page token, framing).
+_REPLY_OVERHEAD = 4096
+
+
 class PhotoHandlers:
-    def __init__(self, service: PhotoService) -> None:
+    def __init__(
+        self, service: PhotoService, *, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    ) -> None:
+        """`max_reply_bytes` bounds a reply's serialized protobuf: a ListPhotos page is cut
+        to fit (a transport that encodes larger, such as JSON under Lambda's response limit,
+        passes a smaller bound)."""
         self._service = service
+        self._max_reply_bytes = max_reply_bytes
+
+    def _photos_fitting(self, photos: Sequence[Photo]) -> int:
+        budget = self._max_reply_bytes - _REPLY_OVERHEAD
+        used = 0
+        for count, photo in enumerate(photos):
+            used += photo_to_proto(photo).ByteSize() + 6  # field tag and length prefix
+            if used > budget:
+                return count
+        return len(photos)
 
     async def CreateUploadUrl(
         self, user: str, request: pb.CreateUploadUrlRequest
@@ -78,6 +100,7 @@ class PhotoHandlers:
             visibility=request.visibility,
             content_type=request.content_type,
             order=request.order,
+            fit=self._photos_fitting,
         )
         return pb.ListPhotosResponse(
             photos=[photo_to_proto(p) for p in page.photos],

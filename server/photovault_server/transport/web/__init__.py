@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from photovault_server.transport.handlers import DEFAULT_MAX_REPLY_BYTES
+
 from .cors import CorsPolicy
 from .gateway import WebGateway
 from .http import HttpRequest, HttpResponse
@@ -16,9 +18,14 @@ if TYPE_CHECKING:
     from photovault_server.app import App
 
 
-def web_gateway(app: App) -> WebGateway:
+def web_gateway(app: App, *, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES) -> WebGateway:
     """The gateway over an app's service, with the CORS allow-list of its settings."""
-    return WebGateway(app.service, app.verifier, cors=CorsPolicy(app.settings.cors_origins))
+    return WebGateway(
+        app.service,
+        app.verifier,
+        cors=CorsPolicy(app.settings.cors_origins),
+        max_reply_bytes=max_reply_bytes,
+    )
 
 
 __all__ = ["HttpRequest", "HttpResponse", "WebGateway", "web_gateway"]

@@ -16,7 +16,11 @@ from google.rpc import code_pb2
 from photovault_server.auth import TokenVerifier
 from photovault_server.core import PhotoService
 from photovault_server.transport.calls import CallPipeline
-from photovault_server.transport.handlers import PhotoHandlers, method_table
+from photovault_server.transport.handlers import (
+    DEFAULT_MAX_REPLY_BYTES,
+    PhotoHandlers,
+    method_table,
+)
 
 from .cors import CorsHandler, CorsPolicy
 from .http import HttpRequest, HttpResponse, Refusal
@@ -48,9 +52,10 @@ class WebGateway:
         *,
         cors: CorsPolicy,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         router = Router(
-            method_table(PhotoHandlers(service)),
+            method_table(PhotoHandlers(service, max_reply_bytes=max_reply_bytes)),
             CallPipeline(verifier),
             max_message_bytes=max_message_bytes,
         )

@@ -76,33 +76,32 @@ def decode_text(body: bytes) -> bytes:
 
 
 def read_message(data: bytes, *, max_message_bytes: int) -> bytes:
-    """The one message of a unary request: a single uncompressed data frame."""
-    frames = []
-    offset = 0
-    while offset < len(data):
-        if len(data) - offset < _HEADER:
-            raise FrameError("truncated frame header", grpc_code=3)
-        flags = data[offset]
-        length = int.from_bytes(data[offset + 1 : offset + _HEADER], "big")
-        if length > max_message_bytes:
-            raise FrameError(
-                f"message of {length} bytes exceeds the limit of {max_message_bytes}",
-                grpc_code=8,  # RESOURCE_EXHAUSTED, as gRPC answers an over-long message
-            )
-        end = offset + _HEADER + length
-        if end > len(data):
-            raise FrameError("frame shorter than its length prefix", grpc_code=3)
-        if flags & TRAILER_FLAG:
-            raise FrameError("unexpected trailer frame in a request", grpc_code=3)
-        if flags & COMPRESSED_FLAG:
-            raise FrameError("compressed messages are not supported", grpc_code=12)
-        if flags:
-            raise FrameError(f"unknown frame flags 0x{flags:02x}", grpc_code=3)
-        frames.append(data[offset + _HEADER : end])
-        offset = end
-    if len(frames) != 1:
-        raise FrameError(f"a unary call carries one message, got {len(frames)}", grpc_code=3)
-    return frames[0]
+    """The one message of a unary request: a single uncompressed data frame. Whatever follows
+    it is refused at its header, so a body of a million frames costs no more than one."""
+    if len(data) < _HEADER:
+        raise FrameError(
+            "truncated frame header" if data else "a unary call carries one message, got 0",
+            grpc_code=3,
+        )
+    flags = data[0]
+    length = int.from_bytes(data[1:_HEADER], "big")
+    if length > max_message_bytes:
+        raise FrameError(
+            f"message of {length} bytes exceeds the limit of {max_message_bytes}",
+            grpc_code=8,  # RESOURCE_EXHAUSTED, as gRPC answers an over-long message
+        )
+    end = _HEADER + length
+    if end > len(data):
+        raise FrameError("frame shorter than its length prefix", grpc_code=3)
+    if flags & TRAILER_FLAG:
+        raise FrameError("unexpected trailer frame in a request", grpc_code=3)
+    if flags & COMPRESSED_FLAG:
+        raise FrameError("compressed messages are not supported", grpc_code=12)
+    if flags:
+        raise FrameError(f"unknown frame flags 0x{flags:02x}", grpc_code=3)
+    if end < len(data):
+        raise FrameError("a unary call carries one message, got more", grpc_code=3)
+    return data[_HEADER:end]
 
 
 def frame(payload: bytes, flags: int = DATA_FLAG) -> bytes:
@@ -157,12 +156,7 @@ class GrpcWebProtocol:
     name: Transport = "grpc-web"
 
     def envelope(self, request: HttpRequest, max_message_bytes: int) -> Envelope:
-        body = request.body
-        if request.content_type in TEXT_TYPES:
-            try:
-                body = decode_text(body)
-            except Base64Error as exc:
-                raise HttpError(400, str(exc)) from None
+        # Headers only: the body (base64 included) is decoded once the caller is known.
         timeout = None
         if "grpc-timeout" in request.headers:
             try:
@@ -175,7 +169,7 @@ class GrpcWebProtocol:
                     decode_bin_header(value)
                 except ValueError:
                     raise _malformed(f"{name} is not base64") from None
-        return Envelope(body, timeout)
+        return Envelope(request.body, timeout)
 
     def decode(
         self,
@@ -184,6 +178,11 @@ class GrpcWebProtocol:
         message_type: type[Message],
         max_message_bytes: int,
     ) -> Message:
+        if request.content_type in TEXT_TYPES:
+            try:
+                body = decode_text(body)
+            except Base64Error as exc:
+                raise HttpError(400, str(exc)) from None
         try:
             return message_type.FromString(read_message(body, max_message_bytes=max_message_bytes))
         except FrameError as exc:

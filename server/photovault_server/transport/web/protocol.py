@@ -18,8 +18,9 @@ class WebProtocol(Protocol):
     name: Transport
 
     def envelope(self, request: HttpRequest, max_message_bytes: int) -> Envelope:
-        """Checks the protocol's headers and body encoding, before authentication. Raises
-        CallFailed (answered in the protocol) or HttpError (answered in plain HTTP)."""
+        """Checks the protocol's headers before authentication, without decoding the body (an
+        anonymous caller costs no parsing). Raises CallFailed (answered in the protocol) or
+        HttpError (answered in plain HTTP)."""
         ...
 
     def decode(
@@ -30,7 +31,8 @@ class WebProtocol(Protocol):
         max_message_bytes: int,
     ) -> Message:
         """The request message from the enveloped body, once the caller is authenticated;
-        raises CallFailed when it is not one."""
+        raises CallFailed when it is not one, or HttpError when the body's transfer encoding
+        is broken (grpc-web-text that is not base64)."""
         ...
 
     def encode_reply(self, request: HttpRequest, reply: Message) -> HttpResponse: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from photovault_server.transport.calls import Call, CallFailed, CallPipeline, request_id_of
@@ -72,18 +73,31 @@ class Router:
             return refused.response
         except CallFailed as failed:
             return protocol.encode_error(request, failed.status)
+        body_refusals: list[HttpError] = []
+
+        def decode() -> Message:
+            # Runs after authentication. A body refused in plain HTTP ends the call here; the
+            # answer is that refusal, not the call's status.
+            try:
+                return protocol.decode(request, envelope.body, method.request_type, max_bytes)
+            except HttpError as error:
+                body_refusals.append(error)
+                raise CallFailed(
+                    protocol_status(code_pb2.INVALID_ARGUMENT, str(error), "MALFORMED_REQUEST")
+                ) from None
+
         outcome = await self._pipeline.run(
             Call(
                 method=method,
                 transport=protocol.name,
                 headers=request.headers,
-                decode=lambda: protocol.decode(
-                    request, envelope.body, method.request_type, max_bytes
-                ),
+                decode=decode,
                 timeout=_earliest(envelope.timeout, deadline_cap),
                 verified_claims=verified_claims,
             )
         )
+        if body_refusals:
+            return body_refusals[0].response
         if outcome.status is not None:
             response = protocol.encode_error(request, outcome.status)
         else:
