@@ -204,29 +204,62 @@ def _cloudfront_grants(statement: dict[str, Any]) -> bool:
     return bool(statement.get("Principal") == {"Service": "cloudfront.amazonaws.com"})
 
 
-def test_the_cdn_can_never_read_private_objects(template: dict[str, Any]) -> None:
-    """Issue 13, item 7: object keys appear in every presigned URL, so a CDN that may read
-    users/ serves private (and deleted) photos to anyone who once saw a URL. Whatever the
-    parameters, CloudFront may read public/ alone, and the service's public URLs never
-    default to the CDN."""
+def _bucket_policy_statements(template: dict[str, Any]) -> list[Any]:
+    (policy,) = _resources(template, "AWS::S3::BucketPolicy").values()
+    return _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_the_cdn_serves_private_objects_only_with_a_valid_signature(
+    template: dict[str, Any],
+) -> None:
+    """Object keys appear in every presigned URL, so a CDN that may read users/ without asking
+    for a signature serves private (and deleted) photos to anyone who once saw a URL. CloudFront
+    may read public/ alone, unless the signing key is configured: then it may read users/ too,
+    but the distribution's only behaviour for users/* requires a signature from the trusted
+    key group, and its cache key leaves the signature parameters out."""
     grants = [s for s in _allowed_statements(template) if _cloudfront_grants(s)]
     assert grants, "the CDN option is gone: drop this test with it"
+    resources = set()
     for statement in grants:
         assert _as_list(statement["Action"]) == ["s3:GetObject"], statement
-        assert _as_list(statement["Resource"]) == [{"Fn::Sub": "${PhotosBucket.Arn}/public/*"}], (
-            statement
-        )
+        (resource,) = _as_list(statement["Resource"])
+        resources.add(resource["Fn::Sub"])
         assert "Fn::If" not in json.dumps(statement.get("Condition", {})), statement
+    assert resources == {"${PhotosBucket.Arn}/public/*", "${PhotosBucket.Arn}/users/*"}
+    # users/ is granted only under the condition that creates the signed behaviour.
+    for raw in _bucket_policy_statements(template):
+        if "Fn::If" in raw and "users/*" in json.dumps(raw):
+            assert raw["Fn::If"][0] == "CdnSignsPrivate", raw
+    distribution = template["Resources"]["PublicCdn"]["Properties"]["DistributionConfig"]
+    condition, behaviours, otherwise = distribution["CacheBehaviors"]["Fn::If"]
+    assert (condition, otherwise) == ("CdnSignsPrivate", {"Ref": "AWS::NoValue"})
+    private = [b for b in behaviours if b["PathPattern"].startswith("users")]
+    assert [b["PathPattern"] for b in private] == ["users/*"]
+    assert private[0]["TrustedKeyGroups"] == [{"Ref": "CdnKeyGroup"}]
+    assert private[0]["ViewerProtocolPolicy"] == "https-only"
+    assert "TrustedKeyGroups" not in distribution["DefaultCacheBehavior"]
+    resources_ = template["Resources"]
+    assert resources_["CdnKeyGroup"]["Condition"] == "CdnSignsPrivate"
+    cache_key = resources_["PrivatePhotosCachePolicy"]["Properties"]["CachePolicyConfig"]
+    in_key = cache_key["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert in_key["QueryStringsConfig"] == {"QueryStringBehavior": "none"}
+    assert private[0]["CachePolicyId"] == {"Ref": "PrivatePhotosCachePolicy"}
+    # The key group holds the active key and, during a rotation, the previous one.
+    items = resources_["CdnKeyGroup"]["Properties"]["KeyGroupConfig"]["Items"]
+    assert items[0] == {"Ref": "CdnPublicKey"}
+    assert items[1]["Fn::If"][1] == {"Ref": "CdnPreviousPublicKey"}
+    # The service signs with the active key, and public URLs never default to the CDN.
     environment = template["Resources"]["PhotoVaultFunction"]["Properties"]["Environment"]
-    base_url = json.dumps(environment["Variables"]["PHOTOVAULT_PUBLIC_BASE_URL"])
-    assert "PublicCdn" not in base_url
+    variables = environment["Variables"]
+    assert variables["PHOTOVAULT_CDN_KEY_PAIR_ID"]["Fn::If"][1] == {"Ref": "CdnPublicKey"}
+    assert "PublicCdn" not in json.dumps(variables["PHOTOVAULT_PUBLIC_BASE_URL"])
 
 
 def test_object_actions_are_scoped_to_users_prefix(template: dict[str, Any]) -> None:
     object_actions: set[str] = set()
     for statement in _allowed_statements(template):
         if _cloudfront_grants(statement):
-            continue  # test_the_cdn_can_never_read_private_objects
+            continue  # test_the_cdn_serves_private_objects_only_with_a_valid_signature
         actions = _as_list(statement["Action"])
         for action in actions:
             if action.startswith("s3:") and action != "s3:ListBucket":
