@@ -38,10 +38,11 @@ from photovault_server.transport.web.asgi import running_web_gateway
 from .node.harness import REPO_ROOT, build_web_client, require_packages, run_node
 from .support.images import decoded_size, jpeg, png
 from .support.settings import REGION, make_settings
-from .support.users import new_user
+from .support.users import new_user, upload_photo
 
 BROWSER_BUCKET = "photovault-browser-test"
 UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"
+CACHE_SCRIPT = REPO_ROOT / "tests" / "browser" / "cache.mjs"
 
 
 def chromium_path() -> str:
@@ -211,3 +212,32 @@ async def test_gallery_uploads_png_and_jpeg_and_renders_them(
         assert download.content == data
     account = await stack.stub.GetAccount(pb.GetAccountRequest(), metadata=user.metadata)
     assert account.account.photo_count == 2
+
+
+async def test_a_second_visit_loads_every_image_from_the_browser_cache(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """The same URL within a signing window, and `response-cache-control: private,
+    max-age=<lifetime>, immutable` signed into it: a browser coming back to the gallery shows
+    every image without a request to S3 (not even a revalidation)."""
+    require_packages("playwright-core")
+    user = new_user()
+    for shade in range(3):
+        await upload_photo(stack.stub, http, user, jpeg((8, 6), rgb=(shade * 80, 40, 40)))
+    result = await run_node(
+        CACHE_SCRIPT,
+        {
+            "PAGE_URL": stack.page_origin,
+            "API_URL": stack.api_url,
+            "TOKEN": user.token,
+            "CHROMIUM": chromium_path(),
+        },
+        time_limit=120,
+    )
+    assert result["ok"], result
+    first, second = result["first"], result["second"]
+    assert len(first["srcs"]) == 3
+    assert second["srcs"] == first["srcs"]  # the service handed out the same URLs
+    assert [(i["fromCache"], i["status"]) for i in first["images"]] == [(False, 200)] * 3
+    assert len(second["images"]) == 3
+    assert all(image["fromCache"] for image in second["images"]), second["images"]

@@ -141,10 +141,23 @@ async function uploadOne(pv: PhotoClient, file: File, tags: string[]): Promise<P
   return confirmed.photo;
 }
 
-function photoCard(photo: Photo): HTMLElement {
+// A URL can expire while the page stays open (or come from a cache older than it): when an
+// image fails to load, ask the service for a fresh URL once, instead of a broken tile.
+async function reloadWithFreshUrl(pv: PhotoClient, img: HTMLImageElement, id: string): Promise<void> {
+  if (img.dataset["refreshed"]) return;
+  img.dataset["refreshed"] = "1";
+  const response = await pv.batchGetPhotoUrls({ photoIds: [id] });
+  const fresh = response.urls[0]?.url;
+  if (fresh && fresh !== img.src) img.src = fresh;
+}
+
+function photoCard(pv: PhotoClient, photo: Photo): HTMLElement {
   const figure = document.createElement("figure");
   figure.dataset["photoId"] = photo.id;
   const img = document.createElement("img");
+  img.addEventListener("error", () => {
+    reloadWithFreshUrl(pv, img, photo.id).catch(() => undefined);
+  });
   img.src = photo.url;
   img.alt = photo.title || photo.fileName;
   const caption = document.createElement("figcaption");
@@ -167,7 +180,7 @@ async function refreshGallery(pv: PhotoClient): Promise<number> {
     query: ui.query.value.trim(),
     tags: parseTags(ui.tagFilter.value),
   });
-  ui.gallery.replaceChildren(...response.photos.map(photoCard));
+  ui.gallery.replaceChildren(...response.photos.map((photo) => photoCard(pv, photo)));
   return response.photos.length;
 }
 
