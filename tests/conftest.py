@@ -137,7 +137,9 @@ def bob() -> User:
 
 @pytest.fixture(scope="session")
 async def gateway_port(app: App) -> AsyncIterator[int]:
-    gateway = WebGateway(app.service, app.verifier, cors=CorsPolicy([ALLOWED_ORIGIN]))
+    gateway = WebGateway(
+        app.service, app.verifier, cors=CorsPolicy([ALLOWED_ORIGIN]), stats=app.rpc_stats
+    )
     async with running_web_gateway(gateway, "127.0.0.1:0") as port:
         yield port
 

@@ -320,3 +320,30 @@ def test_a_page_of_maximal_photos_is_cut_to_fit_lambdas_response_limit(
             break
     assert pages > 1
     assert len(seen) == len(set(seen)) == count
+
+
+def test_each_rpc_outcome_is_an_emf_line_with_its_method_code_and_transport(
+    lambda_env: None, alice: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    handler(connect_event("GetAccount", {}, alice), FakeContext())
+    handler(connect_event("GetPhoto", {"id": "not-a-uuid"}, alice), FakeContext())
+    records = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
+    per_rpc = [r for r in records if "Method" in r]
+    assert [(r["Method"], r["Code"], r["Transport"]) for r in per_rpc] == [
+        ("GetAccount", "OK", "connect"),
+        ("GetPhoto", "INVALID_ARGUMENT", "connect"),
+    ]
+    for record in per_rpc:
+        assert record["grpc_server_handled"] == 1
+        assert record["grpc_server_handling_ms"] > 0
+        (directive,) = record["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["Service", "Method", "Code", "Transport"]]
+        assert {m["Name"] for m in directive["Metrics"]} == {
+            "grpc_server_handled",
+            "grpc_server_handling_ms",
+        }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from photovault_server.settings import (
     Settings,
     SettingsError,
 )
+from photovault_server.transport.rpc_stats import RpcStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,8 @@ class App:
     redis_cache: RedisUrlCache | None
     local_cache: TieredUrlCache | None = None
     clock: Clock = utc_now
+    # Calls by method, code and transport, shared by every transport of the process.
+    rpc_stats: RpcStats = field(default_factory=RpcStats)
 
     def build_service(
         self,

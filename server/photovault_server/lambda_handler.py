@@ -50,6 +50,8 @@ class _Runtime:
         self.trust_authorizer = False
         self.last_invocation = 0.0
         self.counters: dict[str, int] = {}
+        self.rpc_calls: dict[tuple[str, str, str], int] = {}
+        self.rpc_seconds: dict[tuple[str, str], float] = {}
 
     async def ensure_started(self) -> tuple[App, WebGateway]:
         if self.app is None or self.gateway is None:
@@ -142,29 +144,58 @@ def _is_scheduled(event: Any) -> bool:
 
 
 def _emit_metrics(app: App) -> None:
-    """The URL counters as a CloudWatch EMF line (deltas since the last invocation): one
-    stdout line, no client library, nothing on the cold-start path."""
+    """The URL counters as a CloudWatch EMF line (deltas since the last invocation), and one
+    line per RPC outcome with its method, code and transport as dimensions: stdout lines, no
+    client library, nothing on the cold-start path."""
     from photovault_server.observability import Sources, counter_fields
 
     current = counter_fields(Sources.of(app))
     delta = {k: v - _runtime.counters.get(k, 0) for k, v in current.items()}
     _runtime.counters = current
-    if not any(delta.values()):
-        return
-    names = sorted(delta)
+    if any(delta.values()):
+        _write_emf(
+            ["Service"], {"Service": "photovault"}, {n: (v, "Count") for n, v in delta.items()}
+        )
+    for (method, code, transport), count in app.rpc_stats.handled.items():
+        calls = count - _runtime.rpc_calls.get((method, code, transport), 0)
+        if calls <= 0:
+            continue
+        _runtime.rpc_calls[(method, code, transport)] = count
+        latencies = app.rpc_stats.latencies[(method, transport)]
+        seen = _runtime.rpc_seconds.get((method, transport), 0.0)
+        _runtime.rpc_seconds[(method, transport)] = latencies.total
+        _write_emf(
+            ["Service", "Method", "Code", "Transport"],
+            {"Service": "photovault", "Method": method, "Code": code, "Transport": transport},
+            {
+                "grpc_server_handled": (calls, "Count"),
+                # One call per invocation: its own time (else the mean of those just counted).
+                "grpc_server_handling_ms": (
+                    (latencies.total - seen) * 1000 / calls,
+                    "Milliseconds",
+                ),
+            },
+        )
+
+
+def _write_emf(
+    dimensions: list[str], values: dict[str, str], metrics: dict[str, tuple[float, str]]
+) -> None:
     record: dict[str, Any] = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": "PhotoVault",
-                    "Dimensions": [["Service"]],
-                    "Metrics": [{"Name": n, "Unit": "Count"} for n in names],
+                    "Dimensions": [dimensions],
+                    "Metrics": [
+                        {"Name": n, "Unit": unit} for n, (_, unit) in sorted(metrics.items())
+                    ],
                 }
             ],
         },
-        "Service": "photovault",
-        **delta,
+        **values,
+        **{name: value for name, (value, _) in metrics.items()},
     }
     sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     sys.stdout.flush()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from photovault_server.adapters.local_cache import TieredUrlCache
     from photovault_server.adapters.redis_cache import RedisUrlCache
     from photovault_server.app import App
+    from photovault_server.transport.rpc_stats import RpcStats
 
 Kind = Literal["counter", "gauge", "histogram"]
 Labels = tuple[str, ...]
@@ -52,6 +53,7 @@ class Sources:
     local: TieredUrlCache | None = None
     loop: asyncio.AbstractEventLoop | None = None
     pool: asyncpg.Pool | None = None
+    rpcs: RpcStats | None = None
 
     @classmethod
     def of(cls, app: App, *, loop: asyncio.AbstractEventLoop | None = None) -> Sources:
@@ -62,6 +64,7 @@ class Sources:
             local=app.local_cache,
             loop=loop,
             pool=app.pool if loop is not None else None,
+            rpcs=app.rpc_stats,
         )
 
 
@@ -111,10 +114,55 @@ def _tasks(s: Sources) -> Reading:
     return None if s.loop is None else len(asyncio.all_tasks(s.loop))
 
 
+SERVICE_NAME = "photovault.v1.PhotoService"
+
+
+def _handled(s: Sources) -> Reading:
+    if s.rpcs is None:
+        return None
+    samples: dict[Labels, float] = {
+        (SERVICE_NAME, method, code, transport): count
+        for (method, code, transport), count in s.rpcs.handled.items()
+    }
+    return samples
+
+
+def _handling_seconds(s: Sources) -> Reading:
+    if s.rpcs is None:
+        return None
+    from photovault_server.transport.rpc_stats import BUCKETS
+
+    bounds = (*BUCKETS, float("inf"))
+    samples: dict[Labels, Histogram] = {}
+    for (method, transport), latencies in s.rpcs.latencies.items():
+        cumulative, running = [], 0
+        for bound, count in zip(bounds, latencies.counts, strict=True):
+            running += count
+            cumulative.append((bound, float(running)))
+        samples[(SERVICE_NAME, method, transport)] = Histogram(cumulative, latencies.total)
+    return samples
+
+
 URL_STATS = "UrlStats (core/urls.py)"
 REDIS_STATS = "RedisUrlCache.stats (adapters/redis_cache.py)"
 
 METRICS: tuple[Metric, ...] = (
+    Metric(
+        "grpc_server_handled",
+        "counter",
+        "Calls finished, by method, status code and transport (grpc, grpc-web, connect)",
+        "RpcStats (transport/rpc_stats.py), recorded by the call pipeline",
+        _handled,
+        labels=("grpc_service", "grpc_method", "grpc_code", "transport"),
+    ),
+    Metric(
+        "grpc_server_handling_seconds",
+        "histogram",
+        "Time from a call's arrival to its answer in the server, by method and transport",
+        "RpcStats (transport/rpc_stats.py), recorded by the call pipeline",
+        _handling_seconds,
+        labels=("grpc_service", "grpc_method", "transport"),
+    ),
     Metric(
         "photovault_url_cache_hits",
         "counter",

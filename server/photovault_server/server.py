@@ -41,7 +41,9 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
     """Builds, binds and starts the server; on exit marks it NOT_SERVING and drains in-flight
     calls for the grace period before stopping."""
     server = grpc.aio.server()
-    add_photo_service(server, CallPipeline(app.verifier), method_table(PhotoHandlers(app.service)))
+    add_photo_service(
+        server, CallPipeline(app.verifier, app.rpc_stats), method_table(PhotoHandlers(app.service))
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if app.settings.grpc_reflection:

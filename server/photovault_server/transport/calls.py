@@ -28,6 +28,7 @@ from photovault_server.auth import TokenVerifier, user_id_from_claims
 from photovault_server.core.errors import DeadlineExceeded, PhotoVaultError
 
 from .handlers import Method
+from .rpc_stats import RpcStats
 from .status import internal_status, to_status
 
 log = structlog.get_logger("photovault.rpc")
@@ -79,8 +80,11 @@ def request_id_of(headers: Mapping[str, str]) -> str:
 
 
 class CallPipeline:
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, verifier: TokenVerifier, stats: RpcStats | None = None) -> None:
+        """`stats`, shared by every transport of a process, counts calls by method, code and
+        transport (observability.py exports them)."""
         self._verifier = verifier
+        self.stats = stats if stats is not None else RpcStats()
 
     async def run(self, call: Call) -> Outcome:
         request_id = request_id_of(call.headers)
@@ -105,12 +109,11 @@ class CallPipeline:
                 log.error("unexpected_error", error_type=type(exc).__name__, where=_where(exc))
                 return Outcome(request_id, status=internal_status())
             finally:
+                seconds = time.perf_counter() - started
+                name = code_pb2.Code.Name(code)
+                self.stats.record(call.method.name, name, call.transport, seconds)
                 level = log.warning if code in SERVER_FAULTS else log.info
-                level(
-                    "rpc",
-                    code=code_pb2.Code.Name(code),
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                level("rpc", code=name, duration_ms=round(seconds * 1000, 2))
                 structlog.contextvars.unbind_contextvars("user")
 
     async def _authorized(self, call: Call) -> Message:

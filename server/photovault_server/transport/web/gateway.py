@@ -21,6 +21,7 @@ from photovault_server.transport.handlers import (
     PhotoHandlers,
     method_table,
 )
+from photovault_server.transport.rpc_stats import RpcStats
 
 from .cors import CorsHandler, CorsPolicy
 from .http import HttpRequest, HttpResponse, Refusal
@@ -53,10 +54,11 @@ class WebGateway:
         cors: CorsPolicy,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        stats: RpcStats | None = None,
     ) -> None:
         router = Router(
             method_table(PhotoHandlers(service, max_reply_bytes=max_reply_bytes)),
-            CallPipeline(verifier),
+            CallPipeline(verifier, stats),
             max_message_bytes=max_message_bytes,
         )
         self._handler = CorsHandler(router, cors)
