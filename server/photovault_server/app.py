@@ -45,6 +45,7 @@ from photovault_server.settings import (
     Settings,
     SettingsError,
 )
+from photovault_server.tracing import NO_TRACING, Tracing, start_tracing
 from photovault_server.transport.rpc_stats import RpcStats
 
 
@@ -118,6 +119,7 @@ class App:
     clock: Clock = utc_now
     # Calls by method, code and transport, shared by every transport of the process.
     rpc_stats: RpcStats = field(default_factory=RpcStats)
+    tracing: Tracing = NO_TRACING
 
     def build_service(
         self,
@@ -210,7 +212,9 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
     return UrlCaches(local, redis=shared, local=local)
 
 
-def open_s3_store(settings: S3Settings, stack: AsyncExitStack) -> S3ObjectStore:
+def open_s3_store(
+    settings: S3Settings, stack: AsyncExitStack, tracing: Tracing = NO_TRACING
+) -> S3ObjectStore:
     """The store signs without a client when it can; the client, built on first need, is
     closed by `stack`."""
     credentials = settings.environment_credentials()
@@ -245,6 +249,7 @@ def open_s3_store(settings: S3Settings, stack: AsyncExitStack) -> S3ObjectStore:
         ),
         credentials=credentials,
         temporary_credentials_cap=settings.temporary_credentials_cap,
+        tracing=tracing,
     )
 
 
@@ -256,11 +261,18 @@ async def open_app(
     repository: PhotoRepository | None = None,
     store: ObjectStore | None = None,
     url_cache: UrlCache | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[App]:
     """`clock` is for tests and benchmarks that simulate the passing of time; a backend handed
     in is used instead of the one the settings describe (the pool is built regardless: it is
-    lazy, and the App's runtime gauges and Lambda's reconnects read it)."""
+    lazy, and the App's runtime gauges and Lambda's reconnects read it); `tracing` replaces
+    the OTLP tracing the settings describe (tests hand in an in-memory exporter's)."""
     async with AsyncExitStack() as stack:
+        if tracing is None:
+            tracing = start_tracing(
+                settings.otel_exporter_otlp_endpoint, settings.otel_service_name
+            )
+        stack.callback(tracing.shutdown)
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         caches = UrlCaches(url_cache) if url_cache is not None else open_url_cache(settings, stack)
@@ -268,7 +280,7 @@ async def open_app(
             await caches.redis.topology.start()  # the cluster's slot map, off the request path
         backends = Backends(
             repository=repository or PostgresPhotoRepository(pool),
-            store=store or open_s3_store(settings, stack),
+            store=store or open_s3_store(settings, stack, tracing),
             url_cache=caches.outer,
             signer=cdn_signer(settings),
         )
@@ -287,4 +299,5 @@ async def open_app(
             redis_cache=caches.redis,
             local_cache=caches.local,
             clock=clock,
+            tracing=tracing,
         )

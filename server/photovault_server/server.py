@@ -42,7 +42,9 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
     calls for the grace period before stopping."""
     server = grpc.aio.server()
     add_photo_service(
-        server, CallPipeline(app.verifier, app.rpc_stats), method_table(PhotoHandlers(app.service))
+        server,
+        CallPipeline(app.verifier, app.rpc_stats, app.tracing),
+        method_table(PhotoHandlers(app.service)),
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -350,6 +350,17 @@ class CdnSettings(_Section):
         return bool(self.cdn_base_url)
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry: on when an OTLP endpoint is set (the standard variables; the exporter
+    reads the rest of OTEL_EXPORTER_OTLP_* itself)."""
+
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        validation_alias=_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    otel_service_name: str = Field("photovault", validation_alias=_env("OTEL_SERVICE_NAME"))
+
+
 class LogSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("PHOTOVAULT_LOG_LEVEL")
@@ -367,6 +378,7 @@ class Settings(
     AuthSettings,
     LimitSettings,
     CdnSettings,
+    TracingSettings,
     LogSettings,
 ):
     """Every section: what a running service (serve, Lambda, sweep) needs. Being each section,

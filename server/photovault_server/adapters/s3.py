@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import ObjectInfo, PresignedUpload, SignedUrl
+from photovault_server.tracing import NO_TRACING, Tracing
 
 from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
 
@@ -50,10 +51,13 @@ class S3ObjectStore:
         endpoint: S3Endpoint | None = None,
         credentials: Credentials | None = None,
         temporary_credentials_cap: timedelta = timedelta(hours=1),
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`endpoint` and `credentials`, when the composition root could work them out without
         botocore (app.py), let URLs be signed without opening the client at all: a Lambda cold
-        start listing photos then never imports the AWS SDK. Otherwise both come from it."""
+        start listing photos then never imports the AWS SDK. Otherwise both come from it.
+        `tracing` wraps every S3 call in a span."""
+        self._tracing = tracing
         self._client_factory = client_factory
         self._client: Any = None
         self._client_lock = asyncio.Lock()
@@ -144,7 +148,8 @@ class S3ObjectStore:
     @asynccontextmanager
     async def _calling(self, what: str) -> AsyncIterator[None]:
         try:
-            yield
+            with self._tracing.span(f"S3 {what}", **{"rpc.system": "aws-api", "rpc.service": "S3"}):
+                yield
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "unknown")
             raise Unavailable(f"object store refused to {what} ({code})") from exc

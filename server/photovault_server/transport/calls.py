@@ -26,6 +26,7 @@ from google.rpc import code_pb2, status_pb2
 
 from photovault_server.auth import TokenVerifier, user_id_from_claims
 from photovault_server.core.errors import DeadlineExceeded, PhotoVaultError
+from photovault_server.tracing import NO_TRACING, Tracing
 
 from .handlers import Method
 from .rpc_stats import RpcStats
@@ -80,18 +81,27 @@ def request_id_of(headers: Mapping[str, str]) -> str:
 
 
 class CallPipeline:
-    def __init__(self, verifier: TokenVerifier, stats: RpcStats | None = None) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        stats: RpcStats | None = None,
+        tracing: Tracing = NO_TRACING,
+    ) -> None:
         """`stats`, shared by every transport of a process, counts calls by method, code and
-        transport (observability.py exports them)."""
+        transport (observability.py exports them); `tracing` opens a span per call."""
         self._verifier = verifier
         self.stats = stats if stats is not None else RpcStats()
+        self._tracing = tracing
 
     async def run(self, call: Call) -> Outcome:
         request_id = request_id_of(call.headers)
         started = time.perf_counter()
         code = code_pb2.CANCELLED  # unless the call gets further: cancelled under us
-        with structlog.contextvars.bound_contextvars(
-            request_id=request_id, rpc=call.method.name, transport=call.transport
+        with (
+            structlog.contextvars.bound_contextvars(
+                request_id=request_id, rpc=call.method.name, transport=call.transport
+            ),
+            self._tracing.rpc(call.method.name, call.transport, call.headers) as span,
         ):
             try:
                 reply = await self._authorized(call)
@@ -112,6 +122,7 @@ class CallPipeline:
                 seconds = time.perf_counter() - started
                 name = code_pb2.Code.Name(code)
                 self.stats.record(call.method.name, name, call.transport, seconds)
+                span.finished(name)
                 level = log.warning if code in SERVER_FAULTS else log.info
                 level("rpc", code=name, duration_ms=round(seconds * 1000, 2))
                 structlog.contextvars.unbind_contextvars("user")
