@@ -9,6 +9,8 @@ set -euo pipefail
 requirements=(
   "chromium chromium"         # the browser tests drive it (playwright-core downloads none)
   "redis-server redis-server" # the URL cache tests stop and restart a private one
+  "/usr/sbin/pgbouncer pgbouncer" # tests/test_pooler.py: the service behind a real pooler
+  "psql postgresql-client"    # ... whose console it reads (SHOW SERVERS)
   # The Go and C++ clients (scripts/gen_clients.sh; tests/test_go_client.py, test_cpp_client.py)
   "protoc protobuf-compiler"
   "protoc-gen-go protoc-gen-go"

@@ -11,21 +11,33 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from photovault_server.core import SweepReport
+    from photovault_server.settings import DatabaseSettings
 
 # Server modules are imported inside the commands: the client commands work with the client
 # alone installed (`pip install photovault[cli]`), without the [server] extra.
 
 
-def _database_url() -> str:
-    from photovault_server.settings import DatabaseSettings, load_section
+def _migrate(settings: DatabaseSettings) -> list[str]:
+    """Migrations through DATABASE_MIGRATION_URL when set, else DATABASE_URL, said on stderr;
+    refused when that URL goes through a pooler (its transactions do not hold the lock)."""
+    from photovault_server.adapters.migrations import behind_a_pooler, migrate_database
+    from photovault_server.settings import SettingsError
 
-    return load_section(DatabaseSettings).database_url
+    url = settings.migration_url
+    which = "DATABASE_MIGRATION_URL" if settings.database_migration_url else "DATABASE_URL"
+    if asyncio.run(behind_a_pooler(url)):
+        raise SettingsError(
+            f"{which} goes through a connection pooler, whose transactions cannot hold the "
+            "migrations' lock: set DATABASE_MIGRATION_URL to a direct connection"
+        )
+    print(f"migrating through {which}", file=sys.stderr)
+    return [f"{m.version:04d}_{m.name}" for m in asyncio.run(migrate_database(url))]
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from photovault_server.adapters.migrations import migrate_database
+    from photovault_server.settings import DatabaseSettings, load_section
 
-    applied = [f"{m.version:04d}_{m.name}" for m in asyncio.run(migrate_database(_database_url()))]
+    applied = _migrate(load_section(DatabaseSettings))
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
@@ -78,9 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.migrate:
-        from photovault_server.adapters.migrations import migrate_database
-
-        asyncio.run(migrate_database(settings.database_url))
+        _migrate(settings)
     asyncio.run(serve(settings))
     return 0
 

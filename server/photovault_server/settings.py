@@ -83,6 +83,10 @@ class DatabaseSettings(_Section):
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/photovault", validation_alias=_env("DATABASE_URL")
     )
+    # A direct connection for `photovault migrate` when DATABASE_URL goes through a
+    # transaction-pooling proxy (PgBouncer, RDS Proxy), whose sessions do not hold the
+    # migrations' advisory lock nor run CREATE INDEX CONCURRENTLY.
+    database_migration_url: str = Field("", validation_alias=_env("DATABASE_MIGRATION_URL"))
     # 0: connect on first use, so the process starts (answering UNAVAILABLE) while Postgres is down.
     db_pool_min_size: int = Field(0, ge=0, validation_alias=_env("PHOTOVAULT_DB_POOL_MIN_SIZE"))
     db_pool_max_size: int = Field(10, ge=1, validation_alias=_env("PHOTOVAULT_DB_POOL_MAX_SIZE"))
@@ -93,6 +97,10 @@ class DatabaseSettings(_Section):
     db_command_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias=_env("PHOTOVAULT_DB_COMMAND_TIMEOUT_SECONDS")
     )
+
+    @property
+    def migration_url(self) -> str:
+        return self.database_migration_url or self.database_url
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> DatabaseSettings:

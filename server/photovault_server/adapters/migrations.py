@@ -97,8 +97,23 @@ async def migrate_database(url: str) -> list[Migration]:
     """What `photovault migrate` does: creates the URL's database if needed, then applies the
     pending migrations on their own connection; returns those it applied."""
     await ensure_database(url)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, statement_cache_size=0)
     try:
         return await migrate(conn)
     finally:
         await conn.close()
+
+
+async def behind_a_pooler(url: str) -> bool:
+    """Whether `url` reaches Postgres through a proxy that listens elsewhere than the server:
+    the server's own port (inet_server_port) differs from the URL's. PgBouncer on 6432 in
+    front of 5432 is caught; a proxy on the server's own port (RDS Proxy on 5432) is not, so
+    DATABASE_MIGRATION_URL stays the operator's explicit choice."""
+    from urllib.parse import urlsplit
+
+    conn = await asyncpg.connect(url, statement_cache_size=0)
+    try:
+        served_on = await conn.fetchval("SELECT inet_server_port()")
+    finally:
+        await conn.close()
+    return served_on is not None and int(served_on) != (urlsplit(url).port or 5432)
