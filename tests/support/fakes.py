@@ -21,7 +21,6 @@ from photovault_server.core import (
     PageTokenCodec,
     Photo,
     PhotoChanges,
-    PhotoOrder,
     PhotoService,
     ServiceConfig,
     Unavailable,
@@ -30,10 +29,14 @@ from photovault_server.core import (
 )
 from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
 from photovault_server.core.models import (
+    ImageMetadata,
     ObjectInfo,
     PhotoFilter,
+    PhotoJob,
     PhotoQuery,
+    PhotoVariant,
     PresignedUpload,
+    ProcessingState,
     Reservation,
     SignedUrl,
     Upload,
@@ -174,6 +177,11 @@ class InMemoryObjectStore:
         self.objects.pop(key, None)
         self.deleted_keys.append(key)
 
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        await _round_trip()
+        self._check("write")
+        self.objects[key] = (data, content_type)
+
 
 class InMemoryUrlCache:
     """Issued download URLs with an eviction time, read from the clock it is given.
@@ -248,6 +256,13 @@ class InMemoryUrlCache:
             self.deleted_keys.append(key)
 
 
+@dataclass
+class FakeJob:
+    run_after: datetime
+    attempts: int = 0
+    last_error: str = ""
+
+
 class InMemoryPhotoRepository:
     """Accounts, pending uploads and photos in dicts; one asyncio.Lock makes reservations,
     confirms and deletes atomic, as the real repository's transactions and row locks do."""
@@ -258,6 +273,8 @@ class InMemoryPhotoRepository:
         self.object_deletions: dict[str, None] = {}  # an ordered set
         self.photos: dict[UUID, Photo] = {}
         self.quotas: dict[str, int] = {}  # accounts.quota_bytes where it is not NULL
+        self.jobs: dict[UUID, FakeJob] = {}
+        self.processing_errors: dict[UUID, str] = {}
         # Every operation raises Unavailable while set (the database is down).
         self.fail = False
         self._lock = asyncio.Lock()
@@ -354,6 +371,7 @@ class InMemoryPhotoRepository:
             del self.uploads[photo.id]
             self.photos[photo.id] = photo
             self._add_usage(photo.owner_id, 1, photo.size_bytes)
+            self.jobs[photo.id] = FakeJob(run_after=photo.create_time)
             return photo
 
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
@@ -368,7 +386,11 @@ class InMemoryPhotoRepository:
 
     async def list_photos(self, query: PhotoQuery) -> list[Photo]:
         await self._enter()
-        newest_first = query.order is not PhotoOrder.OLDEST_FIRST
+        newest_first = query.order.newest_first
+
+        def key(p: Photo) -> tuple[datetime, UUID]:
+            return (taken_sort_time(p) if query.order.by_taken_time else p.create_time, p.id)
+
         rows = [
             p
             for p in self.photos.values()
@@ -377,10 +399,10 @@ class InMemoryPhotoRepository:
         if query.after is not None:
             cursor = (query.after.create_time, query.after.photo_id)
             if newest_first:
-                rows = [p for p in rows if (p.create_time, p.id) < cursor]
+                rows = [p for p in rows if key(p) < cursor]
             else:
-                rows = [p for p in rows if (p.create_time, p.id) > cursor]
-        rows.sort(key=lambda p: (p.create_time, p.id), reverse=newest_first)
+                rows = [p for p in rows if key(p) > cursor]
+        rows.sort(key=key, reverse=newest_first)
         return rows[: query.limit]
 
     async def update_photo(
@@ -409,9 +431,68 @@ class InMemoryPhotoRepository:
             if photo is None or photo.owner_id != owner_id:
                 return None
             del self.photos[photo_id]
+            self.jobs.pop(photo_id, None)
             self._add_usage(owner_id, -1, -photo.size_bytes)
-            self.object_deletions.setdefault(photo.object_key, None)
+            for key in (photo.object_key, *(v.object_key for v in photo.variants)):
+                self.object_deletions.setdefault(key, None)
             return photo
+
+    async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:
+        await self._enter()
+        due = sorted((job.run_after, pid) for pid, job in self.jobs.items() if job.run_after <= now)
+        claimed = []
+        for pid in sorted(
+            (pid for _, pid in due[:limit]), key=lambda p: self.photos[p].create_time
+        ):
+            job = self.jobs[pid]
+            job.attempts += 1
+            job.run_after = now + lease
+            claimed.append(PhotoJob(photo=self.photos[pid], attempts=job.attempts))
+        return claimed
+
+    async def finish_photo_job(
+        self,
+        owner_id: str,
+        photo_id: UUID,
+        metadata: ImageMetadata,
+        variants: Sequence[PhotoVariant],
+        now: datetime,
+    ) -> bool:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            for variant in variants:
+                self.object_deletions.setdefault(variant.object_key, None)
+            return False
+        self.photos[photo_id] = replace(
+            photo,
+            processing_state=ProcessingState.READY,
+            metadata=metadata,
+            variants=tuple(variants),
+            update_time=now,
+        )
+        self.jobs.pop(photo_id, None)
+        return True
+
+    async def fail_photo_job(
+        self, owner_id: str, photo_id: UUID, reason: str, now: datetime
+    ) -> bool:
+        await self._enter()
+        self.jobs.pop(photo_id, None)
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            return False
+        self.photos[photo_id] = replace(
+            photo, processing_state=ProcessingState.FAILED, update_time=now
+        )
+        self.processing_errors[photo_id] = reason
+        return True
+
+    async def retry_photo_job(self, photo_id: UUID, run_after: datetime, error: str) -> None:
+        await self._enter()
+        job = self.jobs.get(photo_id)
+        if job is not None:
+            job.run_after, job.last_error = run_after, error
 
     async def queued_object_deletions(self, limit: int) -> list[str]:
         await self._enter()
@@ -420,6 +501,12 @@ class InMemoryPhotoRepository:
     async def object_deleted(self, object_key: str) -> None:
         await self._enter()
         self.object_deletions.pop(object_key, None)
+
+
+def taken_sort_time(photo: Photo) -> datetime:
+    """The taken-time orders' key: the taken time, else the create time."""
+    taken = photo.metadata.taken_time if photo.metadata else None
+    return taken or photo.create_time
 
 
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:
@@ -431,6 +518,10 @@ def _matches(photo: Photo, flt: PhotoFilter) -> bool:
     if flt.created_after is not None and photo.create_time < flt.created_after:
         return False
     if flt.created_before is not None and photo.create_time >= flt.created_before:
+        return False
+    if flt.taken_after is not None and taken_sort_time(photo) < flt.taken_after:
+        return False
+    if flt.taken_before is not None and taken_sort_time(photo) >= flt.taken_before:
         return False
     if flt.visibility is not Visibility.UNSPECIFIED and photo.visibility is not flt.visibility:
         return False
@@ -570,6 +661,7 @@ def make_harness(
         upload_url_ttl=upload_url_ttl,
         confirm_window=confirm_window,
         allowed_content_types=allowed_content_types,
+        variant_names=("thumb", "preview"),
     )
     service = PhotoService(
         repo=repo,

@@ -189,3 +189,13 @@ class S3ObjectStore:
         async with self._calling("delete an object"):
             client = await self.client()
             await client.delete_object(Bucket=self._bucket, Key=key)
+
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        async with self._calling("store an object"):
+            client = await self.client()
+            await client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+            )

@@ -22,6 +22,17 @@ class PhotoOrder(enum.IntEnum):
     UNSPECIFIED = 0
     NEWEST_FIRST = 1
     OLDEST_FIRST = 2
+    # By taken time; a photo without one sorts by its create time.
+    TAKEN_NEWEST_FIRST = 3
+    TAKEN_OLDEST_FIRST = 4
+
+    @property
+    def by_taken_time(self) -> bool:
+        return self in (PhotoOrder.TAKEN_NEWEST_FIRST, PhotoOrder.TAKEN_OLDEST_FIRST)
+
+    @property
+    def newest_first(self) -> bool:
+        return self not in (PhotoOrder.OLDEST_FIRST, PhotoOrder.TAKEN_OLDEST_FIRST)
 
 
 class ProcessingState(enum.IntEnum):
@@ -171,6 +182,15 @@ class RenderedVariant:
 class ProcessedImage:
     metadata: ImageMetadata
     variants: tuple[RenderedVariant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoJob:
+    """A claimed job: the photo to process and how many times it has been claimed (this one
+    included), so that a job that keeps killing its worker ends FAILED instead of looping."""
+
+    photo: Photo
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
