@@ -156,3 +156,34 @@ async def test_the_worker_process_makes_clean_upright_variants(
     output = await asyncio.to_thread(worker_log.read_text)
     assert worker.returncode == 0, output[-2000:]
     assert "worker_stopped" in output
+
+
+async def test_the_worker_lambda_handler_drains_due_jobs(
+    database_url: str,
+    redis_url: str,
+    s3_endpoint: str,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    http: httpx.AsyncClient,
+    alice: User,
+) -> None:
+    photo_id = await _confirmed(stub, http, alice, jpeg((300, 200)))
+    env = {**serve_env(database_url, redis_url, s3_endpoint, 0), "PATH": os.environ.get("PATH", "")}
+    # As the worker function runs it: the handler alone, a scheduled event, no context.
+    script = (
+        "import json; from photovault_server.lambda_worker import handler; "
+        "print('REPORT', json.dumps(handler({'photovault': 'worker'}, None)))"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"REPORT " in stdout
+    photo = (await stub.GetPhoto(pb.GetPhotoRequest(id=photo_id), metadata=alice.metadata)).photo
+    assert photo.processing_state == photo_pb2.PROCESSING_STATE_READY
+    assert {v.name for v in photo.variants} == {"thumb", "preview"}
