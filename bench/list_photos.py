@@ -16,7 +16,7 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,7 +94,9 @@ class BotocorePerPhotoStore(S3ObjectStore):
 class UrlsOmitted(DownloadUrls):
     """The floor: photos handed back without URLs, so a call costs its metadata alone."""
 
-    async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
+    async def attach(
+        self, photos: Sequence[Photo], now: datetime, variants: Collection[str] = ()
+    ) -> list[Photo]:
         return list(photos)
 
 

@@ -25,7 +25,7 @@ from photovault_server.adapters.cloudfront import (
     canned_policy,
 )
 from photovault_server.app import App, open_app
-from photovault_server.core.models import Visibility
+from photovault_server.core.models import ImageMetadata, PhotoVariant, Visibility
 from photovault_server.settings import SettingsError
 
 from .support.listing import seed
@@ -177,6 +177,30 @@ async def test_private_photos_get_stable_cloudfront_urls_across_processes(
     async with open_app(other) as process:
         fresh = await process.service.list_photos(user.id, page_size=10)
     assert [p.url for p in fresh.photos] == urls
+
+
+async def test_variants_of_private_photos_get_cloudfront_urls_too(cdn_app: App) -> None:
+    user = new_user()
+    (photo,) = await seed(cdn_app, user, 1, visibility=Visibility.PRIVATE)
+    variants = [
+        PhotoVariant(
+            name, f"users/{user.id}/variants/{photo.id}/{name}.webp", "image/webp", 8, 8, 9
+        )
+        for name in ("thumb", "preview")
+    ]
+    metadata = ImageMetadata(width=16, height=16)
+    done = await cdn_app.backends.repository.finish_photo_job(
+        user.id, photo.id, metadata, variants, datetime.now(UTC)
+    )
+    assert done
+    (listed,) = (await cdn_app.service.list_photos(user.id, variants=["thumb"])).photos
+    (thumb,) = listed.variants
+    assert thumb.url is not None
+    assert thumb.url.startswith(f"{BASE}/users/{user.id}/variants/{photo.id}/thumb.webp?Expires=")
+    assert "&Key-Pair-Id=K2JCJMDEHXQW5F" in thumb.url
+    (batch,) = await cdn_app.service.batch_get_photo_urls(user.id, [str(photo.id)], "preview")
+    assert batch.url.startswith(f"{BASE}/users/{user.id}/variants/{photo.id}/preview.webp?")
+    assert batch.variant == "preview"
 
 
 async def test_public_photos_keep_the_public_base_url(

@@ -122,5 +122,5 @@ def run_dev(port_s3: int = 9000) -> int:
             f"{settings.grpc_addr} photovault.v1.PhotoService/GetAccount\n",
             flush=True,
         )
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, with_worker=True))  # and the photo processing worker
     return 0

@@ -1,5 +1,5 @@
-"""The `photovault` command: serve, dev, migrate, token, and the client commands (upload, ls,
-get, rm, account) from photovault_client.cli."""
+"""The `photovault` command: serve, worker, dev, migrate, sweep, token, and the client commands
+(upload, ls, get, rm, account) from photovault_client.cli."""
 
 from __future__ import annotations
 
@@ -56,6 +56,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"swept {report.expired_uploads} expired uploads, "
         f"{report.deleted_objects} objects of deleted photos"
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Processes confirmed photos (variants, metadata) until SIGTERM, then drains."""
+    from photovault_server.app import open_app
+    from photovault_server.logs import configure_logging
+    from photovault_server.settings import load_settings
+    from photovault_server.worker import run_worker
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def work() -> None:
+        async with open_app(settings) as app:
+            await run_worker(app)
+
+    asyncio.run(work())
     return 0
 
 
@@ -130,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--batch", type=_positive, default=1000, help="rows per round")
     sweep.set_defaults(func=cmd_sweep)
 
+    worker = sub.add_parser(
+        "worker", help="process confirmed photos (variants, metadata) until SIGTERM, then drain"
+    )
+    worker.set_defaults(func=cmd_worker)
+
     token = sub.add_parser("token", help="mint an HS256 token for a user (development)")
     token.add_argument("--user", required=True, help="the user id (the token's sub)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
@@ -172,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if args.command == "dev":
             return _needs_dev_tools(exc.name)
-        if args.command not in ("serve", "migrate", "sweep", "token"):
+        if args.command not in ("serve", "migrate", "sweep", "token", "worker"):
             raise
         print(
             f"photovault {args.command}: needs {exc.name}: pip install 'photovault[server]'",

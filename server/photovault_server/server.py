@@ -97,7 +97,9 @@ async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seco
     await asyncio.sleep(seconds)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, with_worker: bool = False) -> None:
+    """Serves until SIGTERM/SIGINT. `with_worker`: a photo processing worker runs in the same
+    process (`photovault dev`), stopped and drained with the listeners."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -120,8 +122,11 @@ async def serve(settings: Settings) -> None:
                     metrics_port=metrics_port,
                 )
                 counters = asyncio.create_task(_log_counters(app, 60.0))
+                worker = asyncio.create_task(_worker(app, stop)) if with_worker else None
                 await stop.wait()
                 counters.cancel()
+                if worker is not None:
+                    await worker  # the job in hand finishes
                 log.info(
                     "shutting_down",
                     lame_duck_seconds=settings.shutdown_lame_duck_seconds,
@@ -132,6 +137,12 @@ async def serve(settings: Settings) -> None:
         # Leaving the block closed the listeners: the gateway once its requests in progress
         # were answered, then gRPC (GOAWAY) once its calls finished, within the grace period.
     log.info("stopped")
+
+
+async def _worker(app: App, stop: asyncio.Event) -> None:
+    from photovault_server.worker import build_processing, run_until_stopped
+
+    await run_until_stopped(build_processing(app), stop)
 
 
 __all__ = [

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Literal, TypeVar
 
@@ -22,6 +24,11 @@ from photovault_server.adapters.sigv4 import Credentials
 from photovault_server.auth import AuthConfig
 from photovault_server.core import ServiceConfig, UrlPolicy, default_cache_margin
 from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES, FORMATS
+from photovault_server.core.models import VariantSpec
+
+# Kept here, not imported from the image pipeline: loading settings must not load Pillow.
+VARIANT_CONTENT_TYPES = ("image/webp", "image/jpeg", "image/avif")
+_VARIANT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -369,6 +376,49 @@ class TracingSettings(_Section):
     otel_service_name: str = Field("photovault", validation_alias=_env("OTEL_SERVICE_NAME"))
 
 
+class ProcessingSettings(_Section):
+    """The background worker's image variants and decoding limits."""
+
+    variants: str = Field("thumb:320,preview:1600", validation_alias=_env("PHOTOVAULT_VARIANTS"))
+    variant_format: str = Field("image/webp", validation_alias=_env("PHOTOVAULT_VARIANT_FORMAT"))
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, le=2_000_000_000, validation_alias=_env("PHOTOVAULT_MAX_IMAGE_PIXELS")
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _parse_variants(cls, value: str) -> str:
+        parse_variants(value)
+        return value
+
+    @field_validator("variant_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in VARIANT_CONTENT_TYPES:
+            raise ValueError(f"must be one of {', '.join(VARIANT_CONTENT_TYPES)}")
+        return value
+
+    def variant_specs(self) -> tuple[VariantSpec, ...]:
+        return parse_variants(self.variants)
+
+
+def parse_variants(value: str) -> tuple[VariantSpec, ...]:
+    """`name:longest_side,...` (e.g. `thumb:320,preview:1600`)."""
+    specs = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        name, _, side = part.partition(":")
+        if not _VARIANT_NAME.fullmatch(name) or not side.isdigit():
+            raise ValueError(f"{part!r} is not name:pixels (name: a-z, 0-9, _ or -)")
+        if not 16 <= int(side) <= 8192:
+            raise ValueError(f"{part!r}: the longest side must be 16 to 8192 pixels")
+        specs.append(VariantSpec(name, int(side)))
+    if not specs:
+        raise ValueError("must name at least one variant")
+    if len({s.name for s in specs}) != len(specs):
+        raise ValueError("variant names must be unique")
+    return tuple(specs)
+
+
 class LogSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("PHOTOVAULT_LOG_LEVEL")
@@ -387,10 +437,16 @@ class Settings(
     LimitSettings,
     CdnSettings,
     TracingSettings,
+    ProcessingSettings,
     LogSettings,
 ):
-    """Every section: what a running service (serve, Lambda, sweep) needs. Being each section,
-    it is passed wherever one section is expected."""
+    """Every section: what a running service (serve, Lambda, sweep, worker) needs. Being each
+    section, it is passed wherever one section is expected."""
+
+    def service_config(self) -> ServiceConfig:
+        """The core's policy, knowing which variants the worker makes."""
+        config = LimitSettings.service_config(self)
+        return replace(config, variant_names=tuple(s.name for s in self.variant_specs()))
 
 
 def variables(section: type[BaseSettings] = Settings) -> list[str]:

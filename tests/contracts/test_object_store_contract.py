@@ -166,3 +166,18 @@ async def test_delete_many_takes_up_to_a_thousand_keys(object_store: StoreUnderT
     assert [await store.head(key) for key in stored] == [None, None, None]
     with pytest.raises(ValueError, match="1000"):
         await store.delete_many([*keys, a_key()])
+
+
+async def test_write_stores_the_bytes_and_type_and_replaces_what_was_there(
+    object_store: StoreUnderTest,
+) -> None:
+    store = object_store.store
+    key = a_key()
+    await store.write(key, b"first version", "image/webp")
+    assert await store.head(key) == ObjectInfo(size_bytes=13, content_type="image/webp")
+    await store.write(key, b"second", "image/jpeg")
+    assert await store.head(key) == ObjectInfo(size_bytes=6, content_type="image/jpeg")
+    assert await store.read_prefix(key, 100) == b"second"
+    # A written object goes like any other, one by one or in a batch.
+    assert await store.delete_many([key]) == []
+    assert await store.head(key) is None

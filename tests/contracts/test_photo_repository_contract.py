@@ -16,11 +16,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from photovault_server.core.models import (
+    Cursor,
+    GeoPoint,
+    ImageMetadata,
     Photo,
     PhotoChanges,
     PhotoFilter,
+    PhotoJob,
     PhotoOrder,
     PhotoQuery,
+    PhotoVariant,
+    ProcessingState,
     Reservation,
     Upload,
     Visibility,
@@ -734,3 +740,189 @@ async def test_concurrent_claimers_never_get_the_same_queued_deletions(
     ours = [key for key in claimed if key in keys] + rest
     assert sorted(ours) == sorted(keys)
     await repository.objects_deleted(keys, deleted_at=NOW)
+
+
+# processing jobs ------------------------------------------------------------------------------
+
+LEASE = timedelta(minutes=5)
+# Far past every other test's jobs' due time, so that claims here see them all (and ours).
+CLAIM_AT = NOW + timedelta(days=3650)
+
+
+def some_metadata(taken: datetime | None = None) -> ImageMetadata:
+    return ImageMetadata(
+        width=4000,
+        height=3000,
+        taken_time=taken,
+        camera="Canon EOS R5",
+        location=GeoPoint(48.8584, -2.2945),
+        placeholder="VIoABYB/SJmH",
+    )
+
+
+def variants_of(photo: Photo) -> list[PhotoVariant]:
+    return [
+        PhotoVariant(
+            name=name,
+            object_key=f"users/{photo.owner_id}/variants/{photo.id}/{name}.webp",
+            content_type="image/webp",
+            width=side,
+            height=side * 3 // 4,
+            size_bytes=side * 10,
+        )
+        for name, side in (("thumb", 320), ("preview", 1600))
+    ]
+
+
+async def claim_own(repo: PhotoRepository, photo: Photo, at: datetime) -> list[PhotoJob]:
+    jobs = await repo.claim_photo_jobs(at, EVERYTHING, LEASE)
+    return [job for job in jobs if job.photo.id == photo.id]
+
+
+async def test_a_confirm_queues_one_job_claimed_once_per_lease(
+    repository: PhotoRepository,
+) -> None:
+    photo = await stored_photo(repository, new_owner())
+    assert photo.processing_state is ProcessingState.PENDING
+    (job,) = await claim_own(repository, photo, CLAIM_AT)
+    assert (job.photo, job.attempts) == (photo, 1)
+    assert await claim_own(repository, photo, CLAIM_AT + LEASE - timedelta(seconds=1)) == []
+    (again,) = await claim_own(repository, photo, CLAIM_AT + LEASE)
+    assert again.attempts == 2
+
+
+async def test_a_refused_or_repeated_confirm_queues_no_job(repository: PhotoRepository) -> None:
+    owner = new_owner()
+    late = an_upload(owner, reserved_until=NOW + timedelta(minutes=10))
+    await reserve(repository, late)
+    assert await repository.confirm_upload(photo_of(late), now=late.reserved_until) is None
+    assert await claim_own(repository, photo_of(late), CLAIM_AT) == []
+    photo = await stored_photo(repository, owner)
+    assert len(await claim_own(repository, photo, CLAIM_AT)) == 1
+    assert await repository.finish_photo_job(owner, photo.id, some_metadata(), [], NOW)
+    again = await repository.confirm_upload(replace(photo, title="again"), now=NOW)
+    assert again is not None
+    assert again.processing_state is ProcessingState.READY
+    assert await claim_own(repository, photo, CLAIM_AT + 2 * LEASE) == []
+    assert await repository.expire_upload(
+        owner, late.id, now=late.reserved_until, not_before=late.reserved_until
+    )
+    await repository.objects_deleted([late.object_key], deleted_at=late.reserved_until)
+
+
+async def test_concurrent_claims_never_share_a_job(repository: PhotoRepository) -> None:
+    photos = [await stored_photo(repository, new_owner()) for _ in range(4)]
+    ours = {p.id for p in photos}
+    claims = await asyncio.gather(
+        *(repository.claim_photo_jobs(CLAIM_AT, EVERYTHING, LEASE) for _ in range(3))
+    )
+    claimed = [job.photo.id for jobs in claims for job in jobs if job.photo.id in ours]
+    assert sorted(claimed) == sorted(ours)
+
+
+async def test_a_finished_job_makes_the_photo_ready(repository: PhotoRepository) -> None:
+    photo = await stored_photo(repository, new_owner())
+    taken = datetime(2019, 5, 4, 3, 2, 1, tzinfo=UTC)
+    variants = variants_of(photo)
+    later = NOW + timedelta(minutes=1)
+    assert await repository.finish_photo_job(
+        photo.owner_id, photo.id, some_metadata(taken), variants, later
+    )
+    ready = await repository.get_photo(photo.owner_id, photo.id)
+    assert ready is not None
+    assert ready.processing_state is ProcessingState.READY
+    assert ready.metadata == some_metadata(taken)
+    assert ready.variants == tuple(variants)
+    assert ready.update_time == later
+    assert await claim_own(repository, photo, CLAIM_AT + 2 * LEASE) == []
+
+
+async def test_a_failed_job_makes_the_photo_failed(repository: PhotoRepository) -> None:
+    photo = await stored_photo(repository, new_owner())
+    assert await repository.fail_photo_job(photo.owner_id, photo.id, "corrupt image", NOW)
+    failed = await repository.get_photo(photo.owner_id, photo.id)
+    assert failed is not None
+    assert (failed.processing_state, failed.metadata, failed.variants) == (
+        ProcessingState.FAILED,
+        None,
+        (),
+    )
+    assert await claim_own(repository, photo, CLAIM_AT + 2 * LEASE) == []
+
+
+async def test_a_retried_job_is_due_at_its_time(repository: PhotoRepository) -> None:
+    photo = await stored_photo(repository, new_owner())
+    await claim_own(repository, photo, CLAIM_AT)
+    await repository.retry_photo_job(photo.id, CLAIM_AT + timedelta(seconds=30), "S3 down")
+    assert await claim_own(repository, photo, CLAIM_AT + timedelta(seconds=29)) == []
+    assert len(await claim_own(repository, photo, CLAIM_AT + timedelta(seconds=30))) == 1
+
+
+async def test_a_job_of_a_deleted_photo_queues_its_variants(repository: PhotoRepository) -> None:
+    """Deleted while processed: the variants written meanwhile are queued; a deletion sent
+    before the job finished (a sweep that ran during it) does not count, one after does."""
+    owner = new_owner()
+    photo = await stored_photo(repository, owner)
+    assert await repository.delete_photo(owner, photo.id, upload_window=WINDOW) == photo
+    assert await claim_own(repository, photo, CLAIM_AT) == []
+    variants = variants_of(photo)
+    finished = NOW + timedelta(minutes=1)
+    assert not await repository.finish_photo_job(
+        owner, photo.id, some_metadata(), variants, finished
+    )
+    keys = sorted(v.object_key for v in variants)
+    assert sorted(await claim_deletions(repository, keys, now=finished)) == keys
+    await repository.objects_deleted(keys, deleted_at=NOW)
+    assert sorted(await claim_deletions(repository, keys, now=finished)) == keys
+    await repository.objects_deleted(keys, deleted_at=finished)
+    assert await claim_deletions(repository, keys, now=finished + 2 * CLAIM) == []
+    await repository.objects_deleted([photo.object_key], deleted_at=NOW + WINDOW)
+
+
+async def test_deleting_a_ready_photo_queues_its_variants(repository: PhotoRepository) -> None:
+    """The variants go with one deletion; the original waits for its upload window too."""
+    owner = new_owner()
+    photo = await stored_photo(repository, owner)
+    variants = variants_of(photo)
+    assert await repository.finish_photo_job(owner, photo.id, some_metadata(), variants, NOW)
+    assert await repository.delete_photo(owner, photo.id, upload_window=WINDOW) is not None
+    keys = sorted([photo.object_key, *(v.object_key for v in variants)])
+    assert sorted(await claim_deletions(repository, keys, now=NOW)) == keys
+    await repository.objects_deleted(keys, deleted_at=NOW)
+    assert await claim_deletions(repository, keys, now=NOW + 2 * CLAIM) == []
+    assert await claim_deletions(repository, keys, now=NOW + WINDOW) == [photo.object_key]
+    await repository.objects_deleted([photo.object_key], deleted_at=NOW + WINDOW)
+    assert await claim_deletions(repository, keys, now=NOW + WINDOW + 2 * CLAIM) == []
+
+
+async def test_taken_time_orders_and_filters_fall_back_to_the_create_time(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    old = await stored_photo(repository, owner, create_time=NOW + timedelta(hours=1))
+    await repository.finish_photo_job(
+        owner, old.id, some_metadata(NOW - timedelta(days=400)), [], NOW
+    )
+    plain = await stored_photo(repository, owner, create_time=NOW)  # never processed
+    newer = await stored_photo(repository, owner, create_time=NOW - timedelta(hours=1))
+    await repository.finish_photo_job(
+        owner, newer.id, some_metadata(NOW + timedelta(days=1)), [], NOW
+    )
+
+    async def listed(order: PhotoOrder, **flt: datetime) -> list[uuid.UUID]:
+        query = PhotoQuery(owner, PhotoFilter(**flt), order, limit=EVERYTHING)  # type: ignore[arg-type]
+        return [p.id for p in await repository.list_photos(query)]
+
+    assert await listed(PhotoOrder.TAKEN_NEWEST_FIRST) == [newer.id, plain.id, old.id]
+    assert await listed(PhotoOrder.TAKEN_OLDEST_FIRST) == [old.id, plain.id, newer.id]
+    assert await listed(PhotoOrder.NEWEST_FIRST) == [old.id, plain.id, newer.id]
+    assert await listed(PhotoOrder.TAKEN_NEWEST_FIRST, taken_after=NOW) == [newer.id, plain.id]
+    assert await listed(PhotoOrder.TAKEN_OLDEST_FIRST, taken_before=NOW) == [old.id]
+    after_plain = PhotoQuery(
+        owner,
+        PhotoFilter(),
+        PhotoOrder.TAKEN_NEWEST_FIRST,
+        limit=EVERYTHING,
+        after=Cursor(create_time=NOW, photo_id=plain.id),
+    )
+    assert [p.id for p in await repository.list_photos(after_plain)] == [old.id]

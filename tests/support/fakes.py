@@ -21,7 +21,6 @@ from photovault_server.core import (
     PageTokenCodec,
     Photo,
     PhotoChanges,
-    PhotoOrder,
     PhotoService,
     ServiceConfig,
     Unavailable,
@@ -30,10 +29,14 @@ from photovault_server.core import (
 )
 from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
 from photovault_server.core.models import (
+    ImageMetadata,
     ObjectInfo,
     PhotoFilter,
+    PhotoJob,
     PhotoQuery,
+    PhotoVariant,
     PresignedUpload,
+    ProcessingState,
     Reservation,
     SignedUrl,
     Upload,
@@ -190,6 +193,11 @@ class InMemoryObjectStore:
             self.deleted_keys.append(key)
         return []
 
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        await _round_trip()
+        self._check("write")
+        self.objects[key] = (data, content_type)
+
 
 class InMemoryUrlCache:
     """Issued download URLs with an eviction time, read from the clock it is given.
@@ -264,6 +272,13 @@ class InMemoryUrlCache:
             self.deleted_keys.append(key)
 
 
+@dataclass
+class FakeJob:
+    run_after: datetime
+    attempts: int = 0
+    last_error: str = ""
+
+
 class InMemoryPhotoRepository:
     """Accounts, pending uploads and photos in dicts; one asyncio.Lock makes reservations,
     confirms and deletes atomic, as the real repository's transactions and row locks do."""
@@ -276,6 +291,8 @@ class InMemoryPhotoRepository:
         self.upload_claims: dict[UUID, datetime] = {}
         self.photos: dict[UUID, Photo] = {}
         self.quotas: dict[str, int] = {}  # accounts.quota_bytes where it is not NULL
+        self.jobs: dict[UUID, FakeJob] = {}
+        self.processing_errors: dict[UUID, str] = {}
         # Every operation raises Unavailable while set (the database is down).
         self.fail = False
         self._lock = asyncio.Lock()
@@ -416,6 +433,7 @@ class InMemoryPhotoRepository:
             del self.uploads[photo.id]
             self.photos[photo.id] = photo
             self._add_usage(photo.owner_id, 1, photo.size_bytes)
+            self.jobs[photo.id] = FakeJob(run_after=photo.create_time)
             return photo
 
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
@@ -430,7 +448,11 @@ class InMemoryPhotoRepository:
 
     async def list_photos(self, query: PhotoQuery) -> list[Photo]:
         await self._enter()
-        newest_first = query.order is not PhotoOrder.OLDEST_FIRST
+        newest_first = query.order.newest_first
+
+        def key(p: Photo) -> tuple[datetime, UUID]:
+            return (taken_sort_time(p) if query.order.by_taken_time else p.create_time, p.id)
+
         rows = [
             p
             for p in self.photos.values()
@@ -439,10 +461,10 @@ class InMemoryPhotoRepository:
         if query.after is not None:
             cursor = (query.after.create_time, query.after.photo_id)
             if newest_first:
-                rows = [p for p in rows if (p.create_time, p.id) < cursor]
+                rows = [p for p in rows if key(p) < cursor]
             else:
-                rows = [p for p in rows if (p.create_time, p.id) > cursor]
-        rows.sort(key=lambda p: (p.create_time, p.id), reverse=newest_first)
+                rows = [p for p in rows if key(p) > cursor]
+        rows.sort(key=key, reverse=newest_first)
         return rows[: query.limit]
 
     async def update_photo(
@@ -473,8 +495,11 @@ class InMemoryPhotoRepository:
             if photo is None or photo.owner_id != owner_id:
                 return None
             del self.photos[photo_id]
+            self.jobs.pop(photo_id, None)
             self._add_usage(owner_id, -1, -photo.size_bytes)
             self._queue_deletion(photo.object_key, photo.create_time + upload_window)
+            for variant in photo.variants:
+                self._queue_deletion(variant.object_key, NO_SECOND_DELETION)
             return photo
 
     def _queue_deletion(self, key: str, not_before: datetime) -> None:
@@ -486,6 +511,63 @@ class InMemoryPhotoRepository:
         self.object_deletions[key] = replace(
             queued, not_before=max(not_before, queued.not_before), deleted_once=False
         )
+
+    async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:
+        await self._enter()
+        due = sorted((job.run_after, pid) for pid, job in self.jobs.items() if job.run_after <= now)
+        claimed = []
+        for pid in sorted(
+            (pid for _, pid in due[:limit]), key=lambda p: self.photos[p].create_time
+        ):
+            job = self.jobs[pid]
+            job.attempts += 1
+            job.run_after = now + lease
+            claimed.append(PhotoJob(photo=self.photos[pid], attempts=job.attempts))
+        return claimed
+
+    async def finish_photo_job(
+        self,
+        owner_id: str,
+        photo_id: UUID,
+        metadata: ImageMetadata,
+        variants: Sequence[PhotoVariant],
+        now: datetime,
+    ) -> bool:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            for variant in variants:
+                self._queue_deletion(variant.object_key, now)
+            return False
+        self.photos[photo_id] = replace(
+            photo,
+            processing_state=ProcessingState.READY,
+            metadata=metadata,
+            variants=tuple(variants),
+            update_time=now,
+        )
+        self.jobs.pop(photo_id, None)
+        return True
+
+    async def fail_photo_job(
+        self, owner_id: str, photo_id: UUID, reason: str, now: datetime
+    ) -> bool:
+        await self._enter()
+        self.jobs.pop(photo_id, None)
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            return False
+        self.photos[photo_id] = replace(
+            photo, processing_state=ProcessingState.FAILED, update_time=now
+        )
+        self.processing_errors[photo_id] = reason
+        return True
+
+    async def retry_photo_job(self, photo_id: UUID, run_after: datetime, error: str) -> None:
+        await self._enter()
+        job = self.jobs.get(photo_id)
+        if job is not None:
+            job.run_after, job.last_error = run_after, error
 
     async def claim_object_deletions(
         self, *, now: datetime, claim_until: datetime, limit: int
@@ -522,6 +604,11 @@ class InMemoryPhotoRepository:
                 self.object_deletions[key] = replace(queued, claimed_until=None)
 
 
+# not_before of a key that no upload URL can recreate (the SQL's '-infinity'): one deletion
+# from now on will do.
+NO_SECOND_DELETION = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class QueuedDeletion:
     """A row of object_deletions: deleted (again) at or after `not_before`."""
@@ -529,6 +616,12 @@ class QueuedDeletion:
     not_before: datetime
     deleted_once: bool = False
     claimed_until: datetime | None = None
+
+
+def taken_sort_time(photo: Photo) -> datetime:
+    """The taken-time orders' key: the taken time, else the create time."""
+    taken = photo.metadata.taken_time if photo.metadata else None
+    return taken or photo.create_time
 
 
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:
@@ -540,6 +633,10 @@ def _matches(photo: Photo, flt: PhotoFilter) -> bool:
     if flt.created_after is not None and photo.create_time < flt.created_after:
         return False
     if flt.created_before is not None and photo.create_time >= flt.created_before:
+        return False
+    if flt.taken_after is not None and taken_sort_time(photo) < flt.taken_after:
+        return False
+    if flt.taken_before is not None and taken_sort_time(photo) >= flt.taken_before:
         return False
     if flt.visibility is not Visibility.UNSPECIFIED and photo.visibility is not flt.visibility:
         return False
@@ -679,6 +776,7 @@ def make_harness(
         upload_url_ttl=upload_url_ttl,
         confirm_window=confirm_window,
         allowed_content_types=allowed_content_types,
+        variant_names=("thumb", "preview"),
     )
     service = PhotoService(
         repo=repo,

@@ -4,7 +4,7 @@ tokens (opaque, tamper-evident, bound to the filters) and each filter."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -387,7 +387,17 @@ async def test_other_users_photos_are_never_listed(harness: Harness) -> None:
         pytest.param({"query": "nul\x00"}, "query", id="query-control-char"),
         pytest.param({"visibility": 3}, "visibility", id="unknown-visibility"),
         pytest.param({"content_type": "text/html"}, "content_type", id="unknown-type"),
-        pytest.param({"order": 3}, "order", id="unknown-order"),
+        pytest.param({"order": 5}, "order", id="unknown-order"),
+        pytest.param({"variants": ["thumb", "huge"]}, "variants[1]", id="unknown-variant"),
+        pytest.param(
+            {
+                "taken_after": datetime(2024, 2, 1, tzinfo=UTC),
+                "taken_before": datetime(2024, 1, 1, tzinfo=UTC),
+            },
+            "taken_before",
+            id="taken-range-reversed",
+        ),
+        pytest.param({"taken_after": datetime(2024, 2, 1)}, "taken_after", id="taken-naive"),
     ],
 )
 async def test_invalid_filters(harness: Harness, kwargs: dict[str, Any], field: str) -> None:

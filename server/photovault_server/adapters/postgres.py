@@ -8,6 +8,7 @@ and propagates.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
@@ -19,18 +20,27 @@ import asyncpg
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import (
     Account,
+    GeoPoint,
+    ImageMetadata,
     Photo,
     PhotoChanges,
-    PhotoOrder,
+    PhotoJob,
     PhotoQuery,
+    PhotoVariant,
+    ProcessingState,
     Reservation,
     Upload,
     Visibility,
 )
 
-_PHOTO_COLUMNS = (
+# What ConfirmUpload writes; the worker fills in the rest (migrations/0004_photo_processing.sql).
+_INSERT_COLUMNS = (
     "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
     "title, description, tags, visibility, create_time, update_time"
+)
+_PHOTO_COLUMNS = (
+    _INSERT_COLUMNS + ", processing_state, width, height, taken_time, camera, latitude, "
+    "longitude, placeholder, variants"
 )
 _UPLOAD_COLUMNS = (
     "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
@@ -56,6 +66,29 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _metadata(row: asyncpg.Record) -> ImageMetadata | None:
+    if row["processing_state"] != ProcessingState.READY:
+        return None
+    lat, lon = row["latitude"], row["longitude"]
+    return ImageMetadata(
+        width=row["width"],
+        height=row["height"],
+        taken_time=row["taken_time"],
+        camera=row["camera"],
+        location=GeoPoint(lat, lon) if lat is not None and lon is not None else None,
+        placeholder=row["placeholder"],
+    )
+
+
+def _variants(raw: str) -> tuple[PhotoVariant, ...]:
+    return tuple(PhotoVariant(**v) for v in json.loads(raw))
+
+
+def _variants_json(variants: Sequence[PhotoVariant]) -> str:
+    fields = ("name", "object_key", "content_type", "width", "height", "size_bytes")
+    return json.dumps([{f: getattr(v, f) for f in fields} for v in variants])
+
+
 def _photo(row: asyncpg.Record) -> Photo:
     return Photo(
         id=row["id"],
@@ -71,6 +104,9 @@ def _photo(row: asyncpg.Record) -> Photo:
         visibility=Visibility(row["visibility"]),
         create_time=row["create_time"],
         update_time=row["update_time"],
+        processing_state=ProcessingState(row["processing_state"]),
+        metadata=_metadata(row),
+        variants=_variants(row["variants"]),
     )
 
 
@@ -270,7 +306,7 @@ class PostgresPhotoRepository:
                 )
                 return _photo(row) if row else None
             row = await conn.fetchrow(
-                f"INSERT INTO photos ({_PHOTO_COLUMNS}) "
+                f"INSERT INTO photos ({_INSERT_COLUMNS}) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
                 f"RETURNING {_PHOTO_COLUMNS}",
                 photo.id,
@@ -292,6 +328,12 @@ class PostgresPhotoRepository:
                 "WHERE user_id = $1",
                 photo.owner_id,
                 photo.size_bytes,
+            )
+            # The job commits with the photo: no confirmed photo is ever left without one.
+            await conn.execute(
+                "INSERT INTO photo_jobs (photo_id, run_after) VALUES ($1, $2)",
+                photo.id,
+                photo.create_time,
             )
             assert row is not None
             return _photo(row)
@@ -370,7 +412,94 @@ class PostgresPhotoRepository:
                 photo.size_bytes,
             )
             await _queue_deletion(conn, photo.object_key, photo.create_time + upload_window)
+            # Variants are written by the worker alone, before the row that names them: one
+            # deletion after this commit is enough.
+            await _queue_deletions(conn, [v.object_key for v in photo.variants], not_before=None)
             return photo
+
+    async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"""
+                WITH claimed AS (
+                    UPDATE photo_jobs SET attempts = attempts + 1, run_after = $2
+                     WHERE photo_id IN (
+                        SELECT photo_id FROM photo_jobs WHERE run_after <= $1
+                         ORDER BY run_after LIMIT $3 FOR UPDATE SKIP LOCKED)
+                    RETURNING photo_id, attempts)
+                SELECT claimed.attempts, {", ".join("p." + c for c in _PHOTO_COLUMNS.split(", "))}
+                  FROM claimed JOIN photos p ON p.id = claimed.photo_id
+                 ORDER BY p.create_time
+                """,
+                now,
+                now + lease,
+                limit,
+            )
+        return [PhotoJob(photo=_photo(row), attempts=row["attempts"]) for row in rows]
+
+    async def finish_photo_job(
+        self,
+        owner_id: str,
+        photo_id: UUID,
+        metadata: ImageMetadata,
+        variants: Sequence[PhotoVariant],
+        now: datetime,
+    ) -> bool:
+        location = metadata.location
+        async with self._transaction() as conn:
+            found = await conn.fetchval(
+                """
+                UPDATE photos SET processing_state = $3, processing_error = '', width = $4,
+                       height = $5, taken_time = $6, camera = $7, latitude = $8, longitude = $9,
+                       placeholder = $10, variants = $11::jsonb, update_time = $12
+                 WHERE id = $1 AND owner_id = $2
+                RETURNING true
+                """,
+                photo_id,
+                owner_id,
+                int(ProcessingState.READY),
+                metadata.width,
+                metadata.height,
+                metadata.taken_time,
+                metadata.camera,
+                location.latitude if location else None,
+                location.longitude if location else None,
+                metadata.placeholder,
+                _variants_json(variants),
+                now,
+            )
+            if not found:
+                # Deleted while processed: a sweep that already ran for this photo may have
+                # missed these, so they go at or after `now`, when they were all written.
+                await _queue_deletions(conn, [v.object_key for v in variants], not_before=now)
+                return False
+            await conn.execute("DELETE FROM photo_jobs WHERE photo_id = $1", photo_id)
+            return True
+
+    async def fail_photo_job(
+        self, owner_id: str, photo_id: UUID, reason: str, now: datetime
+    ) -> bool:
+        async with self._transaction() as conn:
+            found = await conn.fetchval(
+                "UPDATE photos SET processing_state = $3, processing_error = $4, update_time = $5 "
+                "WHERE id = $1 AND owner_id = $2 RETURNING true",
+                photo_id,
+                owner_id,
+                int(ProcessingState.FAILED),
+                reason,
+                now,
+            )
+            await conn.execute("DELETE FROM photo_jobs WHERE photo_id = $1", photo_id)
+            return bool(found)
+
+    async def retry_photo_job(self, photo_id: UUID, run_after: datetime, error: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE photo_jobs SET run_after = $2, last_error = $3 WHERE photo_id = $1",
+                photo_id,
+                run_after,
+                error,
+            )
 
     async def claim_object_deletions(
         self, *, now: datetime, claim_until: datetime, limit: int
@@ -425,21 +554,39 @@ async def _queue_deletion(conn: _Conn, object_key: str, not_before: datetime) ->
     )
 
 
+async def _queue_deletions(
+    conn: _Conn, keys: Sequence[str], *, not_before: datetime | None
+) -> None:
+    """_queue_deletion for many keys in one statement; None: one deletion from now on will do."""
+    if not keys:
+        return
+    await conn.execute(
+        "INSERT INTO object_deletions (object_key, not_before) "
+        "SELECT unnest($1::text[]), coalesce($2::timestamptz, '-infinity') "
+        "ON CONFLICT (object_key) DO UPDATE SET not_before = "
+        "greatest(object_deletions.not_before, EXCLUDED.not_before), deleted_once = false",
+        list(keys),
+        not_before,
+    )
+
+
 def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
-    """A keyset query on (owner_id, create_time, id); only the filters in use appear, so each
-    combination is its own cached prepared statement."""
+    """A keyset query on (owner_id, create_time, id), or (owner_id, taken_sort_time, id) for
+    the taken-time orders; only the filters in use appear, so each combination is its own cached
+    prepared statement."""
     args: list[Any] = [query.owner_id]
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    newest_first = query.order is not PhotoOrder.OLDEST_FIRST
+    newest_first = query.order.newest_first
+    key = "taken_sort_time" if query.order.by_taken_time else "create_time"
     where = ["owner_id = $1"]
     if query.after is not None:
         op = "<" if newest_first else ">"
         where.append(
-            f"(create_time, id) {op} ({arg(query.after.create_time)}, {arg(query.after.photo_id)})"
+            f"({key}, id) {op} ({arg(query.after.create_time)}, {arg(query.after.photo_id)})"
         )
     flt = query.filter
     if flt.tags:
@@ -453,6 +600,10 @@ def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
         where.append(f"create_time >= {arg(flt.created_after)}")
     if flt.created_before is not None:
         where.append(f"create_time < {arg(flt.created_before)}")
+    if flt.taken_after is not None:
+        where.append(f"taken_sort_time >= {arg(flt.taken_after)}")
+    if flt.taken_before is not None:
+        where.append(f"taken_sort_time < {arg(flt.taken_before)}")
     if flt.visibility is not Visibility.UNSPECIFIED:
         where.append(f"visibility = {arg(int(flt.visibility))}")
     if flt.content_type:
@@ -460,6 +611,6 @@ def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
     direction = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE {' AND '.join(where)} "
-        f"ORDER BY create_time {direction}, id {direction} LIMIT {arg(query.limit)}"
+        f"ORDER BY {key} {direction}, id {direction} LIMIT {arg(query.limit)}"
     )
     return sql, args

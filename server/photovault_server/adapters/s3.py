@@ -234,3 +234,13 @@ class S3ObjectStore:
                 Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
             )
         return [str(error["Key"]) for error in response.get("Errors", [])]
+
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        async with self._calling("store an object"):
+            client = await self.client()
+            await client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+            )

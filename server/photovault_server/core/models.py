@@ -22,6 +22,78 @@ class PhotoOrder(enum.IntEnum):
     UNSPECIFIED = 0
     NEWEST_FIRST = 1
     OLDEST_FIRST = 2
+    # By taken time; a photo without one sorts by its create time.
+    TAKEN_NEWEST_FIRST = 3
+    TAKEN_OLDEST_FIRST = 4
+
+    @property
+    def by_taken_time(self) -> bool:
+        return self in (PhotoOrder.TAKEN_NEWEST_FIRST, PhotoOrder.TAKEN_OLDEST_FIRST)
+
+    @property
+    def newest_first(self) -> bool:
+        return self not in (PhotoOrder.OLDEST_FIRST, PhotoOrder.TAKEN_OLDEST_FIRST)
+
+
+class ProcessingState(enum.IntEnum):
+    """Mirrors photovault.v1.ProcessingState (same numbers)."""
+
+    UNSPECIFIED = 0
+    PENDING = 1
+    READY = 2
+    FAILED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """One entry of PHOTOVAULT_VARIANTS: a name and the longest side in pixels."""
+
+    name: str
+    max_side: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoVariant:
+    """A rendition the worker stored; the URL is filled in on the way out, never stored."""
+
+    name: str
+    object_key: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    url: str = ""
+    url_expire_time: datetime | None = None
+
+    def with_url(self, url: str, expire_time: datetime | None) -> PhotoVariant:
+        return PhotoVariant(
+            self.name,
+            self.object_key,
+            self.content_type,
+            self.width,
+            self.height,
+            self.size_bytes,
+            url,
+            expire_time,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMetadata:
+    """What the worker read from a photo's bytes."""
+
+    width: int
+    height: int
+    taken_time: datetime | None = None
+    camera: str = ""
+    location: GeoPoint | None = None
+    placeholder: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +128,22 @@ class Photo:
     visibility: Visibility
     create_time: datetime
     update_time: datetime
+    # Written by the worker once it has read the bytes.
+    processing_state: ProcessingState = ProcessingState.PENDING
+    metadata: ImageMetadata | None = None
+    variants: tuple[PhotoVariant, ...] = ()
     # Filled in by the core on the way out; never stored.
     url: str = ""
     url_expire_time: datetime | None = None
 
-    def with_url(self, url: str, expire_time: datetime | None) -> Photo:
+    def with_url(
+        self,
+        url: str,
+        expire_time: datetime | None,
+        variants: tuple[PhotoVariant, ...] | None = None,
+    ) -> Photo:
+        """The photo with its URL and, when given, these variants (with theirs) in place of
+        the stored ones."""
         # Positional: dataclasses.replace costs ~3x more, and a page does this 500 times.
         return Photo(
             self.id,
@@ -76,9 +159,38 @@ class Photo:
             self.visibility,
             self.create_time,
             self.update_time,
+            self.processing_state,
+            self.metadata,
+            self.variants if variants is None else variants,
             url,
             expire_time,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedVariant:
+    """A variant's bytes as the image pipeline made them, before they are stored."""
+
+    name: str
+    content_type: str
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedImage:
+    metadata: ImageMetadata
+    variants: tuple[RenderedVariant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoJob:
+    """A claimed job: the photo to process and how many times it has been claimed (this one
+    included), so that a job that keeps killing its worker ends FAILED instead of looping."""
+
+    photo: Photo
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +198,7 @@ class PhotoUrl:
     photo_id: UUID
     url: str
     expire_time: datetime | None
+    variant: str = ""  # empty: the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +243,15 @@ class PhotoFilter:
     created_before: datetime | None = None
     visibility: Visibility = Visibility.UNSPECIFIED
     content_type: str = ""
+    # On the taken time, or the create time of a photo without one.
+    taken_after: datetime | None = None
+    taken_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Keyset position: the last row of the previous page."""
+    """Keyset position: the last row of the previous page. `create_time` is the order's time
+    key: the create time, or for the taken-time orders the taken time (else create time)."""
 
     create_time: datetime
     photo_id: UUID

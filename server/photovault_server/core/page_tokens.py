@@ -46,6 +46,16 @@ class PageTokenCodec:
 
     @staticmethod
     def _query_digest(owner_id: str, flt: PhotoFilter, order: PhotoOrder) -> str:
+        # The taken-time filters only when set, so that tokens issued before they existed
+        # stay valid.
+        taken = (
+            [
+                flt.taken_after and _micros(flt.taken_after),
+                flt.taken_before and _micros(flt.taken_before),
+            ]
+            if flt.taken_after or flt.taken_before
+            else []
+        )
         canonical = json.dumps(
             [
                 owner_id,
@@ -56,6 +66,7 @@ class PageTokenCodec:
                 int(flt.visibility),
                 flt.content_type,
                 int(order),
+                *taken,
             ],
             separators=(",", ":"),
         )

@@ -13,10 +13,13 @@ from uuid import UUID
 
 from .models import (
     Account,
+    ImageMetadata,
     ObjectInfo,
     Photo,
     PhotoChanges,
+    PhotoJob,
     PhotoQuery,
+    PhotoVariant,
     PresignedUpload,
     Reservation,
     SignedUrl,
@@ -100,6 +103,10 @@ class ObjectStore(Protocol):
         request as a whole failed."""
         ...
 
+    async def write(self, key: str, data: bytes, content_type: str) -> None:
+        """Stores `data` at `key`, replacing any object there (the worker's variants)."""
+        ...
+
 
 class UrlCache(Protocol):
     async def get_many(self, keys: Sequence[str]) -> dict[str, SignedUrl]:
@@ -168,10 +175,11 @@ class PhotoRepository(Protocol):
         ...
 
     async def confirm_upload(self, photo: Photo, *, now: datetime) -> Photo | None:
-        """Atomically turns the pending upload `photo.id` into `photo` and adds it to usage,
-        only while its reservation lasts (checked at `now`, in the statement that takes the
-        row). When the photo already exists (a repeated or concurrent confirm) returns the
-        stored one; otherwise (no upload, or an expired one) returns None."""
+        """Atomically turns the pending upload `photo.id` into `photo` (PENDING), adds it to
+        usage and queues its processing job, due at once, only while its reservation lasts
+        (checked at `now`, in the statement that takes the row). When the photo already exists
+        (a repeated or concurrent confirm) returns the stored one; otherwise (no upload, or an
+        expired one) returns None."""
         ...
 
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None: ...
@@ -189,10 +197,41 @@ class PhotoRepository(Protocol):
     async def delete_photo(
         self, owner_id: str, photo_id: UUID, *, upload_window: timedelta
     ) -> Photo | None:
-        """In one transaction: deletes the row, releases its usage and queues its object for
-        deletion, so that the object can go once the row is gone, and is never forgotten. The
-        queue keeps it until it has been deleted once at or after the photo's create_time +
-        `upload_window`, when no upload URL can create it again."""
+        """In one transaction: deletes the row (and its job), releases its usage and queues its
+        object and its variants' objects for deletion, so that they can go once the row is gone,
+        and are never forgotten. The queue keeps the photo's object until it has been deleted
+        once at or after the photo's create_time + `upload_window`, when no upload URL can
+        create it again."""
+        ...
+
+    async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:
+        """Up to `limit` jobs due at `now`, longest waiting first, each counted as one more
+        attempt and not due again until `now + lease` (a worker that dies mid-job leaves it to
+        be claimed again then). Concurrent claims never return the same job."""
+        ...
+
+    async def finish_photo_job(
+        self,
+        owner_id: str,
+        photo_id: UUID,
+        metadata: ImageMetadata,
+        variants: Sequence[PhotoVariant],
+        now: datetime,
+    ) -> bool:
+        """In one transaction: the photo becomes READY with this metadata and these variants,
+        and its job goes. When the photo is gone (deleted while it was processed), queues the
+        variants' objects for deletion instead and returns False."""
+        ...
+
+    async def fail_photo_job(
+        self, owner_id: str, photo_id: UUID, reason: str, now: datetime
+    ) -> bool:
+        """In one transaction: the photo becomes FAILED (`reason` kept for operators) and its job
+        goes. False when the photo is gone."""
+        ...
+
+    async def retry_photo_job(self, photo_id: UUID, run_after: datetime, error: str) -> None:
+        """The job is due again at `run_after` (a passing failure: S3 or Postgres down)."""
         ...
 
     async def claim_object_deletions(

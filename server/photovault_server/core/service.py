@@ -35,7 +35,7 @@ from .models import (
 )
 from .page_tokens import PageTokenCodec
 from .ports import DownloadSigner, ObjectStore, PhotoRepository, UrlCache
-from .urls import DownloadUrls, UrlPolicy, UrlStats
+from .urls import DownloadUrls, UrlPolicy, UrlStats, VariantObject
 
 Clock = Callable[[], datetime]
 DownloadUrlsFactory = Callable[[DownloadSigner, UrlCache, UrlPolicy], DownloadUrls]
@@ -70,6 +70,9 @@ class ServiceConfig:
     confirm_window: timedelta = timedelta(hours=1)
     # Pending (unconfirmed, unexpired) uploads one user may hold: each costs a row and a sweep.
     max_pending_uploads: int = 100
+    # The names of the variants the worker makes (PHOTOVAULT_VARIANTS): what ListPhotos'
+    # `variants` and BatchGetPhotoUrls' `variant` may name.
+    variant_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_content_types) - set(FORMATS)
@@ -311,6 +314,9 @@ class PhotoService:
         visibility: int = 0,
         content_type: str = "",
         order: int = 0,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
+        variants: Sequence[str] = (),
         fit: Callable[[Sequence[Photo]], int] | None = None,
     ) -> PhotoPage:
         """`fit`, from the transport, says how many of a page's leading photos fit in one
@@ -319,6 +325,7 @@ class PhotoService:
         kept, so pagination stays exact."""
         v = val.Violations()
         limit = val.check_page_size(v, "page_size", page_size)
+        wanted_variants = self._check_variant_names(v, "variants", variants)
         flt = PhotoFilter(
             tags=val.check_tags(v, "tags", tags),
             words=val.query_words(v, "query", query),
@@ -328,18 +335,11 @@ class PhotoService:
             content_type=val.check_content_type(
                 v, "content_type", content_type, self._config.allowed_content_types, required=False
             ),
+            taken_after=taken_after,
+            taken_before=taken_before,
         )
-        for name, when in (("created_after", created_after), ("created_before", created_before)):
-            if when is not None and when.tzinfo is None:
-                v.add(name, "must carry a time zone")
-        if (
-            created_after
-            and created_before
-            and created_after.tzinfo
-            and created_before.tzinfo
-            and created_after >= created_before
-        ):
-            v.add("created_before", "must be later than created_after")
+        _check_range(v, "created_after", created_after, "created_before", created_before)
+        _check_range(v, "taken_after", taken_after, "taken_before", taken_before)
         try:
             sort = PhotoOrder(order)
         except ValueError:
@@ -355,7 +355,7 @@ class PhotoService:
         query_ = PhotoQuery(owner_id=user_id, filter=flt, order=sort, limit=limit + 1, after=after)
         rows = await self._repo.list_photos(query_)
         page, more = rows[:limit], len(rows) > limit
-        photos = await self._urls.attach(page, self._clock())
+        photos = await self._urls.attach(page, self._clock(), wanted_variants)
         if fit is not None and photos:
             fitting = max(fit(photos), 1)
             if fitting < len(photos):
@@ -363,11 +363,28 @@ class PhotoService:
         token = ""
         if more:
             last = photos[-1]
-            token = self._tokens.encode(_cursor(last), user_id, flt, sort)
+            token = self._tokens.encode(_cursor(last, sort), user_id, flt, sort)
         return PhotoPage(photos=photos, next_page_token=token)
 
-    async def batch_get_photo_urls(self, user_id: str, photo_ids: Sequence[str]) -> list[PhotoUrl]:
+    def _check_variant_names(
+        self, v: val.Violations, field: str, names: Sequence[str]
+    ) -> tuple[str, ...]:
+        known = self._config.variant_names
+        if len(names) > max(len(known), 1) * 2:
+            v.add(field, f"must name at most {len(known)} variants")
+            return ()
+        for i, name in enumerate(names):
+            if name not in known:
+                shown = ", ".join(known) or "none are configured"
+                v.add(f"{field}[{i}]", f"unknown variant {name[:64]!r}; known: {shown}")
+        return tuple(dict.fromkeys(names))
+
+    async def batch_get_photo_urls(
+        self, user_id: str, photo_ids: Sequence[str], variant: str = ""
+    ) -> list[PhotoUrl]:
         v = val.Violations()
+        if variant:
+            self._check_variant_names(v, "variant", [variant])
         if len(photo_ids) > val.MAX_BATCH_IDS:
             v.add("photo_ids", f"must have at most {val.MAX_BATCH_IDS} ids (got {len(photo_ids)})")
             v.raise_if_any()
@@ -385,8 +402,20 @@ class PhotoService:
                 metadata={"photo_ids": ",".join(missing[:20])},
             )
         photos = [found[i] for i in wanted]
-        urls = await self._urls.for_photos(photos, self._clock())
-        return [PhotoUrl(p.id, u.url, u.expire_time) for p, u in zip(photos, urls, strict=True)]
+        if variant:
+            # A photo without that variant ready (PENDING, FAILED) answers with its original.
+            photos = [
+                p.with_url("", None, tuple(x for x in p.variants if x.name == variant))
+                for p in photos
+            ]
+        urls = await self._urls.for_photos(
+            [VariantObject.of(p, p.variants[0]) if variant and p.variants else p for p in photos],
+            self._clock(),
+        )
+        return [
+            PhotoUrl(p.id, u.url, u.expire_time, variant if variant and p.variants else "")
+            for p, u in zip(photos, urls, strict=True)
+        ]
 
     async def update_photo(self, user_id: str, photo_id: str, changes: PhotoChanges) -> Photo:
         v = val.Violations()
@@ -444,7 +473,9 @@ class PhotoService:
             raise _photo_not_found(photo_id)
         await self._urls.forget([deleted])
         with contextlib.suppress(Unavailable):
-            await self._delete_queued_objects([deleted.object_key])
+            await self._delete_queued_objects(
+                [deleted.object_key, *(v.object_key for v in deleted.variants)]
+            )
 
     async def _delete_queued_objects(self, keys: Sequence[str]) -> int:
         """Deletes queued objects in batches; returns how many were deleted. Keys the store
@@ -535,8 +566,26 @@ class SweepReport:
     finished: bool  # False when the time budget ran out, possibly with work left
 
 
-def _cursor(photo: Photo) -> Cursor:
-    return Cursor(create_time=photo.create_time, photo_id=photo.id)
+def _cursor(photo: Photo, order: PhotoOrder) -> Cursor:
+    """The page's last row in the order's key: for the taken-time orders, the taken time, or
+    the create time of a photo without one (as the repositories sort)."""
+    taken = photo.metadata.taken_time if photo.metadata else None
+    key = (taken or photo.create_time) if order.by_taken_time else photo.create_time
+    return Cursor(create_time=key, photo_id=photo.id)
+
+
+def _check_range(
+    v: val.Violations,
+    first: str,
+    start: datetime | None,
+    last: str,
+    end: datetime | None,
+) -> None:
+    for name, when in ((first, start), (last, end)):
+        if when is not None and when.tzinfo is None:
+            v.add(name, "must carry a time zone")
+    if start and end and start.tzinfo and end.tzinfo and start >= end:
+        v.add(last, f"must be later than {first}")
 
 
 # Cache-Control directives that let no cache keep a download: what HTTP clients without a

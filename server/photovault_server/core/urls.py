@@ -13,13 +13,39 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import quote
 
-from .models import Photo, SignedUrl, Visibility
+from .models import Photo, PhotoVariant, SignedUrl, Visibility
 from .ports import DownloadSigner, UrlCache
+
+
+class Fetchable(Protocol):
+    """An object a URL is handed out for: a photo's original or one of its variants."""
+
+    @property
+    def owner_id(self) -> str: ...
+    @property
+    def object_key(self) -> str: ...
+    @property
+    def visibility(self) -> Visibility: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VariantObject:
+    """A variant's object as URLs see it: the photo's owner and visibility, its own key."""
+
+    owner_id: str
+    object_key: str
+    visibility: Visibility
+
+    @classmethod
+    def of(cls, photo: Photo, variant: PhotoVariant) -> VariantObject:
+        return cls(photo.owner_id, variant.object_key, photo.visibility)
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SIGV4_MAX_EXPIRY = timedelta(days=7)
@@ -72,7 +98,7 @@ class UrlPolicy:
             margin=timedelta(seconds=margin),
         )
 
-    def public_url(self, photo: Photo) -> str | None:
+    def public_url(self, photo: Fetchable) -> str | None:
         if photo.visibility is Visibility.PUBLIC and self.public_base_url:
             return f"{self.public_base_url.rstrip('/')}/{quote(photo.object_key)}"
         return None
@@ -88,13 +114,14 @@ class UrlStats:
     public: int = 0
 
 
-def cache_key(scope: str, photo: Photo) -> str:
+def cache_key(scope: str, photo: Fetchable) -> str:
     """`pv:url:{<owner>}:<digest>`. The digest covers what the URL points at and how it is
     fetched: the store's scope (bucket, endpoint, addressing style: never the credentials that
     sign, so that every process of a fleet, each with its own role credentials, shares one
     entry), the operation, the object key and the visibility. The braces hold a hash of the
     owner: a Redis Cluster hash tag, so a page's keys (one owner's photos) share a slot and the
-    page stays one round trip. Hashed, to keep keys short and free of user text."""
+    page stays one round trip. Hashed, to keep keys short and free of user text. A variant has
+    an object key of its own, so its entry is its own."""
     material = f"{scope}\x00GET\x00{photo.object_key}\x00{int(photo.visibility)}"
     digest = hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
     owner = hashlib.blake2b(photo.owner_id.encode(), digest_size=6).hexdigest()
@@ -111,11 +138,30 @@ class DownloadUrls:
         self._policy = policy
         self.stats = UrlStats()
 
-    async def attach(self, photos: Sequence[Photo], now: datetime) -> list[Photo]:
-        urls = await self.for_photos(photos, now)
-        return [p.with_url(u.url, u.expire_time) for p, u in zip(photos, urls, strict=True)]
+    async def attach(
+        self, photos: Sequence[Photo], now: datetime, variants: Collection[str] = ()
+    ) -> list[Photo]:
+        """The photos with their URLs and their variants' (those named in `variants`; empty:
+        all), every URL of the page from one cache read and one batch of signatures."""
+        chosen = [
+            tuple(v for v in p.variants if not variants or v.name in variants) for p in photos
+        ]
+        targets: list[Fetchable] = list(photos)
+        for photo, photo_variants in zip(photos, chosen, strict=True):
+            targets.extend(VariantObject.of(photo, v) for v in photo_variants)
+        urls = await self.for_photos(targets, now)
+        out = []
+        at = len(photos)
+        for i, (photo, photo_variants) in enumerate(zip(photos, chosen, strict=True)):
+            with_urls = tuple(
+                v.with_url(urls[at + j].url, urls[at + j].expire_time)
+                for j, v in enumerate(photo_variants)
+            )
+            at += len(photo_variants)
+            out.append(photo.with_url(urls[i].url, urls[i].expire_time, with_urls))
+        return out
 
-    async def for_photos(self, photos: Sequence[Photo], now: datetime) -> list[_Url]:
+    async def for_photos(self, photos: Sequence[Fetchable], now: datetime) -> list[_Url]:
         result: list[_Url | None] = [None] * len(photos)
         todo: list[int] = []
         for i, photo in enumerate(photos):
@@ -130,7 +176,7 @@ class DownloadUrls:
         return [u for u in result if u is not None]
 
     async def _fill_signed(
-        self, photos: Sequence[Photo], todo: list[int], result: list[_Url | None], now: datetime
+        self, photos: Sequence[Fetchable], todo: list[int], result: list[_Url | None], now: datetime
     ) -> None:
         """One cache read for the page, one batch of signatures for the misses, one write."""
         scope = await self._store.url_scope()
@@ -173,9 +219,12 @@ class DownloadUrls:
                 result[i] = _Url(won.url, won.expire_time)
 
     async def forget(self, photos: Sequence[Photo]) -> None:
-        """Drops cached URLs (delete, visibility change) so they are never handed out again."""
+        """Drops cached URLs, the originals' and the variants' (delete, visibility change), so
+        they are never handed out again."""
         scope = await self._store.url_scope()
-        await self._cache.delete_many([cache_key(scope, p) for p in photos])
+        keys = [cache_key(scope, p) for p in photos]
+        keys += [cache_key(scope, VariantObject.of(p, v)) for p in photos for v in p.variants]
+        await self._cache.delete_many(keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +239,7 @@ __all__ = [
     "SigningWindow",
     "UrlPolicy",
     "UrlStats",
+    "VariantObject",
     "cache_key",
     "default_cache_margin",
 ]

@@ -48,12 +48,36 @@ def photo_to_proto(photo: Photo) -> photo_pb2.Photo:
         update_time=timestamp(photo.update_time),
         url=photo.url,
         url_expire_time=timestamp(photo.url_expire_time) if photo.url_expire_time else None,
+        processing_state=cast(photo_pb2.ProcessingState, int(photo.processing_state)),
     )
+    meta = photo.metadata
+    if meta is not None:
+        message.width = meta.width
+        message.height = meta.height
+        message.camera = meta.camera
+        message.placeholder = meta.placeholder
+        if meta.taken_time is not None:
+            message.taken_time.CopyFrom(timestamp(meta.taken_time))
+        if meta.location is not None:
+            # Every call is the owner's (another user's photo is NOT_FOUND), so the location
+            # only ever goes to its owner.
+            message.location.latitude = meta.location.latitude
+            message.location.longitude = meta.location.longitude
+    for variant in photo.variants:
+        message.variants.add(
+            name=variant.name,
+            content_type=variant.content_type,
+            width=variant.width,
+            height=variant.height,
+            size_bytes=variant.size_bytes,
+            url=variant.url,
+            url_expire_time=timestamp(variant.url_expire_time) if variant.url_expire_time else None,
+        )
     return message
 
 
 def photo_url_to_proto(url: PhotoUrl) -> photo_pb2.PhotoUrl:
-    message = photo_pb2.PhotoUrl(photo_id=str(url.photo_id), url=url.url)
+    message = photo_pb2.PhotoUrl(photo_id=str(url.photo_id), url=url.url, variant=url.variant)
     if url.expire_time is not None:
         message.expire_time.CopyFrom(timestamp(url.expire_time))
     return message

@@ -100,6 +100,9 @@ class PhotoHandlers:
             visibility=request.visibility,
             content_type=request.content_type,
             order=request.order,
+            taken_after=optional_datetime(request, "taken_after"),
+            taken_before=optional_datetime(request, "taken_before"),
+            variants=list(request.variants),
             fit=self._photos_fitting,
         )
         return pb.ListPhotosResponse(
@@ -110,7 +113,9 @@ class PhotoHandlers:
     async def BatchGetPhotoUrls(
         self, user: str, request: pb.BatchGetPhotoUrlsRequest
     ) -> pb.BatchGetPhotoUrlsResponse:
-        urls = await self._service.batch_get_photo_urls(user, list(request.photo_ids))
+        urls = await self._service.batch_get_photo_urls(
+            user, list(request.photo_ids), variant=request.variant
+        )
         return pb.BatchGetPhotoUrlsResponse(urls=[photo_url_to_proto(u) for u in urls])
 
     async def UpdatePhoto(

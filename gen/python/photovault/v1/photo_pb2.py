@@ -25,17 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19photovault/v1/photo.proto\x12\rphotovault.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n\x05Photo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x17\n\x0f\x63hecksum_sha256\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x0c\n\x04tags\x18\t \x03(\t\x12-\n\nvisibility\x18\n \x01(\x0e\x32\x19.photovault.v1.Visibility\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03url\x18\r \x01(\t\x12\x33\n\x0furl_expire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Z\n\x08PhotoUrl\x12\x10\n\x08photo_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*W\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x01\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19photovault/v1/photo.proto\x12\rphotovault.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x08GeoPoint\x12\x10\n\x08latitude\x18\x01 \x01(\x01\x12\x11\n\tlongitude\x18\x02 \x01(\x01\"\xa7\x01\n\x0cPhotoVariant\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x33\n\x0furl_expire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x05\n\x05Photo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x17\n\x0f\x63hecksum_sha256\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x0c\n\x04tags\x18\t \x03(\t\x12-\n\nvisibility\x18\n \x01(\x0e\x32\x19.photovault.v1.Visibility\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03url\x18\r \x01(\t\x12\x33\n\x0furl_expire_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05width\x18\x0f \x01(\x05\x12\x0e\n\x06height\x18\x10 \x01(\x05\x12.\n\ntaken_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61mera\x18\x12 \x01(\t\x12)\n\x08location\x18\x13 \x01(\x0b\x32\x17.photovault.v1.GeoPoint\x12\x38\n\x10processing_state\x18\x14 \x01(\x0e\x32\x1e.photovault.v1.ProcessingState\x12\x13\n\x0bplaceholder\x18\x15 \x01(\t\x12-\n\x08variants\x18\x16 \x03(\x0b\x32\x1b.photovault.v1.PhotoVariant\"k\n\x08PhotoUrl\x12\x10\n\x08photo_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07variant\x18\x04 \x01(\t*W\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x01\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x02*\x8a\x01\n\x0fProcessingState\x12 \n\x1cPROCESSING_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PROCESSING_STATE_PENDING\x10\x01\x12\x1a\n\x16PROCESSING_STATE_READY\x10\x02\x12\x1b\n\x17PROCESSING_STATE_FAILED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'photovault.v1.photo_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VISIBILITY']._serialized_start=556
-  _globals['_VISIBILITY']._serialized_end=643
-  _globals['_PHOTO']._serialized_start=78
-  _globals['_PHOTO']._serialized_end=462
-  _globals['_PHOTOURL']._serialized_start=464
-  _globals['_PHOTOURL']._serialized_end=554
+  _globals['_VISIBILITY']._serialized_start=1056
+  _globals['_VISIBILITY']._serialized_end=1143
+  _globals['_PROCESSINGSTATE']._serialized_start=1146
+  _globals['_PROCESSINGSTATE']._serialized_end=1284
+  _globals['_GEOPOINT']._serialized_start=77
+  _globals['_GEOPOINT']._serialized_end=124
+  _globals['_PHOTOVARIANT']._serialized_start=127
+  _globals['_PHOTOVARIANT']._serialized_end=294
+  _globals['_PHOTO']._serialized_start=297
+  _globals['_PHOTO']._serialized_end=945
+  _globals['_PHOTOURL']._serialized_start=947
+  _globals['_PHOTOURL']._serialized_end=1054
 # @@protoc_insertion_point(module_scope)

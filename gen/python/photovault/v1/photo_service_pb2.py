@@ -28,7 +28,7 @@ from photovault.v1 import account_pb2 as photovault_dot_v1_dot_account__pb2
 from photovault.v1 import photo_pb2 as photovault_dot_v1_dot_photo__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!photovault/v1/photo_service.proto\x12\rphotovault.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bphotovault/v1/account.proto\x1a\x19photovault/v1/photo.proto\"n\n\x16\x43reateUploadUrlRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x17\n\x0f\x63hecksum_sha256\x18\x04 \x01(\t\"\x90\x02\n\x17\x43reateUploadUrlResponse\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nupload_url\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12U\n\x10required_headers\x18\x04 \x03(\x0b\x32;.photovault.v1.CreateUploadUrlResponse.RequiredHeadersEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x36\n\x14RequiredHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8a\x01\n\x14\x43onfirmUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12-\n\nvisibility\x18\x05 \x01(\x0e\x32\x19.photovault.v1.Visibility\"<\n\x15\x43onfirmUploadResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\"\x1d\n\x0fGetPhotoRequest\x12\n\n\x02id\x18\x01 \x01(\t\"7\n\x10GetPhotoResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\"\xad\x02\n\x11ListPhotosRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\r\n\x05query\x18\x04 \x01(\t\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\nvisibility\x18\x07 \x01(\x0e\x32\x19.photovault.v1.Visibility\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12(\n\x05order\x18\t \x01(\x0e\x32\x19.photovault.v1.PhotoOrder\"S\n\x12ListPhotosResponse\x12$\n\x06photos\x18\x01 \x03(\x0b\x32\x14.photovault.v1.Photo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x18\x42\x61tchGetPhotoUrlsRequest\x12\x11\n\tphoto_ids\x18\x01 \x03(\t\"B\n\x19\x42\x61tchGetPhotoUrlsResponse\x12%\n\x04urls\x18\x01 \x03(\x0b\x32\x17.photovault.v1.PhotoUrl\"j\n\x12UpdatePhotoRequest\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x13UpdatePhotoResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\" \n\x12\x44\x65letePhotoRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65letePhotoResponse\"\x13\n\x11GetAccountRequest\"=\n\x12GetAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.photovault.v1.Account*e\n\nPhotoOrder\x12\x1b\n\x17PHOTO_ORDER_UNSPECIFIED\x10\x00\x12\x1c\n\x18PHOTO_ORDER_NEWEST_FIRST\x10\x01\x12\x1c\n\x18PHOTO_ORDER_OLDEST_FIRST\x10\x02\x32\xd3\x05\n\x0cPhotoService\x12`\n\x0f\x43reateUploadUrl\x12%.photovault.v1.CreateUploadUrlRequest\x1a&.photovault.v1.CreateUploadUrlResponse\x12Z\n\rConfirmUpload\x12#.photovault.v1.ConfirmUploadRequest\x1a$.photovault.v1.ConfirmUploadResponse\x12K\n\x08GetPhoto\x12\x1e.photovault.v1.GetPhotoRequest\x1a\x1f.photovault.v1.GetPhotoResponse\x12Q\n\nListPhotos\x12 .photovault.v1.ListPhotosRequest\x1a!.photovault.v1.ListPhotosResponse\x12\x66\n\x11\x42\x61tchGetPhotoUrls\x12\'.photovault.v1.BatchGetPhotoUrlsRequest\x1a(.photovault.v1.BatchGetPhotoUrlsResponse\x12T\n\x0bUpdatePhoto\x12!.photovault.v1.UpdatePhotoRequest\x1a\".photovault.v1.UpdatePhotoResponse\x12T\n\x0b\x44\x65letePhoto\x12!.photovault.v1.DeletePhotoRequest\x1a\".photovault.v1.DeletePhotoResponse\x12Q\n\nGetAccount\x12 .photovault.v1.GetAccountRequest\x1a!.photovault.v1.GetAccountResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!photovault/v1/photo_service.proto\x12\rphotovault.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bphotovault/v1/account.proto\x1a\x19photovault/v1/photo.proto\"n\n\x16\x43reateUploadUrlRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x17\n\x0f\x63hecksum_sha256\x18\x04 \x01(\t\"\x90\x02\n\x17\x43reateUploadUrlResponse\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x12\n\nupload_url\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12U\n\x10required_headers\x18\x04 \x03(\x0b\x32;.photovault.v1.CreateUploadUrlResponse.RequiredHeadersEntry\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x36\n\x14RequiredHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8a\x01\n\x14\x43onfirmUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12-\n\nvisibility\x18\x05 \x01(\x0e\x32\x19.photovault.v1.Visibility\"<\n\x15\x43onfirmUploadResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\"\x1d\n\x0fGetPhotoRequest\x12\n\n\x02id\x18\x01 \x01(\t\"7\n\x10GetPhotoResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\"\xa2\x03\n\x11ListPhotosRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04tags\x18\x03 \x03(\t\x12\r\n\x05query\x18\x04 \x01(\t\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\nvisibility\x18\x07 \x01(\x0e\x32\x19.photovault.v1.Visibility\x12\x14\n\x0c\x63ontent_type\x18\x08 \x01(\t\x12(\n\x05order\x18\t \x01(\x0e\x32\x19.photovault.v1.PhotoOrder\x12/\n\x0btaken_after\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0ctaken_before\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08variants\x18\x0c \x03(\t\"S\n\x12ListPhotosResponse\x12$\n\x06photos\x18\x01 \x03(\x0b\x32\x14.photovault.v1.Photo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\">\n\x18\x42\x61tchGetPhotoUrlsRequest\x12\x11\n\tphoto_ids\x18\x01 \x03(\t\x12\x0f\n\x07variant\x18\x02 \x01(\t\"B\n\x19\x42\x61tchGetPhotoUrlsResponse\x12%\n\x04urls\x18\x01 \x03(\x0b\x32\x17.photovault.v1.PhotoUrl\"j\n\x12UpdatePhotoRequest\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x13UpdatePhotoResponse\x12#\n\x05photo\x18\x01 \x01(\x0b\x32\x14.photovault.v1.Photo\" \n\x12\x44\x65letePhotoRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65letePhotoResponse\"\x13\n\x11GetAccountRequest\"=\n\x12GetAccountResponse\x12\'\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x16.photovault.v1.Account*\xad\x01\n\nPhotoOrder\x12\x1b\n\x17PHOTO_ORDER_UNSPECIFIED\x10\x00\x12\x1c\n\x18PHOTO_ORDER_NEWEST_FIRST\x10\x01\x12\x1c\n\x18PHOTO_ORDER_OLDEST_FIRST\x10\x02\x12\"\n\x1ePHOTO_ORDER_TAKEN_NEWEST_FIRST\x10\x03\x12\"\n\x1ePHOTO_ORDER_TAKEN_OLDEST_FIRST\x10\x04\x32\xd3\x05\n\x0cPhotoService\x12`\n\x0f\x43reateUploadUrl\x12%.photovault.v1.CreateUploadUrlRequest\x1a&.photovault.v1.CreateUploadUrlResponse\x12Z\n\rConfirmUpload\x12#.photovault.v1.ConfirmUploadRequest\x1a$.photovault.v1.ConfirmUploadResponse\x12K\n\x08GetPhoto\x12\x1e.photovault.v1.GetPhotoRequest\x1a\x1f.photovault.v1.GetPhotoResponse\x12Q\n\nListPhotos\x12 .photovault.v1.ListPhotosRequest\x1a!.photovault.v1.ListPhotosResponse\x12\x66\n\x11\x42\x61tchGetPhotoUrls\x12\'.photovault.v1.BatchGetPhotoUrlsRequest\x1a(.photovault.v1.BatchGetPhotoUrlsResponse\x12T\n\x0bUpdatePhoto\x12!.photovault.v1.UpdatePhotoRequest\x1a\".photovault.v1.UpdatePhotoResponse\x12T\n\x0b\x44\x65letePhoto\x12!.photovault.v1.DeletePhotoRequest\x1a\".photovault.v1.DeletePhotoResponse\x12Q\n\nGetAccount\x12 .photovault.v1.GetAccountRequest\x1a!.photovault.v1.GetAccountResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEUPLOADURLRESPONSE_REQUIREDHEADERSENTRY']._loaded_options = None
   _globals['_CREATEUPLOADURLRESPONSE_REQUIREDHEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_PHOTOORDER']._serialized_start=1666
-  _globals['_PHOTOORDER']._serialized_end=1767
+  _globals['_PHOTOORDER']._serialized_start=1801
+  _globals['_PHOTOORDER']._serialized_end=1974
   _globals['_CREATEUPLOADURLREQUEST']._serialized_start=175
   _globals['_CREATEUPLOADURLREQUEST']._serialized_end=285
   _globals['_CREATEUPLOADURLRESPONSE']._serialized_start=288
@@ -54,25 +54,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPHOTORESPONSE']._serialized_start=796
   _globals['_GETPHOTORESPONSE']._serialized_end=851
   _globals['_LISTPHOTOSREQUEST']._serialized_start=854
-  _globals['_LISTPHOTOSREQUEST']._serialized_end=1155
-  _globals['_LISTPHOTOSRESPONSE']._serialized_start=1157
-  _globals['_LISTPHOTOSRESPONSE']._serialized_end=1240
-  _globals['_BATCHGETPHOTOURLSREQUEST']._serialized_start=1242
-  _globals['_BATCHGETPHOTOURLSREQUEST']._serialized_end=1287
-  _globals['_BATCHGETPHOTOURLSRESPONSE']._serialized_start=1289
-  _globals['_BATCHGETPHOTOURLSRESPONSE']._serialized_end=1355
-  _globals['_UPDATEPHOTOREQUEST']._serialized_start=1357
-  _globals['_UPDATEPHOTOREQUEST']._serialized_end=1463
-  _globals['_UPDATEPHOTORESPONSE']._serialized_start=1465
-  _globals['_UPDATEPHOTORESPONSE']._serialized_end=1523
-  _globals['_DELETEPHOTOREQUEST']._serialized_start=1525
-  _globals['_DELETEPHOTOREQUEST']._serialized_end=1557
-  _globals['_DELETEPHOTORESPONSE']._serialized_start=1559
-  _globals['_DELETEPHOTORESPONSE']._serialized_end=1580
-  _globals['_GETACCOUNTREQUEST']._serialized_start=1582
-  _globals['_GETACCOUNTREQUEST']._serialized_end=1601
-  _globals['_GETACCOUNTRESPONSE']._serialized_start=1603
-  _globals['_GETACCOUNTRESPONSE']._serialized_end=1664
-  _globals['_PHOTOSERVICE']._serialized_start=1770
-  _globals['_PHOTOSERVICE']._serialized_end=2493
+  _globals['_LISTPHOTOSREQUEST']._serialized_end=1272
+  _globals['_LISTPHOTOSRESPONSE']._serialized_start=1274
+  _globals['_LISTPHOTOSRESPONSE']._serialized_end=1357
+  _globals['_BATCHGETPHOTOURLSREQUEST']._serialized_start=1359
+  _globals['_BATCHGETPHOTOURLSREQUEST']._serialized_end=1421
+  _globals['_BATCHGETPHOTOURLSRESPONSE']._serialized_start=1423
+  _globals['_BATCHGETPHOTOURLSRESPONSE']._serialized_end=1489
+  _globals['_UPDATEPHOTOREQUEST']._serialized_start=1491
+  _globals['_UPDATEPHOTOREQUEST']._serialized_end=1597
+  _globals['_UPDATEPHOTORESPONSE']._serialized_start=1599
+  _globals['_UPDATEPHOTORESPONSE']._serialized_end=1657
+  _globals['_DELETEPHOTOREQUEST']._serialized_start=1659
+  _globals['_DELETEPHOTOREQUEST']._serialized_end=1691
+  _globals['_DELETEPHOTORESPONSE']._serialized_start=1693
+  _globals['_DELETEPHOTORESPONSE']._serialized_end=1714
+  _globals['_GETACCOUNTREQUEST']._serialized_start=1716
+  _globals['_GETACCOUNTREQUEST']._serialized_end=1735
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=1737
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=1798
+  _globals['_PHOTOSERVICE']._serialized_start=1977
+  _globals['_PHOTOSERVICE']._serialized_end=2700
 # @@protoc_insertion_point(module_scope)

@@ -18,9 +18,13 @@ class PhotoOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PHOTO_ORDER_UNSPECIFIED: _ClassVar[PhotoOrder]
     PHOTO_ORDER_NEWEST_FIRST: _ClassVar[PhotoOrder]
     PHOTO_ORDER_OLDEST_FIRST: _ClassVar[PhotoOrder]
+    PHOTO_ORDER_TAKEN_NEWEST_FIRST: _ClassVar[PhotoOrder]
+    PHOTO_ORDER_TAKEN_OLDEST_FIRST: _ClassVar[PhotoOrder]
 PHOTO_ORDER_UNSPECIFIED: PhotoOrder
 PHOTO_ORDER_NEWEST_FIRST: PhotoOrder
 PHOTO_ORDER_OLDEST_FIRST: PhotoOrder
+PHOTO_ORDER_TAKEN_NEWEST_FIRST: PhotoOrder
+PHOTO_ORDER_TAKEN_OLDEST_FIRST: PhotoOrder
 
 class CreateUploadUrlRequest(_message.Message):
     __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
@@ -88,7 +92,7 @@ class GetPhotoResponse(_message.Message):
     def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
 
 class ListPhotosRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "tags", "query", "created_after", "created_before", "visibility", "content_type", "order")
+    __slots__ = ("page_size", "page_token", "tags", "query", "created_after", "created_before", "visibility", "content_type", "order", "taken_after", "taken_before", "variants")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +102,9 @@ class ListPhotosRequest(_message.Message):
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_AFTER_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     tags: _containers.RepeatedScalarFieldContainer[str]
@@ -107,7 +114,10 @@ class ListPhotosRequest(_message.Message):
     visibility: _photo_pb2.Visibility
     content_type: str
     order: PhotoOrder
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ..., content_type: _Optional[str] = ..., order: _Optional[_Union[PhotoOrder, str]] = ...) -> None: ...
+    taken_after: _timestamp_pb2.Timestamp
+    taken_before: _timestamp_pb2.Timestamp
+    variants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ..., content_type: _Optional[str] = ..., order: _Optional[_Union[PhotoOrder, str]] = ..., taken_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., taken_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variants: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListPhotosResponse(_message.Message):
     __slots__ = ("photos", "next_page_token")
@@ -118,10 +128,12 @@ class ListPhotosResponse(_message.Message):
     def __init__(self, photos: _Optional[_Iterable[_Union[_photo_pb2.Photo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class BatchGetPhotoUrlsRequest(_message.Message):
-    __slots__ = ("photo_ids",)
+    __slots__ = ("photo_ids", "variant")
     PHOTO_IDS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     photo_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, photo_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    variant: str
+    def __init__(self, photo_ids: _Optional[_Iterable[str]] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class BatchGetPhotoUrlsResponse(_message.Message):
     __slots__ = ("urls",)

@@ -12,7 +12,100 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file photovault/v1/photo.proto.
  */
 export const file_photovault_v1_photo: GenFile = /*@__PURE__*/
-  fileDesc("ChlwaG90b3ZhdWx0L3YxL3Bob3RvLnByb3RvEg1waG90b3ZhdWx0LnYxIoADCgVQaG90bxIKCgJpZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIRCglmaWxlX25hbWUYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEhIKCnNpemVfYnl0ZXMYBSABKAMSFwoPY2hlY2tzdW1fc2hhMjU2GAYgASgJEg0KBXRpdGxlGAcgASgJEhMKC2Rlc2NyaXB0aW9uGAggASgJEgwKBHRhZ3MYCSADKAkSLQoKdmlzaWJpbGl0eRgKIAEoDjIZLnBob3RvdmF1bHQudjEuVmlzaWJpbGl0eRIvCgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3VybBgNIAEoCRIzCg91cmxfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIloKCFBob3RvVXJsEhAKCHBob3RvX2lkGAEgASgJEgsKA3VybBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqVwoKVmlzaWJpbGl0eRIaChZWSVNJQklMSVRZX1VOU1BFQ0lGSUVEEAASFgoSVklTSUJJTElUWV9QUklWQVRFEAESFQoRVklTSUJJTElUWV9QVUJMSUMQAmIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChlwaG90b3ZhdWx0L3YxL3Bob3RvLnByb3RvEg1waG90b3ZhdWx0LnYxIi8KCEdlb1BvaW50EhAKCGxhdGl0dWRlGAEgASgBEhEKCWxvbmdpdHVkZRgCIAEoASKnAQoMUGhvdG9WYXJpYW50EgwKBG5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEg0KBXdpZHRoGAMgASgFEg4KBmhlaWdodBgEIAEoBRISCgpzaXplX2J5dGVzGAUgASgDEgsKA3VybBgGIAEoCRIzCg91cmxfZXhwaXJlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIogFCgVQaG90bxIKCgJpZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIRCglmaWxlX25hbWUYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEhIKCnNpemVfYnl0ZXMYBSABKAMSFwoPY2hlY2tzdW1fc2hhMjU2GAYgASgJEg0KBXRpdGxlGAcgASgJEhMKC2Rlc2NyaXB0aW9uGAggASgJEgwKBHRhZ3MYCSADKAkSLQoKdmlzaWJpbGl0eRgKIAEoDjIZLnBob3RvdmF1bHQudjEuVmlzaWJpbGl0eRIvCgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA3VybBgNIAEoCRIzCg91cmxfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXdpZHRoGA8gASgFEg4KBmhlaWdodBgQIAEoBRIuCgp0YWtlbl90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZjYW1lcmEYEiABKAkSKQoIbG9jYXRpb24YEyABKAsyFy5waG90b3ZhdWx0LnYxLkdlb1BvaW50EjgKEHByb2Nlc3Npbmdfc3RhdGUYFCABKA4yHi5waG90b3ZhdWx0LnYxLlByb2Nlc3NpbmdTdGF0ZRITCgtwbGFjZWhvbGRlchgVIAEoCRItCgh2YXJpYW50cxgWIAMoCzIbLnBob3RvdmF1bHQudjEuUGhvdG9WYXJpYW50ImsKCFBob3RvVXJsEhAKCHBob3RvX2lkGAEgASgJEgsKA3VybBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmFyaWFudBgEIAEoCSpXCgpWaXNpYmlsaXR5EhoKFlZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIWChJWSVNJQklMSVRZX1BSSVZBVEUQARIVChFWSVNJQklMSVRZX1BVQkxJQxACKooBCg9Qcm9jZXNzaW5nU3RhdGUSIAocUFJPQ0VTU0lOR19TVEFURV9VTlNQRUNJRklFRBAAEhwKGFBST0NFU1NJTkdfU1RBVEVfUEVORElORxABEhoKFlBST0NFU1NJTkdfU1RBVEVfUkVBRFkQAhIbChdQUk9DRVNTSU5HX1NUQVRFX0ZBSUxFRBADYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * A point on Earth, in degrees (WGS 84), as recorded in the photo's EXIF GPS block.
+ *
+ * @generated from message photovault.v1.GeoPoint
+ */
+export type GeoPoint = Message<"photovault.v1.GeoPoint"> & {
+  /**
+   * Degrees north of the equator, -90 to 90.
+   *
+   * @generated from field: double latitude = 1;
+   */
+  latitude: number;
+
+  /**
+   * Degrees east of Greenwich, -180 to 180.
+   *
+   * @generated from field: double longitude = 2;
+   */
+  longitude: number;
+};
+
+/**
+ * Describes the message photovault.v1.GeoPoint.
+ * Use `create(GeoPointSchema)` to create a new message.
+ */
+export const GeoPointSchema: GenMessage<GeoPoint> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo, 0);
+
+/**
+ * A smaller rendition of a photo made by the worker: orientation applied, every metadata block
+ * (EXIF, XMP, GPS, comments) removed, colour in sRGB.
+ *
+ * @generated from message photovault.v1.PhotoVariant
+ */
+export type PhotoVariant = Message<"photovault.v1.PhotoVariant"> & {
+  /**
+   * The variant's name from the server's PHOTOVAULT_VARIANTS (e.g. "thumb", "preview").
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * MIME type of the variant's bytes (PHOTOVAULT_VARIANT_FORMAT, e.g. "image/webp").
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * Width in pixels.
+   *
+   * @generated from field: int32 width = 3;
+   */
+  width: number;
+
+  /**
+   * Height in pixels.
+   *
+   * @generated from field: int32 height = 4;
+   */
+  height: number;
+
+  /**
+   * Size of the variant's object in bytes.
+   *
+   * @generated from field: int64 size_bytes = 5;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Where the variant can be fetched with a plain HTTP GET, presigned or unsigned as the
+   * photo's own `url`.
+   *
+   * @generated from field: string url = 6;
+   */
+  url: string;
+
+  /**
+   * When `url` stops working; unset for unsigned (public) URLs.
+   *
+   * @generated from field: google.protobuf.Timestamp url_expire_time = 7;
+   */
+  urlExpireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.PhotoVariant.
+ * Use `create(PhotoVariantSchema)` to create a new message.
+ */
+export const PhotoVariantSchema: GenMessage<PhotoVariant> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo, 1);
 
 /**
  * A confirmed photo: metadata kept by the service, bytes kept in S3.
@@ -118,6 +211,65 @@ export type Photo = Message<"photovault.v1.Photo"> & {
    * @generated from field: google.protobuf.Timestamp url_expire_time = 14;
    */
   urlExpireTime?: Timestamp | undefined;
+
+  /**
+   * Width in pixels after EXIF orientation; 0 until processed.
+   *
+   * @generated from field: int32 width = 15;
+   */
+  width: number;
+
+  /**
+   * Height in pixels after EXIF orientation; 0 until processed.
+   *
+   * @generated from field: int32 height = 16;
+   */
+  height: number;
+
+  /**
+   * When the photo was taken: EXIF DateTimeOriginal with its offset (UTC when none is
+   * recorded); unset when the bytes do not say.
+   *
+   * @generated from field: google.protobuf.Timestamp taken_time = 17;
+   */
+  takenTime?: Timestamp | undefined;
+
+  /**
+   * The camera, EXIF make and model; empty when unknown.
+   *
+   * @generated from field: string camera = 18;
+   */
+  camera: string;
+
+  /**
+   * Where the photo was taken, from EXIF GPS; only ever returned to the owner, and never kept
+   * in the variants' bytes.
+   *
+   * @generated from field: photovault.v1.GeoPoint location = 19;
+   */
+  location?: GeoPoint | undefined;
+
+  /**
+   * Whether the worker has made the variants and read the metadata.
+   *
+   * @generated from field: photovault.v1.ProcessingState processing_state = 20;
+   */
+  processingState: ProcessingState;
+
+  /**
+   * A ThumbHash of the image (base64), for a blurred placeholder before any bytes arrive;
+   * empty until processed.
+   *
+   * @generated from field: string placeholder = 21;
+   */
+  placeholder: string;
+
+  /**
+   * The ready variants, each with its URL (ListPhotos' `variants` selects which).
+   *
+   * @generated from field: repeated photovault.v1.PhotoVariant variants = 22;
+   */
+  variants: PhotoVariant[];
 };
 
 /**
@@ -125,7 +277,7 @@ export type Photo = Message<"photovault.v1.Photo"> & {
  * Use `create(PhotoSchema)` to create a new message.
  */
 export const PhotoSchema: GenMessage<Photo> = /*@__PURE__*/
-  messageDesc(file_photovault_v1_photo, 0);
+  messageDesc(file_photovault_v1_photo, 2);
 
 /**
  * A download URL for one photo.
@@ -153,6 +305,13 @@ export type PhotoUrl = Message<"photovault.v1.PhotoUrl"> & {
    * @generated from field: google.protobuf.Timestamp expire_time = 3;
    */
   expireTime?: Timestamp | undefined;
+
+  /**
+   * The variant the URL fetches; empty for the original.
+   *
+   * @generated from field: string variant = 4;
+   */
+  variant: string;
 };
 
 /**
@@ -160,7 +319,7 @@ export type PhotoUrl = Message<"photovault.v1.PhotoUrl"> & {
  * Use `create(PhotoUrlSchema)` to create a new message.
  */
 export const PhotoUrlSchema: GenMessage<PhotoUrl> = /*@__PURE__*/
-  messageDesc(file_photovault_v1_photo, 1);
+  messageDesc(file_photovault_v1_photo, 3);
 
 /**
  * Who may fetch a photo's bytes.
@@ -195,4 +354,47 @@ export enum Visibility {
  */
 export const VisibilitySchema: GenEnum<Visibility> = /*@__PURE__*/
   enumDesc(file_photovault_v1_photo, 0);
+
+/**
+ * Where a photo's image variants and metadata are: the background worker reads the bytes after
+ * ConfirmUpload; until it has, the photo is PENDING (its original is served all the same).
+ *
+ * @generated from enum photovault.v1.ProcessingState
+ */
+export enum ProcessingState {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: PROCESSING_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Waiting for the worker: no variants, no metadata read from the bytes yet.
+   *
+   * @generated from enum value: PROCESSING_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Variants made and metadata read.
+   *
+   * @generated from enum value: PROCESSING_STATE_READY = 2;
+   */
+  READY = 2,
+
+  /**
+   * The bytes can never be processed (corrupt, truncated, too many pixels, ...); the original
+   * is still served.
+   *
+   * @generated from enum value: PROCESSING_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum photovault.v1.ProcessingState.
+ */
+export const ProcessingStateSchema: GenEnum<ProcessingState> = /*@__PURE__*/
+  enumDesc(file_photovault_v1_photo, 1);
 

@@ -1,0 +1,202 @@
+"""Bytes in, variants and metadata out: no I/O, no clock, so it is tested on bytes alone.
+
+Decodes once for every size: JPEGs are decoded already shrunk (libjpeg's DCT scaling, Pillow's
+`draft`) to the largest variant's size, and each smaller variant is resized from the one above
+it. Bounded: an image of more than `max_pixels` is refused before any pixel is decoded, and
+truncated files are never decoded tolerantly (Pillow's LOAD_TRUNCATED_IMAGES stays off).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pillow_heif
+import thumbhash
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from photovault_server.core.models import (
+    ImageMetadata,
+    ProcessedImage,
+    RenderedVariant,
+    VariantSpec,
+)
+from photovault_server.core.processing import UnprocessableImage
+
+from . import metadata as exif_meta
+
+pillow_heif.register_heif_opener()
+
+# The decoders we accept (Pillow knows dozens; the service allows only these types).
+_INPUT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF")
+
+
+@dataclass(frozen=True, slots=True)
+class VariantFormat:
+    pillow_format: str
+    extension: str
+    has_alpha: bool
+    options: tuple[tuple[str, object], ...]
+
+
+VARIANT_FORMATS: dict[str, VariantFormat] = {
+    "image/webp": VariantFormat("WEBP", ".webp", True, (("quality", 80), ("method", 4))),
+    "image/jpeg": VariantFormat(
+        "JPEG", ".jpg", False, (("quality", 82), ("progressive", True), ("optimize", True))
+    ),
+    "image/avif": VariantFormat("AVIF", ".avif", True, (("quality", 60), ("speed", 8))),
+}
+DEFAULT_MAX_PIXELS = 100_000_000
+# ThumbHash is defined on images up to 100x100; 32 keeps its pure-Python encoder quick.
+_PLACEHOLDER_SIDE = 32
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+
+class ImagePipeline:
+    def __init__(
+        self,
+        specs: Sequence[VariantSpec],
+        *,
+        content_type: str = "image/webp",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if not specs:
+            raise ValueError("at least one variant is needed")
+        if content_type not in VARIANT_FORMATS:
+            raise ValueError(f"variant format must be one of {sorted(VARIANT_FORMATS)}")
+        if max_pixels < 1:
+            raise ValueError("the pixel limit must be positive")
+        self.specs = tuple(sorted(specs, key=lambda s: s.max_side, reverse=True))
+        self.content_type = content_type
+        self.format = VARIANT_FORMATS[content_type]
+        self.max_pixels = max_pixels
+        # Pillow's own bomb check (at open, for every format) must never be stricter than ours,
+        # nor much looser: twice the limit is where it raises rather than warns.
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+    @property
+    def extension(self) -> str:
+        return self.format.extension
+
+    def process(self, data: bytes) -> ProcessedImage:
+        """Raises UnprocessableImage for bytes that can never be processed."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data), formats=_INPUT_FORMATS) as img:
+                    return self._process(img)
+        except UnprocessableImage:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise UnprocessableImage(f"too many pixels: {exc}") from None
+        except UnidentifiedImageError:
+            raise UnprocessableImage("not a readable image") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            # Truncated data ("image file is truncated"), broken chunks or headers.
+            raise UnprocessableImage(f"corrupt image: {exc}"[:300]) from None
+
+    def _process(self, img: Image.Image) -> ProcessedImage:
+        pixels = img.width * img.height
+        if pixels > self.max_pixels:
+            raise UnprocessableImage(
+                f"too many pixels: {img.width}x{img.height} exceeds the limit of "
+                f"{self.max_pixels} pixels"
+            )
+        exif = img.getexif()
+        width, height = exif_meta.oriented_size(exif, img.size)
+        meta = ImageMetadata(
+            width=width,
+            height=height,
+            taken_time=exif_meta.taken_time(exif),
+            camera=exif_meta.camera(exif),
+            location=exif_meta.location(exif),
+        )
+        sizes = [_fit((width, height), spec.max_side) for spec in self.specs]
+        if img.format == "JPEG":
+            # Draft in stored (unrotated) orientation: swap back for quarter turns.
+            w, h = sizes[0] if (width, height) == img.size else sizes[0][::-1]
+            img.draft(img.mode, (w, h))
+        img.load()  # raises on truncated data; animated images: the first frame
+        icc = img.info.get("icc_profile")
+        image = _to_srgb(ImageOps.exif_transpose(img), icc, keep_alpha=self.format.has_alpha)
+        rendered = []
+        source = image
+        for spec, size in zip(self.specs, sizes, strict=True):
+            if source.size != size:
+                source = source.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            rendered.append(self._encode(spec.name, source))
+        return ProcessedImage(
+            metadata=ImageMetadata(
+                width=meta.width,
+                height=meta.height,
+                taken_time=meta.taken_time,
+                camera=meta.camera,
+                location=meta.location,
+                placeholder=_placeholder(source),
+            ),
+            variants=tuple(rendered),
+        )
+
+    def _encode(self, name: str, image: Image.Image) -> RenderedVariant:
+        out = io.BytesIO()
+        # A fresh info dict: nothing of the original's (EXIF, XMP, ICC, comments) is written.
+        image.info = {}
+        image.save(out, format=self.format.pillow_format, **dict(self.format.options))
+        return RenderedVariant(
+            name=name,
+            content_type=self.content_type,
+            width=image.width,
+            height=image.height,
+            data=out.getvalue(),
+        )
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The size within a `max_side` square, aspect kept, never larger than `size`."""
+    width, height = size
+    longest = max(width, height)
+    if longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_srgb(img: Image.Image, icc: object, *, keep_alpha: bool) -> Image.Image:
+    """8-bit RGB (or RGBA) in sRGB, whatever the source's mode, depth or colour profile."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        # 16-bit greyscale: scale to 8 bits (a plain convert would clip to white).
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    mode = "RGBA" if alpha and keep_alpha else "RGB"
+    if isinstance(icc, bytes) and icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if img.mode in ("RGB", "CMYK", "L"):
+                converted = ImageCms.profileToProfile(img, source, _SRGB, outputMode="RGB")
+                if converted is not None:
+                    return converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unreadable profile: convert as if there were none
+    if alpha and not keep_alpha:
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return img.convert(mode) if img.mode != mode else img
+
+
+def _placeholder(image: Image.Image) -> str:
+    # Opaque on purpose: thumbhash 0.1.2 fails on translucent pixels (its alpha branch has a
+    # precedence bug), and a blurred stand-in needs no transparency.
+    small = _to_srgb(image, None, keep_alpha=False).convert("RGBA")
+    small.thumbnail((_PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE))
+    hashed = thumbhash.rgba_to_thumb_hash(small.width, small.height, list(small.tobytes()))
+    return base64.b64encode(bytes(hashed)).decode()
+
+
+def variant_extension(content_type: str) -> str:
+    return VARIANT_FORMATS[content_type].extension

@@ -1,0 +1,55 @@
+"""The worker Lambda: `handler(event, context)`, in the same image as the API function (the
+template overrides the image's CMD with this handler). Each scheduled invocation runs the due
+photo jobs until none is left or its time is nearly spent; the jobs stay in Postgres, so an
+invocation that dies loses nothing (its jobs' leases end and the next invocation takes them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from photovault_server.app import App
+    from photovault_server.core.processing import PhotoProcessing
+
+# Stop starting jobs this long before the invocation's timeout (a job takes well under that).
+STOP_MARGIN_SECONDS = 15.0
+# Without a context (a local call): how long to run.
+DEFAULT_BUDGET_SECONDS = 30.0
+
+_loop = asyncio.new_event_loop()
+_stack = AsyncExitStack()
+_started: tuple[App, PhotoProcessing] | None = None
+
+
+async def _ensure_started() -> tuple[App, PhotoProcessing]:
+    global _started
+    if _started is None:
+        from photovault_server.app import open_app
+        from photovault_server.logs import configure_logging
+        from photovault_server.settings import load_settings
+        from photovault_server.worker import build_processing
+
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        app = await _stack.enter_async_context(open_app(settings))
+        _started = (app, build_processing(app))
+    return _started
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    return _loop.run_until_complete(_handle(context))
+
+
+async def _handle(context: Any) -> dict[str, Any]:
+    from photovault_server.worker import drain_due
+
+    app, processing = await _ensure_started()
+    # The environment may have been frozen since the last invocation: its pooled connections
+    # may be dead.
+    await app.pool.expire_connections()
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
+    stats = await drain_due(processing, max(remaining - STOP_MARGIN_SECONDS, 0.0))
+    return vars(stats)

@@ -1,0 +1,106 @@
+"""`photovault worker`: runs photo processing jobs until stopped, then drains (the job in hand
+finishes; the next is left for another worker). It shares `serve`'s environment and opens none
+of its ports. `photovault dev` runs one in-process; the worker Lambda runs `drain_due`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from photovault_server.app import App
+from photovault_server.core.errors import Unavailable
+from photovault_server.core.processing import JobOutcome, PhotoProcessing
+from photovault_server.settings import ProcessingSettings
+
+log = structlog.get_logger("photovault.worker")
+# How long an idle worker waits before asking for due jobs again.
+POLL_SECONDS = 1.0
+# After a backend failure outside a job (the claim itself), before trying again.
+FAILURE_PAUSE_SECONDS = 5.0
+
+
+def build_processing(app: App, settings: ProcessingSettings | None = None) -> PhotoProcessing:
+    from photovault_server.imaging import ImagePipeline  # Pillow: only where jobs run
+
+    section = settings or app.settings
+    pipeline = ImagePipeline(
+        section.variant_specs(),
+        content_type=section.variant_format,
+        max_pixels=section.max_image_pixels,
+    )
+    return PhotoProcessing(
+        repo=app.backends.repository,
+        store=app.backends.store,
+        processor=pipeline,
+        clock=app.clock,
+    )
+
+
+@dataclass
+class WorkerStats:
+    ready: int = 0
+    failed: int = 0
+    retried: int = 0
+    gone: int = 0
+
+    def count(self, outcomes: list[JobOutcome]) -> None:
+        for outcome in outcomes:
+            name = "retried" if outcome.outcome == "retry" else outcome.outcome
+            setattr(self, name, getattr(self, name) + 1)
+
+
+async def _one_round(processing: PhotoProcessing, stats: WorkerStats) -> float:
+    """Runs one due job; returns how long to wait before the next round (0: go on)."""
+    try:
+        outcomes = await processing.run_due(limit=1)
+    except Unavailable as exc:
+        log.warning("worker_backend_unavailable", error=str(exc))
+        return FAILURE_PAUSE_SECONDS
+    stats.count(outcomes)
+    for outcome in outcomes:
+        log.info(
+            "photo_processed",
+            photo_id=str(outcome.photo_id),
+            outcome=outcome.outcome,
+            detail=outcome.detail,
+        )
+    return 0.0 if outcomes else POLL_SECONDS
+
+
+async def run_until_stopped(
+    processing: PhotoProcessing, stop: asyncio.Event, stats: WorkerStats | None = None
+) -> WorkerStats:
+    stats = stats or WorkerStats()
+    while not stop.is_set():
+        pause = await _one_round(processing, stats)
+        if pause:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+    return stats
+
+
+async def drain_due(processing: PhotoProcessing, budget_seconds: float) -> WorkerStats:
+    """Runs due jobs until none is left or the budget is spent (a Lambda invocation)."""
+    stats = WorkerStats()
+    stop_at = time.monotonic() + budget_seconds
+    while time.monotonic() < stop_at:
+        if await _one_round(processing, stats):
+            break
+    return stats
+
+
+async def run_worker(app: App) -> WorkerStats:
+    """`photovault worker`: until SIGTERM or SIGINT, then drains."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker_started")
+    stats = await run_until_stopped(build_processing(app), stop)
+    log.info("worker_stopped", **vars(stats))
+    return stats
