@@ -43,7 +43,7 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
     server = grpc.aio.server()
     add_photo_service(
         server,
-        CallPipeline(app.verifier, app.rpc_stats, app.tracing),
+        CallPipeline(app.verifier, app.rpc_stats, app.tracing, app.admission),
         method_table(PhotoHandlers(app.service)),
     )
     health_servicer = health.aio.HealthServicer()
