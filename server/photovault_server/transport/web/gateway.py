@@ -67,6 +67,7 @@ class WebGateway:
         )
         self._handler = CorsHandler(router, cors)
         self._closing = False
+        self._ready = True
 
     async def handle(
         self,
@@ -89,6 +90,15 @@ class WebGateway:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def ready(self) -> bool:
+        """Whether /healthz says SERVING: the database answers with its schema current
+        (readiness.py; `photovault serve` keeps it up to date) and no shutdown has begun."""
+        return self._ready and not self._closing
+
+    async def set_ready(self, ready: bool) -> None:
+        self._ready = ready
 
     def begin_closing(self) -> None:
         """Shutdown has begun: calls are still served, but each response closes its connection
