@@ -19,6 +19,7 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.adapters.migrations import ensure_database, migrate
 from photovault_server.app import open_app
+from photovault_server.readiness import database_ready, pool_busy
 from photovault_server.server import running_grpc_server
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
@@ -107,3 +108,17 @@ async def test_connections_get_goaway_after_the_max_age_and_calls_go_on(
         await stub.GetAccount(pb.GetAccountRequest(), metadata=user.metadata)
         assert channel.get_state() == grpc.ChannelConnectivity.READY
         assert calls > 1  # some on the first connection, some around the GOAWAY
+
+
+async def test_a_busy_pool_is_not_checked(database_url: str) -> None:
+    """Every connection in use: the watch keeps its state instead of waiting in line (and,
+    timing out under load, taking a loaded process out of rotation)."""
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1)
+    try:
+        assert not pool_busy(pool)
+        async with pool.acquire():
+            assert pool_busy(pool)
+        assert not pool_busy(pool)
+        assert await database_ready(pool)
+    finally:
+        await pool.close()

@@ -17,9 +17,17 @@ from photovault_server.adapters.migrations import load_migrations
 log = structlog.get_logger("photovault.readiness")
 
 CHECK_EVERY_SECONDS = 5.0
+# While not ready, sooner: a database back is traffic back within a second.
+RECHECK_NOT_READY_SECONDS = 1.0
 CHECK_TIMEOUT_SECONDS = 2.0
 
 Listener = Callable[[bool], Awaitable[None]]
+
+
+def pool_busy(pool: asyncpg.Pool) -> bool:
+    """Every connection open and in use: the calls on them show the database answers, and a
+    check would only wait in line (and, timing out, take a loaded process out of rotation)."""
+    return pool.get_size() >= pool.get_max_size() and pool.get_idle_size() == 0
 
 
 async def database_ready(pool: asyncpg.Pool) -> bool:
@@ -44,14 +52,17 @@ async def watching_readiness(
     pool: asyncpg.Pool, listener: Listener, *, every: float = CHECK_EVERY_SECONDS
 ) -> AsyncIterator[None]:
     """Tells `listener` the readiness now (before the block starts), then on every change,
-    checking every `every` seconds until the block ends."""
+    checking every `every` seconds (every second at most while not ready) until the block
+    ends. A busy pool keeps the state it has."""
     ready = await database_ready(pool)
     await listener(ready)
 
     async def watch() -> None:
         nonlocal ready
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(every if ready else min(every, RECHECK_NOT_READY_SECONDS))
+            if pool_busy(pool):
+                continue
             now = await database_ready(pool)
             if now != ready:
                 ready = now
