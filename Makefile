@@ -66,7 +66,7 @@ bench: $(STAMP)
 	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
 
-## soak: load + faults (Redis, S3, Postgres restarts, SIGTERM) and callers giving up, against a
+## soak: load + faults (Redis, S3, Postgres restarts, SIGTERM), callers giving up and 4x overload, against a
 ## served instance, then the hostile-input checks with the RPC fuzzing at 10,000 examples per
 ## test (make test runs 40); rewrites docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS,
 ## SOAK_FUZZ_EXAMPLES, ...: see soak/run.py and soak/hostile.py)

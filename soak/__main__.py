@@ -1,7 +1,7 @@
 """`make soak`: one bounded soak run (load, faults, callers giving up, SIGTERM, integrity), then
 the hostile-input checks (fuzzing at SOAK_FUZZ_EXAMPLES per test); prints the figures and
 writes docs/reliability.md. SOAK_HOSTILE=0 skips the second part, SOAK_FLEET=0 the fleet mode
-(soak/fleet.py)."""
+(soak/fleet.py), SOAK_OVERLOAD=0 the overload phase (soak/overload.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .fleet import FleetConfig, fleet_soak
 from .hostile import GROUPS, run_group, section
+from .overload import OverloadConfig, overload_soak
 from .report import document, figures
 from .run import Config, soak
 
@@ -34,6 +35,14 @@ def main() -> int:
             and fleet_figures.identical_pages == fleet_figures.compared_pages
         )
         print("\n".join(fleet))
+    overload: list[str] = []
+    overload_ok = True
+    if os.environ.get("SOAK_OVERLOAD", "1") != "0":
+        print("soak: overload phase ...", flush=True)
+        overload_figures = asyncio.run(overload_soak(OverloadConfig()))
+        overload = overload_figures.lines()
+        overload_ok = overload_figures.all_met
+        print("\n".join(overload))
     hostile: list[str] = []
     hostile_ok = True
     if os.environ.get("SOAK_HOSTILE", "1") != "0":
@@ -43,8 +52,8 @@ def main() -> int:
             outcomes.append(run_group(group))
         hostile, hostile_ok = section(outcomes)
         print("\n".join(hostile))
-    all_met = fig.all_met and hostile_ok and fleet_ok
-    DOC.write_text(document(result, fig, fleet + hostile, all_met=all_met))
+    all_met = fig.all_met and hostile_ok and fleet_ok and overload_ok
+    DOC.write_text(document(result, fig, fleet + overload + hostile, all_met=all_met))
     print(f"soak: wrote {DOC}")
     if not fig.all_met:
         print("soak: some expectations were NOT met; serve log tail:\n" + result.log_tail[-2000:])

@@ -22,6 +22,8 @@ from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
+from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
+from photovault_server.adapters.redis_topology import Topology
 from photovault_server.adapters.redis_topology import connect as connect_redis
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.adapters.s3_endpoints import s3_endpoint
@@ -38,6 +40,7 @@ from photovault_server.core.ports import DownloadSigner
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.settings import (
+    AdmissionSettings,
     CacheSettings,
     CdnSettings,
     DatabaseSettings,
@@ -46,6 +49,7 @@ from photovault_server.settings import (
     SettingsError,
 )
 from photovault_server.tracing import NO_TRACING, Tracing, start_tracing
+from photovault_server.transport.admission import Admission
 from photovault_server.transport.rpc_stats import RpcStats
 
 
@@ -120,6 +124,8 @@ class App:
     # Calls by method, code and transport, shared by every transport of the process.
     rpc_stats: RpcStats = field(default_factory=RpcStats)
     tracing: Tracing = NO_TRACING
+    # The cap on calls in progress and the per-user rate, shared by every transport.
+    admission: Admission = field(default_factory=Admission)
 
     def build_service(
         self,
@@ -187,6 +193,9 @@ class UrlCaches:
     outer: UrlCache
     redis: RedisUrlCache | None = None
     local: TieredUrlCache | None = None
+    # The Redis client behind `redis` and its topology, for others to share (the rate limit).
+    client: Any = None
+    topology: Topology | None = None
 
 
 def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
@@ -203,13 +212,38 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
     stack.push_async_callback(topology.aclose)
     shared = RedisUrlCache(redis, timeout=settings.redis_timeout, topology=topology)
     if not settings.local_url_cache_size:
-        return UrlCaches(shared, redis=shared)
+        return UrlCaches(shared, redis=shared, client=redis, topology=topology)
     local = TieredUrlCache(
         shared,
         maxsize=settings.local_url_cache_size,
         max_age=timedelta(seconds=settings.local_url_cache_seconds),
     )
-    return UrlCaches(local, redis=shared, local=local)
+    return UrlCaches(local, redis=shared, local=local, client=redis, topology=topology)
+
+
+async def open_admission(
+    settings: AdmissionSettings, cache: CacheSettings, caches: UrlCaches, stack: AsyncExitStack
+) -> Admission:
+    """The concurrency cap, and the rate limit on the URL cache's Redis client (a client of
+    its own when the cache is off or handed in), bounded by the same timeout."""
+    limiter = None
+    if settings.rate_limit_per_second:
+        client, topology = caches.client, caches.topology
+        if client is None or topology is None:
+            client, topology = connect_redis(
+                cache.redis_url, mode=cache.redis_mode, timeout=cache.redis_timeout.total_seconds()
+            )
+            stack.push_async_callback(client.aclose)
+            stack.push_async_callback(topology.aclose)
+            await topology.start()
+        limiter = RedisRateLimiter(
+            client,
+            per_second=settings.rate_limit_per_second,
+            burst=settings.effective_rate_limit_burst,
+            timeout=cache.redis_timeout,
+            topology=topology,
+        )
+    return Admission(max_concurrent_calls=settings.max_concurrent_calls, rate_limiter=limiter)
 
 
 def open_s3_store(
@@ -279,7 +313,8 @@ async def open_app(
         if caches.redis is not None:
             await caches.redis.topology.start()  # the cluster's slot map, off the request path
         backends = Backends(
-            repository=repository or PostgresPhotoRepository(pool),
+            repository=repository
+            or PostgresPhotoRepository(pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000),
             store=store or open_s3_store(settings, stack, tracing),
             url_cache=caches.outer,
             signer=cdn_signer(settings),
@@ -300,4 +335,5 @@ async def open_app(
             local_cache=caches.local,
             clock=clock,
             tracing=tracing,
+            admission=await open_admission(settings, settings, caches, stack),
         )

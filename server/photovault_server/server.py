@@ -17,7 +17,8 @@ from prometheus_client import start_http_server
 from photovault.v1 import photo_service_pb2
 from photovault_server.app import App, open_app
 from photovault_server.observability import Sources, log_fields, registry_for
-from photovault_server.settings import Settings
+from photovault_server.readiness import CHECK_EVERY_SECONDS, Listener, watching_readiness
+from photovault_server.settings import ServerSettings, Settings
 from photovault_server.transport.calls import CallPipeline
 from photovault_server.transport.grpc_service import add_photo_service
 from photovault_server.transport.handlers import PhotoHandlers, method_table
@@ -25,6 +26,7 @@ from photovault_server.transport.web import WebGateway, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 log = structlog.get_logger("photovault.server")
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_NAME = photo_service_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
 
 
@@ -36,14 +38,38 @@ class RunningServer:
     app: App
 
 
+def grpc_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """Connections older than the max age get GOAWAY (gRPC adds +-10% jitter so they do not
+    all reconnect at once) and their calls in flight the shutdown grace: clients reconnect,
+    and balancers that pick a backend per connection (NLB, kube-proxy) reach new processes."""
+    if not settings.grpc_max_connection_age_seconds:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(settings.grpc_max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(settings.shutdown_grace_seconds * 1000)),
+    ]
+
+
+async def _nothing(ready: bool) -> None:
+    return None
+
+
 @asynccontextmanager
-async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningServer]:
-    """Builds, binds and starts the server; on exit marks it NOT_SERVING and drains in-flight
+async def running_grpc_server(
+    app: App,
+    address: str,
+    *,
+    on_readiness: Listener = _nothing,
+    readiness_every: float = CHECK_EVERY_SECONDS,
+) -> AsyncIterator[RunningServer]:
+    """Builds, binds and starts the server; health says SERVING only while the database
+    answers with its schema current (readiness.py, re-checked every `readiness_every`
+    seconds and told to `on_readiness` too); on exit marks it NOT_SERVING and drains in-flight
     calls for the grace period before stopping."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=grpc_options(app.settings))
     add_photo_service(
         server,
-        CallPipeline(app.verifier, app.rpc_stats, app.tracing),
+        CallPipeline(app.verifier, app.rpc_stats, app.tracing, app.admission),
         method_table(PhotoHandlers(app.service)),
     )
     health_servicer = health.aio.HealthServicer()
@@ -56,10 +82,16 @@ async def running_grpc_server(app: App, address: str) -> AsyncIterator[RunningSe
     if port == 0:
         raise OSError(f"could not bind the gRPC server to {address}")
     await server.start()
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def report(ready: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ready else _NOT_SERVING
+        await health_servicer.set(SERVICE_NAME, status)
+        await health_servicer.set("", status)
+        await on_readiness(ready)
+
     try:
-        yield RunningServer(server=server, health=health_servicer, port=port, app=app)
+        async with watching_readiness(app.pool, report, every=readiness_every):
+            yield RunningServer(server=server, health=health_servicer, port=port, app=app)
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(app.settings.shutdown_grace_seconds)
@@ -107,7 +139,7 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
     async with open_app(settings) as app:
         gateway = web_gateway(app)
         async with (
-            running_grpc_server(app, settings.grpc_addr) as running,
+            running_grpc_server(app, settings.grpc_addr, on_readiness=gateway.set_ready) as running,
             running_web_gateway(
                 gateway, settings.http_addr, grace_seconds=settings.shutdown_grace_seconds
             ) as http_port,
@@ -147,6 +179,7 @@ async def _worker(app: App, stop: asyncio.Event) -> None:
 
 __all__ = [
     "RunningServer",
+    "grpc_options",
     "lame_duck",
     "metrics_endpoint",
     "running_grpc_server",

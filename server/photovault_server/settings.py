@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -70,6 +71,12 @@ class ServerSettings(_Section):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("PHOTOVAULT_CORS_ORIGINS")
     )
+    # A gRPC connection is sent GOAWAY after this long (the calls in flight get the shutdown
+    # grace), so clients reconnect and connection-level balancers spread them over new
+    # processes too; 0: connections live forever.
+    grpc_max_connection_age_seconds: float = Field(
+        300.0, ge=0, validation_alias=_env("PHOTOVAULT_GRPC_MAX_CONNECTION_AGE_SECONDS")
+    )
 
     _split_origins = field_validator("cors_origins", mode="before")(
         classmethod(lambda cls, v: _split(v))
@@ -103,6 +110,10 @@ class DatabaseSettings(_Section):
     )
     db_command_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias=_env("PHOTOVAULT_DB_COMMAND_TIMEOUT_SECONDS")
+    )
+    # The longest wait for a free pool connection; then the call is shed (UNAVAILABLE).
+    db_acquire_timeout_ms: int = Field(
+        1000, ge=1, le=60_000, validation_alias=_env("PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS")
     )
 
     @property
@@ -365,6 +376,27 @@ class CdnSettings(_Section):
         return bool(self.cdn_base_url)
 
 
+class AdmissionSettings(_Section):
+    """Load shedding and fairness, checked by the call pipeline before any handler runs:
+    a cap on the calls in progress per process, and a per-user rate in Redis."""
+
+    # Calls in progress in this process (every transport together) beyond which new ones are
+    # shed with UNAVAILABLE; 0: no cap.
+    max_concurrent_calls: int = Field(
+        256, ge=0, validation_alias=_env("PHOTOVAULT_MAX_CONCURRENT_CALLS")
+    )
+    # Calls per second per user, over every process (a bucket in Redis); 0: off.
+    rate_limit_per_second: float = Field(
+        0.0, ge=0, validation_alias=_env("PHOTOVAULT_RATE_LIMIT_PER_SECOND")
+    )
+    # Calls a user may make at once after being idle; 0: one second's worth of the rate.
+    rate_limit_burst: int = Field(0, ge=0, validation_alias=_env("PHOTOVAULT_RATE_LIMIT_BURST"))
+
+    @property
+    def effective_rate_limit_burst(self) -> int:
+        return self.rate_limit_burst or max(1, math.ceil(self.rate_limit_per_second))
+
+
 class TracingSettings(_Section):
     """OpenTelemetry: on when an OTLP endpoint is set (the standard variables; the exporter
     reads the rest of OTEL_EXPORTER_OTLP_* itself)."""
@@ -436,6 +468,7 @@ class Settings(
     AuthSettings,
     LimitSettings,
     CdnSettings,
+    AdmissionSettings,
     TracingSettings,
     ProcessingSettings,
     LogSettings,

@@ -114,14 +114,29 @@ def _upload(row: asyncpg.Record) -> Upload:
     return Upload(**{k: row[k] for k in _UPLOAD_COLUMNS.split(", ")})
 
 
+# How long a caller shed for want of a pool connection is asked to wait before retrying.
+POOL_BUSY_RETRY_AFTER = timedelta(milliseconds=200)
+
+
 class PostgresPhotoRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float | None = None) -> None:
+        """`acquire_timeout` (seconds) bounds the wait for a free pool connection: past it the
+        call is shed (UNAVAILABLE with RetryInfo) instead of queueing behind an overload."""
         self._pool = pool
+        self._acquire_timeout = acquire_timeout
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[_Conn]:
         try:
-            conn = await self._pool.acquire()
+            conn = await self._pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError as exc:
+            # Every connection stayed busy (or connecting took) that long: overload, not an
+            # outage; the client's retry policy or balancer tries again, maybe elsewhere.
+            raise Unavailable(
+                "the metadata database is busy; retry shortly",
+                reason="DB_POOL_EXHAUSTED",
+                retry_after=POOL_BUSY_RETRY_AFTER,
+            ) from exc
         except Exception as exc:
             # Any failure to get a connection (refused, unknown database, bad credentials, too
             # many clients, timeout) means the database cannot serve us now, not a bad query.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 class ErrorCode(enum.Enum):
@@ -43,6 +44,8 @@ class PhotoVaultError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
     default_reason: str = "INTERNAL"
+    # When set, the caller may retry after this long (a google.rpc.RetryInfo detail).
+    retry_after: timedelta | None = None
 
     def __init__(
         self,
@@ -150,10 +153,36 @@ class PendingUploadsExceeded(QuotaExceeded):
 
 
 class Unavailable(PhotoVaultError):
-    """A backend (database, object store) could not be reached; the call may be retried."""
+    """A backend (database, object store) could not be reached, or the process is overloaded;
+    the call may be retried (after `retry_after` when given)."""
 
     code = ErrorCode.UNAVAILABLE
     default_reason = "BACKEND_UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after = retry_after
+
+
+class RateLimited(PhotoVaultError):
+    """The caller sent more calls than its rate allows; it may retry after `retry_after`."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
+    default_reason = "RATE_LIMITED"
+
+    def __init__(self, *, retry_after: timedelta) -> None:
+        super().__init__(
+            "too many calls; retry after the delay in RetryInfo",
+            metadata={"retry_after_ms": str(max(1, round(retry_after.total_seconds() * 1000)))},
+        )
+        self.retry_after = retry_after
 
 
 class DeadlineExceeded(PhotoVaultError):

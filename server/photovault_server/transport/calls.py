@@ -3,9 +3,11 @@
 and so the Lambda handler, which serves through the same gateway.
 
 For each call, in this order: a request id (the caller's `x-request-id` when sane, else a new
-one), the log context, authentication from the headers (before the body is even decoded, so an
-anonymous caller costs no parsing), decoding, the deadline, the handler, the mapping of every
-failure to a google.rpc.Status (transport/status.py), and one log line. Transports only frame:
+one), the log context, a slot under the process's cap on concurrent calls (admission.py: shed
+before any work), authentication from the headers (before the body is even decoded, so an
+anonymous caller costs no parsing), the caller's rate limit, decoding, the deadline, the
+handler, the mapping of every failure to a google.rpc.Status (transport/status.py), and one
+log line. Transports only frame:
 they hand over headers and a decode function, and encode what comes back. Per-RPC metrics and
 spans belong here too, once for all transports.
 """
@@ -28,6 +30,7 @@ from photovault_server.auth import TokenVerifier, user_id_from_claims
 from photovault_server.core.errors import DeadlineExceeded, PhotoVaultError
 from photovault_server.tracing import NO_TRACING, Tracing
 
+from .admission import NO_ADMISSION, Admission
 from .handlers import Method
 from .rpc_stats import RpcStats
 from .status import internal_status, to_status
@@ -86,12 +89,15 @@ class CallPipeline:
         verifier: TokenVerifier,
         stats: RpcStats | None = None,
         tracing: Tracing = NO_TRACING,
+        admission: Admission = NO_ADMISSION,
     ) -> None:
         """`stats`, shared by every transport of a process, counts calls by method, code and
-        transport (observability.py exports them); `tracing` opens a span per call."""
+        transport (observability.py exports them); `tracing` opens a span per call;
+        `admission`, shared too, caps the calls in progress and rates each user."""
         self._verifier = verifier
         self.stats = stats if stats is not None else RpcStats()
         self._tracing = tracing
+        self._admission = admission
 
     async def run(self, call: Call) -> Outcome:
         request_id = request_id_of(call.headers)
@@ -104,7 +110,8 @@ class CallPipeline:
             self._tracing.rpc(call.method.name, call.transport, call.headers) as span,
         ):
             try:
-                reply = await self._authorized(call)
+                with self._admission.slot():
+                    reply = await self._authorized(call)
                 code = code_pb2.OK
                 return Outcome(request_id, reply=reply)
             except CallFailed as failed:
@@ -133,6 +140,7 @@ class CallPipeline:
         else:
             user = await self._verifier.user_id(call.headers.get("authorization"))
         structlog.contextvars.bind_contextvars(user=user)  # until the call's log line
+        await self._admission.check_rate(user)
         message = call.decode()
         deadline = asyncio.timeout(call.timeout)
         try:

@@ -4,7 +4,7 @@ so the web and Lambda paths never import grpc (a tenth of a second of cold start
 
 from __future__ import annotations
 
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from photovault_server.core.errors import (
@@ -70,6 +70,10 @@ def to_status(error: PhotoVaultError) -> status_pb2.Status:
                 )
             )
         )
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(error.retry_after)
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     return status_pb2.Status(code=code, message=error.message, details=details)
 
 

@@ -27,6 +27,7 @@ def web_gateway(app: App, *, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES) -> 
         max_reply_bytes=max_reply_bytes,
         stats=app.rpc_stats,
         tracing=app.tracing,
+        admission=app.admission,
     )
 
 

@@ -43,15 +43,16 @@ class GatewayAsgiApp:
         if scope["type"] != "http":
             return
         if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
-            # For HTTP load balancers: 503 from SIGTERM on (the lame duck), so they stop
-            # sending new connections before the listener closes.
-            closing = self._gateway.closing
+            # For HTTP load balancers: 503 while the database is down or not migrated, and
+            # from SIGTERM on (the lame duck), so they stop sending new connections before the
+            # listener closes.
+            ready = self._gateway.ready
             await self._send(
                 send,
                 HttpResponse(
-                    503 if closing else 200,
+                    200 if ready else 503,
                     [("content-type", "text/plain"), ("cache-control", "no-store")],
-                    b"NOT_SERVING\n" if closing else b"SERVING\n",
+                    b"SERVING\n" if ready else b"NOT_SERVING\n",
                 ),
             )
             return

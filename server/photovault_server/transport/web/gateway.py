@@ -16,6 +16,7 @@ from google.rpc import code_pb2
 from photovault_server.auth import TokenVerifier
 from photovault_server.core import PhotoService
 from photovault_server.tracing import NO_TRACING, Tracing
+from photovault_server.transport.admission import NO_ADMISSION, Admission
 from photovault_server.transport.calls import CallPipeline
 from photovault_server.transport.handlers import (
     DEFAULT_MAX_REPLY_BYTES,
@@ -57,14 +58,16 @@ class WebGateway:
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         stats: RpcStats | None = None,
         tracing: Tracing = NO_TRACING,
+        admission: Admission = NO_ADMISSION,
     ) -> None:
         router = Router(
             method_table(PhotoHandlers(service, max_reply_bytes=max_reply_bytes)),
-            CallPipeline(verifier, stats, tracing),
+            CallPipeline(verifier, stats, tracing, admission),
             max_message_bytes=max_message_bytes,
         )
         self._handler = CorsHandler(router, cors)
         self._closing = False
+        self._ready = True
 
     async def handle(
         self,
@@ -87,6 +90,15 @@ class WebGateway:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def ready(self) -> bool:
+        """Whether /healthz says SERVING: the database answers with its schema current
+        (readiness.py; `photovault serve` keeps it up to date) and no shutdown has begun."""
+        return self._ready and not self._closing
+
+    async def set_ready(self, ready: bool) -> None:
+        self._ready = ready
 
     def begin_closing(self) -> None:
         """Shutdown has begun: calls are still served, but each response closes its connection
