@@ -24,6 +24,7 @@ from photovault_server.transport.web.cors import CorsPolicy
 
 from .support.buckets import create_bucket
 from .support.grpc_web import ALLOWED_ORIGIN
+from .support.native_clients import photovault_serve
 from .support.s3_servers import moto_s3_server
 from .support.settings import REGION, make_settings
 from .support.users import User, new_user
@@ -154,3 +155,18 @@ async def web(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the session's web gateway (tests/test_gateway_*.py)."""
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def served_port(
+    database_url: str, redis_url: str, s3_endpoint: str, aws_env: None
+) -> Iterator[int]:
+    """`photovault serve` as a subprocess for the module (the clients in other languages)."""
+    with photovault_serve(database_url, redis_url, s3_endpoint) as port:
+        yield port
+
+
+@pytest.fixture
+async def served_stub(served_port: int) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{served_port}") as channel:
+        yield pb_grpc.PhotoServiceStub(channel)

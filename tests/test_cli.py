@@ -14,13 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from photovault_server.auth import AuthConfig, TokenVerifier
 
-from .support.cli import GRPCURL, serve_env
+from .support.cli import GRPCURL, health_serving, serve_env
 from .support.loopback import closed_port
 from .support.settings import JWT_SECRET
 from .support.users import User
@@ -78,7 +76,7 @@ def served(
     )
     try:
         deadline = time.monotonic() + 30
-        while not _serving(port):
+        while not health_serving(port):
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "server did not become SERVING"
             time.sleep(0.1)
@@ -87,21 +85,6 @@ def served(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-
-
-def _serving(port: int) -> bool:
-    async def check() -> bool:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            try:
-                answer = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=0.5
-                )
-            except grpc.aio.AioRpcError:
-                return False
-            serving: bool = answer.status == health_pb2.HealthCheckResponse.SERVING
-            return serving
-
-    return asyncio.run(check())
 
 
 def grpcurl(port: int, *args: str) -> subprocess.CompletedProcess[str]:

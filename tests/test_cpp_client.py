@@ -6,10 +6,8 @@ reason from the grpc-status-details-bin trailer), delete one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 
@@ -22,7 +20,6 @@ from .support.native_clients import (
     Upload,
     check_flow,
     generate_clients,
-    photovault_serve,
     require_debian_packages,
     run_flow,
     run_step,
@@ -50,20 +47,6 @@ def cpp_flow(tmp_path_factory: pytest.TempPathFactory) -> Path:
         time_limit=900,
     )
     return build / "flow"
-
-
-@pytest.fixture(scope="module")
-def served_port(
-    database_url: str, redis_url: str, s3_endpoint: str, aws_env: None
-) -> Iterator[int]:
-    with photovault_serve(database_url, redis_url, s3_endpoint) as port:
-        yield port
-
-
-@pytest.fixture
-async def served_stub(served_port: int) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{served_port}") as channel:
-        yield pb_grpc.PhotoServiceStub(channel)
 
 
 async def test_cpp_client_does_the_whole_flow(

@@ -6,6 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from .loopback import closed_port
 from .settings import BUCKET, JWT_SECRET, REGION
 
@@ -32,3 +35,16 @@ def serve_env(
         AWS_ENDPOINT_URL_S3=s3_endpoint,
     )
     return env
+
+
+def health_serving(port: int) -> bool:
+    """Whether the gRPC server on `port` answers health SERVING (a blocking check)."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=0.5
+            )
+        except grpc.RpcError:
+            return False
+    serving: bool = answer.status == health_pb2.HealthCheckResponse.SERVING
+    return serving

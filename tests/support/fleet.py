@@ -13,10 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from .cli import serve_env
+from .cli import health_serving, serve_env
 from .loopback import closed_port
 
 PHOTOVAULT = str(Path(sys.executable).parent / "photovault")
@@ -40,17 +37,6 @@ class ServeProcess:
                 name, _, value = line.partition(" ")
                 samples[name] = float(value)
         return samples
-
-
-def _serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=0.5
-            )
-        except grpc.RpcError:
-            return False
-    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @contextlib.contextmanager
@@ -84,7 +70,7 @@ def serve_fleet(
             fleet.append(ServeProcess(proc, port, metrics_port, key))
         deadline = time.monotonic() + 60
         for member in fleet:
-            while not _serving(member.grpc_port):
+            while not health_serving(member.grpc_port):
                 if member.proc.poll() is not None:
                     raise RuntimeError(member.proc.communicate()[1].decode()[-2000:])
                 if time.monotonic() > deadline:

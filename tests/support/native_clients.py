@@ -23,12 +23,11 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 
-from .cli import serve_env
+from .cli import health_serving, serve_env
 from .grpc_status import call_error, details
 from .loopback import closed_port
 from .users import User
@@ -100,18 +99,6 @@ def generate_clients(out: Path) -> Path:
     return out
 
 
-def _serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=0.5
-            )
-        except grpc.RpcError:
-            return False
-    serving: bool = answer.status == health_pb2.HealthCheckResponse.SERVING
-    return serving
-
-
 @contextmanager
 def photovault_serve(database_url: str, redis_url: str, s3_endpoint: str) -> Iterator[int]:
     """`photovault serve` as a subprocess, once its health says SERVING; yields its gRPC port."""
@@ -125,7 +112,7 @@ def photovault_serve(database_url: str, redis_url: str, s3_endpoint: str) -> Ite
     )
     try:
         deadline = time.monotonic() + 30
-        while not _serving(port):
+        while not health_serving(port):
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "photovault serve did not become SERVING"
             time.sleep(0.1)
