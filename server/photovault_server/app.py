@@ -19,6 +19,7 @@ import asyncpg
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_topology import connect as connect_redis
 from photovault_server.adapters.s3 import S3ObjectStore
@@ -32,6 +33,7 @@ from photovault_server.core import (
     ServiceConfig,
     UrlCache,
 )
+from photovault_server.core.ports import MultipartRepository
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.settings import CacheSettings, DatabaseSettings, S3Settings, Settings
@@ -44,6 +46,8 @@ class Backends:
     repository: PhotoRepository
     store: ObjectStore
     url_cache: UrlCache
+    # Multipart uploads' rows (None: multipart uploads refused).
+    multipart: MultipartRepository | None = None
 
 
 def build_service(
@@ -64,6 +68,7 @@ def build_service(
         page_tokens=PageTokenCodec(page_token_key),
         clock=clock,
         download_urls=download_urls,
+        multipart=backends.multipart,
     )
 
 
@@ -94,6 +99,7 @@ class App:
             repository=self.backends.repository,
             store=store or self.backends.store,
             url_cache=url_cache or self.backends.url_cache,
+            multipart=self.backends.multipart,
         )
         return build_service(
             backends,
@@ -231,6 +237,7 @@ async def open_app(
             repository=repository or PostgresPhotoRepository(pool),
             store=store or open_s3_store(settings, stack),
             url_cache=caches.outer,
+            multipart=PostgresMultipartRepository(pool),
         )
         service = build_service(
             backends,

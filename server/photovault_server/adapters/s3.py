@@ -10,6 +10,8 @@ exists. Network and service failures become `Unavailable`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,10 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import ObjectInfo, PresignedUpload, SignedUrl
+from photovault_server.core.multipart_models import IncompleteUpload, UploadedPart
 
-from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
+from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint, upload_part_params
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_UPLOAD = frozenset({"404", "NoSuchUpload", "NotFound"})
+_READ_CHUNK = 1024 * 1024
 _PROBE_KEY = "photovault-endpoint-probe"
 _SIGV4_MAX = timedelta(days=7)
 
@@ -103,6 +108,7 @@ class S3ObjectStore:
         signed_at: datetime,
         expire_at: datetime,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> tuple[PresignedUrlBatch, datetime]:
         credentials, expiry = await self._credentials()
         expire = min(expire_at, signed_at + _SIGV4_MAX)
@@ -118,6 +124,7 @@ class S3ObjectStore:
             signed_at=signed_at,
             expires_in=seconds,
             headers=headers,
+            params=params,
         )
         return batch, signed_at + timedelta(seconds=seconds)
 
@@ -189,3 +196,126 @@ class S3ObjectStore:
         async with self._calling("delete an object"):
             client = await self.client()
             await client.delete_object(Bucket=self._bucket, Key=key)
+
+    # Multipart uploads (core/multipart.py).
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        async with self._calling("start a multipart upload"):
+            client = await self.client()
+            response = await client.create_multipart_upload(
+                Bucket=self._bucket, Key=key, ContentType=content_type
+            )
+        return str(response["UploadId"])
+
+    async def presign_upload_part(
+        self,
+        key: str,
+        s3_upload_id: str,
+        part_number: int,
+        *,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        headers = {"Content-Length": str(size_bytes)}
+        if checksum_sha256:
+            headers["x-amz-checksum-sha256"] = checksum_sha256
+        now = datetime.now(UTC).replace(microsecond=0)
+        batch, expire_time = await self._batch(
+            method="PUT",
+            signed_at=now,
+            expire_at=now + expires_in,
+            headers=headers,
+            params=upload_part_params(part_number, s3_upload_id),
+        )
+        return PresignedUpload(url=batch.url(key), headers=headers, expire_time=expire_time)
+
+    async def list_parts(self, key: str, s3_upload_id: str) -> list[UploadedPart] | None:
+        parts: list[UploadedPart] = []
+        marker = 0
+        async with self._calling("list an upload's parts"):
+            client = await self.client()
+            while True:
+                try:
+                    response = await client.list_parts(
+                        Bucket=self._bucket,
+                        Key=key,
+                        UploadId=s3_upload_id,
+                        PartNumberMarker=marker,
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in _NO_UPLOAD:
+                        return None
+                    raise
+                parts.extend(
+                    UploadedPart(
+                        part_number=int(p["PartNumber"]),
+                        size_bytes=int(p["Size"]),
+                        etag=str(p["ETag"]),
+                        checksum_sha256=str(p.get("ChecksumSHA256") or ""),
+                    )
+                    for p in response.get("Parts", [])
+                )
+                if not response.get("IsTruncated"):
+                    return parts
+                marker = int(response["NextPartNumberMarker"])
+
+    async def complete_multipart(
+        self, key: str, s3_upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        async with self._calling("complete a multipart upload"):
+            client = await self.client()
+            await client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=s3_upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]
+                },
+            )
+
+    async def abort_multipart(self, key: str, s3_upload_id: str) -> None:
+        async with self._calling("abort a multipart upload"):
+            client = await self.client()
+            try:
+                await client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=key, UploadId=s3_upload_id
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _NO_UPLOAD:
+                    raise
+
+    async def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime, limit: int
+    ) -> list[IncompleteUpload]:
+        found: list[IncompleteUpload] = []
+        markers: dict[str, str] = {}
+        async with self._calling("list open multipart uploads"):
+            client = await self.client()
+            while len(found) < limit:
+                response = await client.list_multipart_uploads(
+                    Bucket=self._bucket, Prefix=prefix, **markers
+                )
+                found.extend(
+                    IncompleteUpload(str(u["Key"]), str(u["UploadId"]), u["Initiated"])
+                    for u in response.get("Uploads", [])
+                    if u["Initiated"] < initiated_before
+                )
+                if not response.get("IsTruncated"):
+                    break
+                markers = {
+                    "KeyMarker": response["NextKeyMarker"],
+                    "UploadIdMarker": response["NextUploadIdMarker"],
+                }
+        return found[:limit]
+
+    async def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        async with self._calling("read an object"):
+            client = await self.client()
+            response = await client.get_object(Bucket=self._bucket, Key=key)
+            stream = response["Body"]
+            async with stream:  # entering yields the HTTP response: read from the stream
+                while chunk := await stream.read(_READ_CHUNK):
+                    digest.update(chunk)
+        return base64.b64encode(digest.digest()).decode()

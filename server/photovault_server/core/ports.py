@@ -22,6 +22,7 @@ from .models import (
     SignedUrl,
     Upload,
 )
+from .multipart_models import IncompleteUpload, MultipartUpload, UploadedPart
 
 
 class ObjectStore(Protocol):
@@ -69,6 +70,51 @@ class ObjectStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Deletes the object; deleting a missing object is not an error."""
+        ...
+
+    # S3 multipart uploads (core/multipart.py).
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Starts a multipart upload of `key` stored with `content_type`; its S3 upload id."""
+        ...
+
+    async def presign_upload_part(
+        self,
+        key: str,
+        s3_upload_id: str,
+        part_number: int,
+        *,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        """A PUT URL for one part that signs partNumber, uploadId, the part's Content-Length
+        and, when given, x-amz-checksum-sha256."""
+        ...
+
+    async def list_parts(self, key: str, s3_upload_id: str) -> list[UploadedPart] | None:
+        """Every part uploaded so far, by number; None when the store has no such upload
+        (completed or aborted)."""
+        ...
+
+    async def complete_multipart(
+        self, key: str, s3_upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        """Assembles the object from `parts` (as list_parts reported them)."""
+        ...
+
+    async def abort_multipart(self, key: str, s3_upload_id: str) -> None:
+        """Drops the upload and every part; aborting an unknown upload is not an error."""
+        ...
+
+    async def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime, limit: int
+    ) -> list[IncompleteUpload]:
+        """Multipart uploads still open under `prefix` that began before `initiated_before`."""
+        ...
+
+    async def sha256(self, key: str) -> str:
+        """The base64 SHA-256 of the object's bytes, read in chunks."""
         ...
 
 
@@ -144,4 +190,24 @@ class PhotoRepository(Protocol):
 
     async def object_deleted(self, object_key: str) -> None:
         """The queued object is gone from the store."""
+        ...
+
+
+class MultipartRepository(Protocol):
+    """The multipart side of pending uploads: each row belongs to an `Upload` of the same id
+    (which holds the quota reservation) and goes with it."""
+
+    async def add_multipart(
+        self, multipart: MultipartUpload, *, max_open: int, now: datetime
+    ) -> bool:
+        """Records the multipart upload of an upload just reserved, unless its owner already
+        has `max_open` live ones (then False). Atomic per account."""
+        ...
+
+    async def get_multipart(self, owner_id: str, upload_id: UUID) -> MultipartUpload | None: ...
+
+    async def expired_multiparts(
+        self, before: datetime, limit: int
+    ) -> list[tuple[Upload, MultipartUpload]]:
+        """Multipart uploads whose reservation ended before `before`, oldest first."""
         ...

@@ -27,8 +27,10 @@ from .models import (
     UploadTicket,
     Visibility,
 )
+from .multipart import MultipartUploads
+from .multipart_models import MultipartTicket, PartUrl, UploadedPart
 from .page_tokens import PageTokenCodec
-from .ports import ObjectStore, PhotoRepository, UrlCache
+from .ports import MultipartRepository, ObjectStore, PhotoRepository, UrlCache
 from .urls import DownloadUrls, UrlPolicy, UrlStats
 
 Clock = Callable[[], datetime]
@@ -53,6 +55,11 @@ class ServiceConfig:
     # How long after the upload URL expires a confirm is still accepted; the quota stays
     # reserved until then, so a slow upload that started in time can still be confirmed.
     confirm_window: timedelta = timedelta(hours=1)
+    # Multipart uploads (core/multipart.py): largest file, how long one may stay open, and how
+    # many one user may hold open at once.
+    max_multipart_upload_bytes: int = 5 * 1024**3
+    multipart_upload_ttl: timedelta = timedelta(days=1)
+    max_open_multipart_uploads: int = 20
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_content_types) - set(FORMATS)
@@ -80,15 +87,33 @@ class PhotoService:
         page_tokens: PageTokenCodec,
         clock: Clock = utc_now,
         download_urls: DownloadUrlsFactory = DownloadUrls,
+        multipart: MultipartRepository | None = None,
     ) -> None:
         """`download_urls` builds the URL layer; replaced only to measure the service without
-        it (bench/list_photos.py's floor)."""
+        it (bench/list_photos.py's floor). Without `multipart`, multipart uploads are refused."""
         self._repo = repo
         self._store = store
         self._config = config
         self._tokens = page_tokens
         self._clock = clock
         self._urls = download_urls(store, cache, config.urls)
+        self._multipart = (
+            None
+            if multipart is None
+            else MultipartUploads(
+                repo=repo,
+                multipart=multipart,
+                store=store,
+                clock=clock,
+                allowed_content_types=config.allowed_content_types,
+                max_bytes=config.max_multipart_upload_bytes,
+                ttl=config.multipart_upload_ttl,
+                part_url_ttl=config.upload_url_ttl,
+                quota_bytes=config.quota_bytes,
+                max_open=config.max_open_multipart_uploads,
+                object_key=object_key,
+            )
+        )
 
     @property
     def url_stats(self) -> UrlStats:
@@ -192,7 +217,11 @@ class PhotoService:
                 f"upload {uid} expired before it was confirmed; request a new upload URL",
                 reason="UPLOAD_EXPIRED",
             )
+        if self._multipart is not None:
+            await self._multipart.assemble(upload)
         await self._verify_object(upload)
+        if self._multipart is not None:
+            await self._multipart.verify_checksum(upload)
 
         photo = Photo(
             id=uid,
@@ -417,7 +446,13 @@ class PhotoService:
             raise ValueError("batch must be at least 1")
         stop_at = None if time_budget is None else time.monotonic() + time_budget.total_seconds()
         counts = []
-        for step in (self.sweep_expired_uploads, self.sweep_deleted_objects):
+        # Multipart first: its S3 upload id goes with the upload row the next step deletes.
+        for step in (
+            self.sweep_expired_multipart,
+            self.sweep_expired_uploads,
+            self.sweep_deleted_objects,
+            self.sweep_incomplete_multipart,
+        ):
             total = 0
             while stop_at is None or time.monotonic() < stop_at:
                 done = await step(limit=batch)
@@ -426,7 +461,69 @@ class PhotoService:
                     break
             counts.append(total)
         finished = stop_at is None or time.monotonic() < stop_at
-        return SweepReport(expired_uploads=counts[0], deleted_objects=counts[1], finished=finished)
+        return SweepReport(
+            expired_uploads=counts[0] + counts[1],
+            deleted_objects=counts[2],
+            finished=finished,
+            aborted_incomplete_multipart=counts[3],
+        )
+
+    async def sweep_expired_multipart(self, *, limit: int = 1000) -> int:
+        if self._multipart is None:
+            return 0
+        return await self._multipart.sweep_expired(before=self._clock() - SWEEP_GRACE, limit=limit)
+
+    async def sweep_incomplete_multipart(self, *, limit: int = 1000) -> int:
+        """S3's open uploads no live upload can own: begun before the longest upload's life."""
+        if self._multipart is None:
+            return 0
+        oldest_live = self._clock() - self._multipart.ttl - SWEEP_GRACE
+        return await self._multipart.sweep_incomplete(before=oldest_live, limit=limit)
+
+    def _multipart_uploads(self) -> MultipartUploads:
+        if self._multipart is None:
+            raise FailedPrecondition(
+                "multipart uploads are not available on this server", reason="MULTIPART_OFF"
+            )
+        return self._multipart
+
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+    ) -> MultipartTicket:
+        return await self._multipart_uploads().create(
+            user_id,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum_sha256,
+        )
+
+    async def sign_upload_parts(
+        self,
+        user_id: str,
+        *,
+        upload_id: str,
+        part_numbers: Sequence[int],
+        checksums_sha256: Sequence[str] = (),
+    ) -> list[PartUrl]:
+        return await self._multipart_uploads().sign_parts(
+            user_id,
+            upload_id=upload_id,
+            part_numbers=part_numbers,
+            checksums_sha256=checksums_sha256,
+        )
+
+    async def list_uploaded_parts(self, user_id: str, *, upload_id: str) -> list[UploadedPart]:
+        return await self._multipart_uploads().uploaded_parts(user_id, upload_id=upload_id)
+
+    async def abort_upload(self, user_id: str, *, upload_id: str) -> None:
+        await self._multipart_uploads().abort(user_id, upload_id=upload_id)
 
     async def get_account(self, user_id: str) -> Account:
         return await self._repo.get_account(
@@ -443,6 +540,8 @@ class SweepReport:
     expired_uploads: int
     deleted_objects: int
     finished: bool  # False when the time budget ran out, possibly with work left
+    # S3's own open multipart uploads under our prefix that no upload row owned.
+    aborted_incomplete_multipart: int = 0
 
 
 def _cursor(photo: Photo) -> Cursor:
