@@ -6,7 +6,9 @@ checksum was signed. Parts keep S3's 5 MiB minimum: two of them and a short last
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,7 +19,8 @@ import pytest
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
-from photovault_server.app import open_app
+from photovault_server.app import App, open_app
+from photovault_server.core.service import SWEEP_GRACE
 from photovault_server.server import running_grpc_server
 
 from .support.buckets import create_bucket
@@ -58,9 +61,9 @@ def s3(localstack_endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-async def ls_stub(
+async def ls_app(
     localstack_endpoint: str, database_url: str, redis_url: str, aws_env: None
-) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
+) -> AsyncIterator[App]:
     previous = os.environ["AWS_ENDPOINT_URL_S3"]
     os.environ["AWS_ENDPOINT_URL_S3"] = localstack_endpoint
     try:
@@ -72,13 +75,18 @@ async def ls_stub(
         )
         async with open_app(settings) as app:
             os.environ["AWS_ENDPOINT_URL_S3"] = previous
-            async with (
-                running_grpc_server(app, "127.0.0.1:0") as running,
-                grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-            ):
-                yield pb_grpc.PhotoServiceStub(channel)
+            yield app
     finally:
         os.environ["AWS_ENDPOINT_URL_S3"] = previous
+
+
+@pytest.fixture(scope="module")
+async def ls_stub(ls_app: App) -> AsyncIterator[pb_grpc.PhotoServiceAsyncStub]:
+    async with (
+        running_grpc_server(ls_app, "127.0.0.1:0") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        yield pb_grpc.PhotoServiceStub(channel)
 
 
 def with_query(url: str, **changes: str) -> str:
@@ -257,3 +265,21 @@ async def test_abort_works_for_single_uploads(
     assert error.code() == grpc.StatusCode.NOT_FOUND
     account = (await ls_stub.GetAccount(pb.GetAccountRequest(), metadata=alice.metadata)).account
     assert account.pending_bytes == 0
+
+
+async def test_sweep_aborts_s3_leftovers_only_once_no_upload_can_own_them(
+    ls_app: App, s3: Any, alice: User
+) -> None:
+    """LocalStack dates uploads as S3 does (moto does not): a leftover younger than the
+    longest upload's life is kept, an older one aborted."""
+    key = f"users/{alice.id}/photos/{uuid.uuid4()}.jpg"
+    leftover = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    await ls_app.service.sweep()
+    assert leftover in open_uploads(s3)
+    ttl = ls_app.settings.service_config().multipart_upload_ttl
+    later = ls_app.build_service(
+        clock=lambda: datetime.now(UTC) + ttl + SWEEP_GRACE + timedelta(minutes=1)
+    )
+    report = await later.sweep()
+    assert report.aborted_incomplete_multipart >= 1
+    assert leftover not in open_uploads(s3)

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import calendar
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -246,8 +246,8 @@ class InMemoryObjectStore:
             del self.multiparts[s3_upload_id]
 
     async def incomplete_multiparts(
-        self, prefix: str, *, initiated_before: datetime, limit: int
-    ) -> list[IncompleteUpload]:
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
         await _round_trip()
         self._check("incomplete_multiparts")
         found = [
@@ -255,7 +255,8 @@ class InMemoryObjectStore:
             for s3_id, (key, _, initiated, _) in self.multiparts.items()
             if key.startswith(prefix) and initiated < initiated_before
         ]
-        return found[:limit]
+        for start in range(0, len(found), 2):  # small pages, so that paging is exercised
+            yield found[start : start + 2]
 
     async def sha256(self, key: str) -> str:
         await _round_trip()
@@ -546,6 +547,11 @@ class InMemoryMultipartRepository:
         await self._repo._enter()
         found = self._live_rows().get(upload_id)
         return found if found is not None and found.owner_id == owner_id else None
+
+    async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
+        await self._repo._enter()
+        owned = {m.s3_upload_id for m in self._live_rows().values()}
+        return owned & set(s3_upload_ids)
 
     async def expired_multiparts(
         self, before: datetime, limit: int

@@ -6,6 +6,7 @@ CASCADE): confirm, abort and the sweep of expired uploads need not know about it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -66,6 +67,16 @@ class PostgresMultipartRepository(PostgresPhotoRepository):
                 owner_id,
             )
         return _multipart(row) if row else None
+
+    async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
+        if not s3_upload_ids:
+            return set()
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT s3_upload_id FROM multipart_uploads WHERE s3_upload_id = ANY($1::text[])",
+                list(s3_upload_ids),
+            )
+        return {row["s3_upload_id"] for row in rows}
 
     async def expired_multiparts(
         self, before: datetime, limit: int

@@ -286,28 +286,26 @@ class S3ObjectStore:
                     raise
 
     async def incomplete_multiparts(
-        self, prefix: str, *, initiated_before: datetime, limit: int
-    ) -> list[IncompleteUpload]:
-        found: list[IncompleteUpload] = []
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
         markers: dict[str, str] = {}
-        async with self._calling("list open multipart uploads"):
-            client = await self.client()
-            while len(found) < limit:
+        while True:
+            async with self._calling("list open multipart uploads"):
+                client = await self.client()
                 response = await client.list_multipart_uploads(
                     Bucket=self._bucket, Prefix=prefix, **markers
                 )
-                found.extend(
-                    IncompleteUpload(str(u["Key"]), str(u["UploadId"]), u["Initiated"])
-                    for u in response.get("Uploads", [])
-                    if u["Initiated"] < initiated_before
-                )
-                if not response.get("IsTruncated"):
-                    break
-                markers = {
-                    "KeyMarker": response["NextKeyMarker"],
-                    "UploadIdMarker": response["NextUploadIdMarker"],
-                }
-        return found[:limit]
+            yield [
+                IncompleteUpload(str(u["Key"]), str(u["UploadId"]), u["Initiated"])
+                for u in response.get("Uploads", [])
+                if u["Initiated"] < initiated_before
+            ]
+            if not response.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": response["NextKeyMarker"],
+                "UploadIdMarker": response["NextUploadIdMarker"],
+            }
 
     async def sha256(self, key: str) -> str:
         digest = hashlib.sha256()

@@ -6,7 +6,7 @@ swallow them (the URL cache is an optimisation and must never fail a call).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -107,10 +107,11 @@ class ObjectStore(Protocol):
         """Drops the upload and every part; aborting an unknown upload is not an error."""
         ...
 
-    async def incomplete_multiparts(
-        self, prefix: str, *, initiated_before: datetime, limit: int
-    ) -> list[IncompleteUpload]:
-        """Multipart uploads still open under `prefix` that began before `initiated_before`."""
+    def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
+        """Multipart uploads still open under `prefix` that began before `initiated_before`,
+        a page at a time (the caller stops when it has enough)."""
         ...
 
     async def sha256(self, key: str) -> str:
@@ -210,4 +211,8 @@ class MultipartRepository(Protocol):
         self, before: datetime, limit: int
     ) -> list[tuple[Upload, MultipartUpload]]:
         """Multipart uploads whose reservation ended before `before`, oldest first."""
+        ...
+
+    async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
+        """Those of `s3_upload_ids` that a pending upload row still owns."""
         ...

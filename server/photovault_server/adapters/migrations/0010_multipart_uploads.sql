@@ -3,7 +3,7 @@
 CREATE TABLE multipart_uploads (
     upload_id        uuid PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE,
     owner_id         text NOT NULL,
-    s3_upload_id     text NOT NULL,
+    s3_upload_id     text NOT NULL UNIQUE,
     part_size_bytes  bigint NOT NULL CHECK (part_size_bytes > 0),
     part_count       integer NOT NULL CHECK (part_count BETWEEN 1 AND 10000)
 );
