@@ -138,8 +138,14 @@ class _Urls:
         async with self._lock:
             url = self._urls.get(number)
             if url is None or _expiring(url):
-                start = self._pending.index(number)
-                batch = self._pending[start : start + MAX_PARTS_PER_SIGN]
+                # This part and the next parts still without a fresh URL: parts read in
+                # parallel ask in any order, and one call serves them all.
+                unsigned = [
+                    n
+                    for n in self._pending
+                    if n != number and (n not in self._urls or _expiring(self._urls[n]))
+                ]
+                batch = [number, *unsigned[: MAX_PARTS_PER_SIGN - 1]]
                 signed = await self._api.sign_upload_parts(
                     self._upload_id,
                     batch,
