@@ -542,6 +542,7 @@ async def test_create_multipart_upload(
     checksum_sha256: str,
 ) -> None:
     user = new_user()
+    assert await pending_bytes(stub, user) == 0  # the account exists (created on first use)
     before = await snapshot(app, user.id)
     request = pb.CreateMultipartUploadRequest(
         file_name=file_name,
