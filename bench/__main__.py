@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cdn, cold_start, fleet_cache, gateway, list_photos, signing, tracing
+from . import cdn, cold_start, fleet_cache, gateway, list_photos, multipart, signing, tracing
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -26,6 +26,7 @@ def render(
     fleet: fleet_cache.FleetResults,
     cdn_results: cdn.CdnResults,
     traced: tracing.TracingCost,
+    uploads: list[multipart.Throughput],
 ) -> str:
     base = rates[0].urls_per_second
     fast = next(r for r in rates if r.name.startswith("fast")).urls_per_second
@@ -168,6 +169,20 @@ def render(
             for lat in protocols
         ),
         "",
+        "## Large uploads through the Python client",
+        "",
+        f"One file of {multipart.SIZE / 1e6:.0f} MB uploaded by `PhotoVaultClient.upload` over",
+        "native gRPC, the bytes to moto's S3 on loopback (bench/multipart.py); median of",
+        f"{multipart.ROUNDS} rounds, the ways interleaved round by round.",
+        "",
+        "| way | MB/s | vs single PUT | RPC calls per GB |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {u.name} | {u.mb_per_second:.1f} "
+            f"| {u.mb_per_second / uploads[0].mb_per_second:.2f}x | {u.rpcs_per_gb:.1f} |"
+            for u in uploads
+        ),
+        "",
         "## Lambda cold start",
         "",
         "A fresh process imports the handler and serves a ListPhotos of 100 (Connect JSON,",
@@ -215,6 +230,8 @@ def main() -> None:
     traced = tracing.measure()
     print("cold start ...", file=sys.stderr)
     cold = cold_start.measure()
+    print("large uploads ...", file=sys.stderr)
+    uploads = asyncio.run(multipart.measure())
     signing.report(rates)
     list_photos.report(listing)
     gateway.report(protocols)
@@ -222,8 +239,9 @@ def main() -> None:
     cdn.report(cdn_results)
     tracing.report(traced)
     cold_start.report(cold)
+    multipart.report(uploads)
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(rates, listing, protocols, cold, fleet, cdn_results, traced))
+    DOC.write_text(render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads))
     print(f"wrote {DOC}", file=sys.stderr)
 
 

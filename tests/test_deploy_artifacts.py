@@ -255,6 +255,18 @@ def test_the_cdn_serves_private_objects_only_with_a_valid_signature(
     assert "PublicCdn" not in json.dumps(variables["PHOTOVAULT_PUBLIC_BASE_URL"])
 
 
+# Presigned URLs, ConfirmUpload, DeletePhoto, and multipart uploads (abort, list parts)...
+OBJECT_ACTIONS = {
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+}
+# ...HeadObject's 404, and the sweep's listing of open multipart uploads.
+BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
+
+
 def test_object_actions_are_scoped_to_users_prefix(template: dict[str, Any]) -> None:
     object_actions: set[str] = set()
     for statement in _allowed_statements(template):
@@ -262,10 +274,10 @@ def test_object_actions_are_scoped_to_users_prefix(template: dict[str, Any]) -> 
             continue  # test_the_cdn_serves_private_objects_only_with_a_valid_signature
         actions = _as_list(statement["Action"])
         for action in actions:
-            if action.startswith("s3:") and action != "s3:ListBucket":
+            if action.startswith("s3:") and action not in BUCKET_ACTIONS:
                 object_actions.add(action)
                 assert _as_list(statement["Resource"]) == [OBJECT_RESOURCE], statement
-            elif action == "s3:ListBucket":
+            elif action in BUCKET_ACTIONS:
                 assert _as_list(statement["Resource"]) == [BUCKET_RESOURCE], statement
     # What presigned URLs, ConfirmUpload and DeletePhoto need, and nothing else.
     role = template["Resources"]["FunctionRole"]["Properties"]
@@ -276,8 +288,8 @@ def test_object_actions_are_scoped_to_users_prefix(template: dict[str, Any]) -> 
         for action in _as_list(statement["Action"])
         if action.startswith("s3:")
     }
-    assert role_actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
-    assert object_actions <= {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert role_actions == OBJECT_ACTIONS | BUCKET_ACTIONS
+    assert object_actions <= OBJECT_ACTIONS
 
 
 def test_bucket_blocks_public_access_and_allows_presigned_browser_uploads(

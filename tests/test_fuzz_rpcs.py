@@ -528,6 +528,111 @@ async def test_delete_photo(
 
 @FUZZ
 @given(
+    file_name=half(st.just("big.jpg"), text),
+    content_type=half(st.sampled_from(["image/jpeg", "image/png"]), text),
+    size_bytes=half(st.integers(1, 1024 * 1024), int64),
+    checksum_sha256=optional_text,
+)
+async def test_create_multipart_upload(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    file_name: str,
+    content_type: str,
+    size_bytes: int,
+    checksum_sha256: str,
+) -> None:
+    user = new_user()
+    assert await pending_bytes(stub, user) == 0  # the account exists (created on first use)
+    before = await snapshot(app, user.id)
+    request = pb.CreateMultipartUploadRequest(
+        file_name=file_name,
+        content_type=content_type,
+        size_bytes=size_bytes,
+        checksum_sha256=checksum_sha256,
+    )
+    out = await attempt(lambda r: stub.CreateMultipartUpload(r, metadata=user.metadata), request)
+    if out.error is not None:
+        assert await snapshot(app, user.id) == before
+    else:
+        assert await pending_bytes(stub, user) == size_bytes
+        reply = cast(pb.CreateMultipartUploadResponse, out.response)
+        assert reply.part_size_bytes >= 5 * 1024 * 1024
+        assert 1 <= reply.part_count <= 10_000
+        assert reply.part_size_bytes * reply.part_count >= size_bytes
+
+
+@FUZZ
+@given(
+    upload=half(st.just(OWN), st.sampled_from([OWN, OTHER]) | text),
+    part_numbers=half(st.just([1]), st.lists(int32, max_size=120)),
+    checksums=half(st.just([]), repeated_text),
+)
+async def test_sign_upload_parts(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    multipart_owner: tuple[User, str, str],
+    upload: str,
+    part_numbers: list[int],
+    checksums: list[str],
+) -> None:
+    user, own, other = multipart_owner
+    before = await snapshot(app, user.id)
+    request = pb.SignUploadPartsRequest(
+        upload_id={OWN: own, OTHER: other}.get(upload, upload),
+        part_numbers=part_numbers,
+        checksums_sha256=checksums,
+    )
+    out = await attempt(lambda r: stub.SignUploadParts(r, metadata=user.metadata), request)
+    assert await snapshot(app, user.id) == before  # signing never writes
+    if out.error is None:
+        assert upload == OWN, "signed parts of an upload that is not the caller's"
+        reply = cast(pb.SignUploadPartsResponse, out.response)
+        assert [p.part_number for p in reply.parts] == part_numbers == [1]
+
+
+@FUZZ
+@given(
+    upload=st.sampled_from([OWN, OTHER]) | text,
+    rpc=st.sampled_from(["ListUploadedParts", "AbortUpload"]),
+)
+async def test_list_uploaded_parts_and_abort_upload(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    multipart_owner: tuple[User, str, str],
+    upload: str,
+    rpc: str,
+) -> None:
+    user, own, other = multipart_owner
+    request_type = getattr(pb, f"{rpc}Request")
+    request = request_type(upload_id={OWN: own, OTHER: other}.get(upload, upload))
+    before = await snapshot(app, user.id)
+    out = await attempt(lambda r: getattr(stub, rpc)(r, metadata=user.metadata), request)
+    if out.error is not None:
+        assert await snapshot(app, user.id) == before
+    else:
+        assert upload == OWN, f"{rpc} acted on an upload that is not the caller's"
+        if rpc == "AbortUpload":
+            assert await pending_bytes(stub, user) == 0
+
+
+@pytest.fixture
+async def multipart_owner(stub: pb_grpc.PhotoServiceAsyncStub) -> tuple[User, str, str]:
+    """A user with a one-part multipart upload, and another user's upload id."""
+    user, other = new_user(), new_user()
+    ids = []
+    for who in (user, other):
+        created = await stub.CreateMultipartUpload(
+            pb.CreateMultipartUploadRequest(
+                file_name="big.jpg", content_type="image/jpeg", size_bytes=4096
+            ),
+            metadata=who.metadata,
+        )
+        ids.append(created.upload_id)
+    return user, ids[0], ids[1]
+
+
+@FUZZ
+@given(
     token=st.one_of(
         st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=300),
         st.sampled_from(["", "null", "eyJhbGciOiJub25lIn0.e30.", "a.b.c", "...", "Bearer"]),

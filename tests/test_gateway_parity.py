@@ -171,6 +171,60 @@ async def test_every_rpc_matches_native_grpc(
     )
 
 
+async def test_multipart_rpcs_match_native_grpc(
+    caller: Caller, native: Caller, http: httpx.AsyncClient, alice: User
+) -> None:
+    """A one-part multipart upload through one web protocol, each step also called natively."""
+    data = jpeg(rgb=(200, 10, 200))
+
+    async def both(rpc: str, request: Message) -> tuple[Message, Message]:
+        web_outcome = await caller(rpc, request, alice)
+        native_outcome = await native(rpc, request, alice)
+        assert web_outcome.reply is not None, (rpc, web_outcome)
+        assert native_outcome.reply is not None, (rpc, native_outcome)
+        return web_outcome.reply, native_outcome.reply
+
+    create = pb.CreateMultipartUploadRequest(
+        file_name="big.jpg", content_type="image/jpeg", size_bytes=len(data)
+    )
+    upload, native_upload = await both("CreateMultipartUpload", create)
+    assert isinstance(upload, pb.CreateMultipartUploadResponse)
+    assert isinstance(native_upload, pb.CreateMultipartUploadResponse)
+    fields = ("upload_id", "expire_time")
+    assert without(upload, *fields) == without(native_upload, *fields)
+    assert (upload.part_count, upload.part_size_bytes) == (1, 5 * 1024 * 1024)
+
+    sign = pb.SignUploadPartsRequest(upload_id=upload.upload_id, part_numbers=[1])
+    signed, native_signed = await both("SignUploadParts", sign)
+    assert isinstance(signed, pb.SignUploadPartsResponse)
+    assert isinstance(native_signed, pb.SignUploadPartsResponse)
+    (part,), (native_part,) = signed.parts, native_signed.parts
+    assert without(part, "url", "expire_time") == without(native_part, "url", "expire_time")
+    assert dict(part.required_headers) == {"Content-Length": str(len(data))}
+    put = await http.put(part.url, content=data, headers=dict(part.required_headers))
+    assert put.status_code == 200
+
+    listing = pb.ListUploadedPartsRequest(upload_id=upload.upload_id)
+    listed, native_listed = await both("ListUploadedParts", listing)
+    assert listed == native_listed
+    assert isinstance(listed, pb.ListUploadedPartsResponse)
+    assert [(p.part_number, p.size_bytes) for p in listed.parts] == [(1, len(data))]
+
+    abort = pb.AbortUploadRequest(upload_id=upload.upload_id)
+    aborted = await caller("AbortUpload", abort, alice)
+    assert aborted.reply == pb.AbortUploadResponse()
+    again = await caller("AbortUpload", abort, alice)
+    native_again = await native("AbortUpload", abort, alice)
+    assert again.code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert (again.code, again.message, again.status) == (
+        native_again.code,
+        native_again.message,
+        native_again.status,
+    )
+    native_abort = pb.AbortUploadRequest(upload_id=native_upload.upload_id)
+    assert (await native("AbortUpload", native_abort, alice)).reply == pb.AbortUploadResponse()
+
+
 ERROR_CASES = [
     pytest.param("GetPhoto", pb.GetPhotoRequest(id="not-a-uuid"), True, 3, id="bad-id"),
     pytest.param("GetPhoto", pb.GetPhotoRequest(id=str(uuid.uuid4())), True, 5, id="unknown-id"),
@@ -189,6 +243,20 @@ ERROR_CASES = [
         True,
         3,
         id="bad-mask",
+    ),
+    pytest.param(
+        "SignUploadParts",
+        pb.SignUploadPartsRequest(upload_id=str(uuid.uuid4()), part_numbers=[0, 1, 1]),
+        True,
+        3,
+        id="bad-part-numbers",
+    ),
+    pytest.param(
+        "ListUploadedParts",
+        pb.ListUploadedPartsRequest(upload_id=str(uuid.uuid4())),
+        True,
+        5,
+        id="unknown-upload",
     ),
 ]
 

@@ -266,6 +266,7 @@ def test_scheduled_events_sweep_expired_uploads(
     event = load("scheduled_rule") if event_name == "scheduled_rule" else {"photovault": "sweep"}
     result = handler(event, FakeContext())
     assert result["swept"] >= 1
+    assert isinstance(result["aborted_incomplete_multipart"], int)
     assert lambda_handler._loop.run_until_complete(age_and_count(False)) == 0
 
 

@@ -19,7 +19,12 @@ from botocore.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from photovault_server.adapters.sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
+from photovault_server.adapters.sigv4 import (
+    Credentials,
+    PresignedUrlBatch,
+    S3Endpoint,
+    upload_part_params,
+)
 
 PROBE_KEY = "photovault-probe"
 # make test runs 300; `PHOTOVAULT_SIGV4_EXAMPLES=5000 pytest tests/test_sigv4.py` goes further.
@@ -226,3 +231,67 @@ def test_credentials_repr_hides_the_secret_and_the_token() -> None:
     assert "AKIDEXAMPLE" in shown
     assert "wJalrXUtnFEMI" not in shown
     assert "FwoGZXIvYXdz" not in shown
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None)
+@given(
+    key=keys,
+    region=st.sampled_from(REGIONS),
+    endpoint=st.sampled_from(ENDPOINTS),
+    style=st.sampled_from(["path", "virtual"]),
+    creds=credentials,
+    at=times,
+    part_number=st.integers(min_value=1, max_value=10_000),
+    upload_id=st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=120
+    ),
+    size=st.integers(min_value=1, max_value=5 * 1024**3),
+    checksum=st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+)
+def test_upload_part_urls_match_botocore(
+    key: str,
+    region: str,
+    endpoint: str | None,
+    style: str,
+    creds: Credentials,
+    at: datetime,
+    part_number: int,
+    upload_id: str,
+    size: int,
+    checksum: bytes | None,
+) -> None:
+    """UploadPart: partNumber and uploadId are signed query parameters, the part's exact
+    Content-Length (and checksum, when given) signed headers."""
+    import base64
+
+    if style == "virtual" and endpoint and "127.0.0.1" in endpoint:
+        style = "path"
+    client = botocore_client(region, endpoint, style, creds)
+    params: dict[str, Any] = {
+        "Bucket": "photos-bucket",
+        "Key": key,
+        "PartNumber": part_number,
+        "UploadId": upload_id,
+        "ContentLength": size,
+    }
+    headers = {"Content-Length": str(size)}
+    if checksum is not None:
+        params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = base64.b64encode(
+            checksum
+        ).decode()
+    with frozen(at):
+        expected = client.generate_presigned_url("upload_part", Params=params, ExpiresIn=3600)
+        probe = client.generate_presigned_url(
+            "get_object", Params={"Bucket": "photos-bucket", "Key": PROBE_KEY}, ExpiresIn=60
+        )
+    endpoint_ = S3Endpoint.from_presigned_url(probe, PROBE_KEY, region)
+    batch = PresignedUrlBatch(
+        endpoint_,
+        creds,
+        method="PUT",
+        signed_at=at,
+        expires_in=3600,
+        params=upload_part_params(part_number, upload_id),
+        headers=headers,
+    )
+    assert batch.url(key) == expected

@@ -139,6 +139,7 @@ async def test_photovault_sweep_command(
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert stdout.decode().startswith("swept ")
     assert int(stdout.split()[1]) >= 1
+    assert "abandoned multipart uploads" in stdout.decode()
     assert (
         await app.pool.fetchval(
             "SELECT count(*) FROM uploads WHERE id = $1::uuid", ticket.upload_id

@@ -28,6 +28,7 @@ from ._errors import (
 )
 from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG
 from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
+from ._multipart import MultipartUpload, PartUrl, UploadedPart
 from ._retry import RetryPolicy
 from ._upload import ProgressCallback
 from ._url_cache import UrlCache
@@ -41,7 +42,9 @@ __all__ = [
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "MultipartUpload",
     "NotFound",
+    "PartUrl",
     "PermissionDenied",
     "Photo",
     "PhotoOrder",
@@ -58,6 +61,7 @@ __all__ = [
     "Unavailable",
     "UploadRejected",
     "UploadTicket",
+    "UploadedPart",
     "UrlCache",
     "Visibility",
     "error_from_status",

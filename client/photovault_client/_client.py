@@ -26,6 +26,14 @@ from ._connect import ConnectTransport
 from ._content_types import content_type_of, default_file_name
 from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG, ChannelOptions, GrpcTransport
 from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
+from ._multipart import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PARTS_IN_FLIGHT,
+    MultipartUpload,
+    PartUrl,
+    UploadedPart,
+    upload_in_parts,
+)
 from ._retry import Deadline, RetryPolicy, with_retries
 from ._rpcs import Req, Resp, Rpc
 from ._source import Source, UploadSource
@@ -353,6 +361,69 @@ class PhotoVaultClient:
                 found[url.photo_id] = url.url
         return found
 
+    async def create_multipart_upload(
+        self,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        *,
+        checksum_sha256: str = "",
+        timeout: float | None = None,
+    ) -> MultipartUpload:
+        """Reserves quota and starts an upload in parts (never retried)."""
+        request = pb.CreateMultipartUploadRequest(
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum_sha256,
+        )
+        response = await self._call(rpcs.CREATE_MULTIPART_UPLOAD, request, timeout)
+        return MultipartUpload(
+            upload_id=response.upload_id,
+            part_size_bytes=response.part_size_bytes,
+            part_count=response.part_count,
+            expire_time=convert.optional_time(response, "expire_time"),
+        )
+
+    async def sign_upload_parts(
+        self,
+        upload_id: str,
+        part_numbers: Sequence[int],
+        *,
+        checksums_sha256: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> list[PartUrl]:
+        """Presigned PUT URLs for up to 100 parts (signed again on every call)."""
+        request = pb.SignUploadPartsRequest(
+            upload_id=upload_id,
+            part_numbers=list(part_numbers),
+            checksums_sha256=list(checksums_sha256),
+        )
+        response = await self._call(rpcs.SIGN_UPLOAD_PARTS, request, timeout)
+        return [
+            PartUrl(
+                part_number=p.part_number,
+                url=p.url,
+                method=p.method or "PUT",
+                required_headers=dict(p.required_headers),
+                expire_time=convert.optional_time(p, "expire_time"),
+            )
+            for p in response.parts
+        ]
+
+    async def list_uploaded_parts(
+        self, upload_id: str, *, timeout: float | None = None
+    ) -> list[UploadedPart]:
+        """The parts S3 already holds for an upload in parts."""
+        request = pb.ListUploadedPartsRequest(upload_id=upload_id)
+        response = await self._call(rpcs.LIST_UPLOADED_PARTS, request, timeout)
+        return [UploadedPart(p.part_number, p.size_bytes, p.etag) for p in response.parts]
+
+    async def abort_upload(self, upload_id: str, *, timeout: float | None = None) -> None:
+        """Abandons an upload (single or in parts) and releases its quota."""
+        request = pb.AbortUploadRequest(upload_id=upload_id)
+        await self._call(rpcs.ABORT_UPLOAD, request, timeout)
+
     # Upload --------------------------------------------------------------------------------
 
     async def upload(
@@ -367,8 +438,16 @@ class PhotoVaultClient:
         content_type: str | None = None,
         progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
+        resume: bool = False,
     ) -> Photo:
         """Uploads a file (path) or bytes and returns the confirmed photo.
+
+        Above `multipart_threshold` bytes the file goes in parts (`parts_in_flight` at once,
+        each retried on its own); for a path, a state file beside it (`<name>.photovault-upload`)
+        lets `resume=True` finish an upload that was interrupted, sending only the parts S3
+        does not hold yet. Without `resume`, an old state file's upload is aborted.
 
         The content type is sniffed from the first bytes (else the file's suffix) unless given;
         the SHA-256 is sent with CreateUploadUrl so the store rejects bytes that differ; the
@@ -379,6 +458,28 @@ class PhotoVaultClient:
         upload = await UploadSource.open(source)
         content_type = content_type or content_type_of(upload.head, file_name or upload.name)
         name = file_name or upload.name or default_file_name(content_type)
+        if upload.size > multipart_threshold:
+            upload_id, forget_state = await upload_in_parts(
+                self,
+                self._require_http(),
+                upload,
+                file_name=name,
+                content_type=content_type,
+                parts_in_flight=parts_in_flight,
+                resume=resume,
+                progress=progress,
+                policy=self._upload_retry,
+            )
+            photo = await self.confirm_upload(
+                upload_id,
+                title=title,
+                description=description,
+                tags=tags,
+                visibility=visibility,
+                timeout=timeout,
+            )
+            forget_state()
+            return photo
         ticket = await self.create_upload_url(
             name,
             content_type,

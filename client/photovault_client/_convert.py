@@ -20,6 +20,10 @@ def _time(message: Message, field: str) -> datetime | None:
     return value.ToDatetime(tzinfo=UTC)
 
 
+# For the multipart RPCs (_client.py), read where they are answered.
+optional_time = _time
+
+
 def _required_time(message: Message, field: str) -> datetime:
     return _time(message, field) or datetime.fromtimestamp(0, UTC)
 

@@ -47,3 +47,21 @@ BATCH_GET_PHOTO_URLS = Rpc(
 UPDATE_PHOTO = Rpc("UpdatePhoto", pb.UpdatePhotoRequest, pb.UpdatePhotoResponse, idempotent=False)
 DELETE_PHOTO = Rpc("DeletePhoto", pb.DeletePhotoRequest, pb.DeletePhotoResponse, idempotent=False)
 GET_ACCOUNT = Rpc("GetAccount", pb.GetAccountRequest, pb.GetAccountResponse, idempotent=True)
+CREATE_MULTIPART_UPLOAD = Rpc(
+    "CreateMultipartUpload",
+    pb.CreateMultipartUploadRequest,
+    pb.CreateMultipartUploadResponse,
+    idempotent=False,
+)
+# Signing writes nothing: a repeated call only signs again.
+SIGN_UPLOAD_PARTS = Rpc(
+    "SignUploadParts", pb.SignUploadPartsRequest, pb.SignUploadPartsResponse, idempotent=True
+)
+LIST_UPLOADED_PARTS = Rpc(
+    "ListUploadedParts",
+    pb.ListUploadedPartsRequest,
+    pb.ListUploadedPartsResponse,
+    idempotent=True,
+)
+# A repeated abort answers NOT_FOUND: not repeated.
+ABORT_UPLOAD = Rpc("AbortUpload", pb.AbortUploadRequest, pb.AbortUploadResponse, idempotent=False)

@@ -42,6 +42,7 @@ from . import _render as render
 from ._client import PhotoVaultClient
 from ._errors import PhotoVaultError
 from ._models import Photo, Visibility
+from ._multipart import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PARTS_IN_FLIGHT, STATE_SUFFIX
 
 ENV_TARGET = "PHOTOVAULT_TARGET"
 ENV_TOKEN = "PHOTOVAULT_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -108,6 +109,9 @@ async def _upload(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal
                     tags=args.tag,
                     visibility=visibility,
                     progress=report,
+                    multipart_threshold=args.multipart_threshold,
+                    parts_in_flight=args.parts_in_flight,
+                    resume=args.resume,
                 )
             except (PhotoVaultError, OSError, ValueError) as exc:
                 return exc
@@ -244,6 +248,26 @@ def add_client_commands(
     upload.add_argument("--title", help="title of every uploaded photo")
     upload.add_argument("--description", help="description of every uploaded photo")
     upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
+    upload.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an upload in parts that was interrupted (its state is kept beside the "
+        f"file, FILE{STATE_SUFFIX}), sending only the parts not yet stored",
+    )
+    upload.add_argument(
+        "--parts-in-flight",
+        type=_positive,
+        default=DEFAULT_PARTS_IN_FLIGHT,
+        metavar="N",
+        help=f"parts of a large file sent at once ({DEFAULT_PARTS_IN_FLIGHT})",
+    )
+    upload.add_argument(
+        "--multipart-threshold",
+        type=_positive,
+        default=DEFAULT_MULTIPART_THRESHOLD,
+        metavar="BYTES",
+        help=f"files larger than this go in parts ({DEFAULT_MULTIPART_THRESHOLD})",
+    )
     upload.set_defaults(func=_runner(_upload))
 
     ls = subparsers.add_parser(

@@ -21,6 +21,7 @@ from photovault_server.adapters.cloudfront import CloudFrontUrls
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
 from photovault_server.adapters.redis_topology import Topology
@@ -36,7 +37,7 @@ from photovault_server.core import (
     ServiceConfig,
     UrlCache,
 )
-from photovault_server.core.ports import DownloadSigner
+from photovault_server.core.ports import DownloadSigner, MultipartRepository
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.settings import (
@@ -62,6 +63,8 @@ class Backends:
     store: ObjectStore
     url_cache: UrlCache
     signer: DownloadSigner | None = None
+    # Multipart uploads' rows (None: multipart uploads refused).
+    multipart: MultipartRepository | None = None
 
 
 def build_service(
@@ -83,6 +86,7 @@ def build_service(
         clock=clock,
         download_urls=download_urls,
         signer=backends.signer,
+        multipart=backends.multipart,
     )
 
 
@@ -141,6 +145,7 @@ class App:
             store=store or self.backends.store,
             url_cache=url_cache or self.backends.url_cache,
             signer=self.backends.signer,
+            multipart=self.backends.multipart,
         )
         return build_service(
             backends,
@@ -318,6 +323,9 @@ async def open_app(
             store=store or open_s3_store(settings, stack, tracing),
             url_cache=caches.outer,
             signer=cdn_signer(settings),
+            multipart=PostgresMultipartRepository(
+                pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
+            ),
         )
         service = build_service(
             backends,

@@ -54,7 +54,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = asyncio.run(sweep())
     print(
         f"swept {report.expired_uploads} expired uploads, "
-        f"{report.deleted_objects} objects of deleted photos"
+        f"{report.deleted_objects} objects of deleted photos, "
+        f"{report.aborted_incomplete_multipart} abandoned multipart uploads"
     )
     return 0
 

@@ -101,11 +101,13 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
             "swept",
             uploads=report.expired_uploads,
             deleted_objects=report.deleted_objects,
+            aborted_incomplete_multipart=report.aborted_incomplete_multipart,
             finished=report.finished,
         )
         return {
             "swept": report.expired_uploads,
             "deleted_objects": report.deleted_objects,
+            "aborted_incomplete_multipart": report.aborted_incomplete_multipart,
             "finished": report.finished,
         }
     try:

@@ -284,6 +284,18 @@ class LimitSettings(_Section):
     max_pending_uploads: int = Field(
         100, ge=1, le=100_000, validation_alias=_env("PHOTOVAULT_MAX_PENDING_UPLOADS")
     )
+    max_multipart_upload_bytes: int = Field(
+        5 * GiB,
+        ge=1,
+        le=5 * 1024 * GiB,
+        validation_alias=_env("PHOTOVAULT_MAX_MULTIPART_UPLOAD_BYTES"),
+    )
+    multipart_upload_ttl_seconds: int = Field(
+        86400,
+        ge=60,
+        le=7 * 24 * 3600,
+        validation_alias=_env("PHOTOVAULT_MULTIPART_UPLOAD_TTL_SECONDS"),
+    )
     allowed_content_types: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_ALLOWED_TYPES), validation_alias=_env("PHOTOVAULT_ALLOWED_CONTENT_TYPES")
     )
@@ -335,6 +347,8 @@ class LimitSettings(_Section):
             max_pending_uploads=self.max_pending_uploads,
             upload_url_ttl=timedelta(seconds=self.upload_url_ttl_seconds),
             confirm_window=timedelta(seconds=self.confirm_window_seconds),
+            max_multipart_upload_bytes=self.max_multipart_upload_bytes,
+            multipart_upload_ttl=timedelta(seconds=self.multipart_upload_ttl_seconds),
         )
 
 

@@ -96,7 +96,14 @@ async def s3_store(s3_endpoint: str, aws_env: None) -> AsyncIterator[StoreUnderT
         async def put(key: str, data: bytes, content_type: str) -> None:
             await client.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType=content_type)
 
-        yield StoreUnderTest(S3ObjectStore(the_client, bucket=BUCKET), put, _wall_clock)
+        async def put_part(key: str, s3_upload_id: str, number: int, data: bytes) -> None:
+            await client.upload_part(
+                Bucket=BUCKET, Key=key, UploadId=s3_upload_id, PartNumber=number, Body=data
+            )
+
+        yield StoreUnderTest(
+            S3ObjectStore(the_client, bucket=BUCKET), put, _wall_clock, put_part=put_part
+        )
 
 
 @pytest.fixture(params=["s3-on-moto", "in-memory"])
@@ -110,4 +117,7 @@ def object_store(request: pytest.FixtureRequest) -> StoreUnderTest:
     async def put(key: str, data: bytes, content_type: str) -> None:
         fake.put(key, data, content_type)
 
-    return StoreUnderTest(fake, put, clock)
+    async def put_part(key: str, s3_upload_id: str, number: int, data: bytes) -> None:
+        fake.put_part(s3_upload_id, number, data)
+
+    return StoreUnderTest(fake, put, clock, put_part=put_part)

@@ -26,3 +26,6 @@ class StoreUnderTest:
     put: Callable[[str, bytes, str], Awaitable[None]]
     # The time presign_upload signs at.
     now: Callable[[], datetime]
+    # Stores a part of a multipart upload (key, S3 upload id, part number, bytes) as a
+    # client's PUT to a part URL would.
+    put_part: Callable[[str, str, int, bytes], Awaitable[None]] | None = None

@@ -9,9 +9,10 @@ interleaves concurrent calls (and a missing lock would show).
 from __future__ import annotations
 
 import asyncio
+import base64
 import calendar
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -41,7 +42,13 @@ from photovault_server.core.models import (
     SignedUrl,
     Upload,
 )
-from photovault_server.core.ports import ObjectStore, PhotoRepository, UrlCache
+from photovault_server.core.multipart_models import IncompleteUpload, MultipartUpload, UploadedPart
+from photovault_server.core.ports import (
+    MultipartRepository,
+    ObjectStore,
+    PhotoRepository,
+    UrlCache,
+)
 
 from .clock import FakeClock
 
@@ -90,6 +97,8 @@ class InMemoryObjectStore:
         self.download_batches: list[list[str]] = []
         self.deleted_keys: list[str] = []
         self.delete_batches: list[list[str]] = []
+        # Open multipart uploads: S3 upload id -> (key, content type, initiated, parts).
+        self.multiparts: dict[str, tuple[str, str, datetime, dict[int, bytes]]] = {}
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Stores an object as if a client had PUT it to an upload URL."""
@@ -197,6 +206,89 @@ class InMemoryObjectStore:
         await _round_trip()
         self._check("write")
         self.objects[key] = (data, content_type)
+
+    def put_part(self, s3_upload_id: str, part_number: int, data: bytes) -> None:
+        """Stores a part as if a client had PUT it to a part URL."""
+        self.multiparts[s3_upload_id][3][part_number] = data
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        await _round_trip()
+        self._check("create_multipart")
+        s3_upload_id = uuid4().hex
+        self.multiparts[s3_upload_id] = (key, content_type, self._clock(), {})
+        return s3_upload_id
+
+    async def presign_upload_part(
+        self,
+        key: str,
+        s3_upload_id: str,
+        part_number: int,
+        *,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        await _round_trip()
+        self._check("presign_upload_part")
+        now = self._clock().replace(microsecond=0)
+        url, expire_time = self._sign(f"{key}?part={part_number}", now, now + expires_in)
+        headers = {"Content-Length": str(size_bytes)}
+        if checksum_sha256:
+            headers["x-amz-checksum-sha256"] = checksum_sha256
+        return PresignedUpload(url=url, headers=headers, expire_time=expire_time)
+
+    async def list_parts(self, key: str, s3_upload_id: str) -> list[UploadedPart] | None:
+        await _round_trip()
+        self._check("list_parts")
+        found = self.multiparts.get(s3_upload_id)
+        if found is None or found[0] != key:
+            return None
+        return [
+            UploadedPart(n, len(data), f'"{hashlib.md5(data).hexdigest()}"')  # noqa: S324
+            for n, data in sorted(found[3].items())
+        ]
+
+    async def complete_multipart(
+        self, key: str, s3_upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        await _round_trip()
+        self._check("complete_multipart")
+        found = self.multiparts.get(s3_upload_id)
+        if found is None or found[0] != key:
+            raise Unavailable("object store refused to complete a multipart upload (NoSuchUpload)")
+        held = found[3]
+        if any(p.part_number not in held for p in parts):
+            raise Unavailable("object store refused to complete a multipart upload (InvalidPart)")
+        del self.multiparts[s3_upload_id]
+        self.objects[key] = (b"".join(held[p.part_number] for p in parts), found[1])
+
+    async def abort_multipart(self, key: str, s3_upload_id: str) -> None:
+        await _round_trip()
+        self._check("abort_multipart")
+        found = self.multiparts.get(s3_upload_id)
+        if found is not None and found[0] == key:
+            del self.multiparts[s3_upload_id]
+
+    async def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
+        await _round_trip()
+        self._check("incomplete_multiparts")
+        found = [
+            IncompleteUpload(key, s3_id, initiated)
+            for s3_id, (key, _, initiated, _) in self.multiparts.items()
+            if key.startswith(prefix) and initiated < initiated_before
+        ]
+        for start in range(0, len(found), 2):  # small pages, so that paging is exercised
+            yield found[start : start + 2]
+
+    async def sha256(self, key: str) -> str:
+        await _round_trip()
+        self._check("sha256")
+        found = self.objects.get(key)
+        if found is None:
+            raise Unavailable(f"object store refused to read an object (NoSuchKey: {key})")
+        return base64.b64encode(hashlib.sha256(found[0]).digest()).decode()
 
 
 class InMemoryUrlCache:
@@ -624,6 +716,51 @@ def taken_sort_time(photo: Photo) -> datetime:
     return taken or photo.create_time
 
 
+class InMemoryMultipartRepository:
+    """Multipart rows beside an InMemoryPhotoRepository's uploads; a row whose upload is gone
+    (confirmed, aborted, swept) is gone too, as ON DELETE CASCADE makes it in Postgres."""
+
+    def __init__(self, repo: InMemoryPhotoRepository) -> None:
+        self._repo = repo
+        self.rows: dict[UUID, MultipartUpload] = {}
+
+    def _live_rows(self) -> dict[UUID, MultipartUpload]:
+        self.rows = {k: v for k, v in self.rows.items() if k in self._repo.uploads}
+        return self.rows
+
+    async def add_multipart(
+        self, multipart: MultipartUpload, *, max_open: int, now: datetime
+    ) -> bool:
+        await self._repo._enter()
+        async with self._repo._lock:
+            open_now = sum(
+                1
+                for m in self._live_rows().values()
+                if m.owner_id == multipart.owner_id
+                and self._repo.uploads[m.upload_id].reserved_until > now
+            )
+            await _round_trip()
+            if open_now >= max_open:
+                return False
+            self.rows[multipart.upload_id] = multipart
+            return True
+
+    async def get_multipart(self, owner_id: str, upload_id: UUID) -> MultipartUpload | None:
+        await self._repo._enter()
+        found = self._live_rows().get(upload_id)
+        return found if found is not None and found.owner_id == owner_id else None
+
+    async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
+        await self._repo._enter()
+        owned = {m.s3_upload_id for m in self._live_rows().values()}
+        return owned & set(s3_upload_ids)
+
+    async def multiparts_of(self, upload_ids: Sequence[UUID]) -> dict[UUID, MultipartUpload]:
+        await self._repo._enter()
+        rows = self._live_rows()
+        return {k: rows[k] for k in upload_ids if k in rows}
+
+
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:
     if not set(flt.tags) <= set(photo.tags):
         return False
@@ -657,6 +794,7 @@ class Harness:
     cache: InMemoryUrlCache
     clock: FakeClock
     config: ServiceConfig
+    multipart: InMemoryMultipartRepository | None = None
 
     def another_process(self) -> Harness:
         """A second PhotoService on the same database, bucket, signing key and clock but with a
@@ -669,6 +807,7 @@ class Harness:
             config=self.config,
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
+            multipart=self.multipart,
         )
         return replace(self, service=service, cache=cache)
 
@@ -686,6 +825,7 @@ class Harness:
             config=self.config,
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
+            multipart=self.multipart,
         )
         return replace(self, service=service, store=store)
 
@@ -761,6 +901,8 @@ def make_harness(
     upload_url_ttl: timedelta = timedelta(minutes=15),
     confirm_window: timedelta = timedelta(hours=1),
     allowed_content_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES,
+    max_multipart_upload_bytes: int = 5 * 1024**3,
+    max_open_multipart_uploads: int = 20,
 ) -> Harness:
     """Builds the service on fresh fakes, the URL policy and config from the arguments."""
     clock = FakeClock()
@@ -777,7 +919,10 @@ def make_harness(
         confirm_window=confirm_window,
         allowed_content_types=allowed_content_types,
         variant_names=("thumb", "preview"),
+        max_multipart_upload_bytes=max_multipart_upload_bytes,
+        max_open_multipart_uploads=max_open_multipart_uploads,
     )
+    multipart = InMemoryMultipartRepository(repo)
     service = PhotoService(
         repo=repo,
         store=store,
@@ -785,12 +930,24 @@ def make_harness(
         config=config,
         page_tokens=PageTokenCodec(b"0" * 32),
         clock=clock,
+        multipart=multipart,
     )
-    return Harness(service=service, repo=repo, store=store, cache=cache, clock=clock, config=config)
+    return Harness(
+        service=service,
+        repo=repo,
+        store=store,
+        cache=cache,
+        clock=clock,
+        config=config,
+        multipart=multipart,
+    )
 
 
 def _conforms(
-    repo: InMemoryPhotoRepository, store: InMemoryObjectStore, cache: InMemoryUrlCache
-) -> tuple[PhotoRepository, ObjectStore, UrlCache]:
+    repo: InMemoryPhotoRepository,
+    store: InMemoryObjectStore,
+    cache: InMemoryUrlCache,
+    multipart: InMemoryMultipartRepository,
+) -> tuple[PhotoRepository, ObjectStore, UrlCache, MultipartRepository]:
     """Never called: mypy checks here that each fake satisfies its Protocol."""
-    return repo, store, cache
+    return repo, store, cache, multipart

@@ -10,6 +10,8 @@ exists. Network and service failures become `Unavailable`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,11 +21,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import ObjectInfo, PresignedUpload, SignedUrl
+from photovault_server.core.multipart_models import IncompleteUpload, UploadedPart
 from photovault_server.tracing import NO_TRACING, Tracing
 
-from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint
+from .sigv4 import Credentials, PresignedUrlBatch, S3Endpoint, upload_part_params
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_UPLOAD = frozenset({"404", "NoSuchUpload", "NotFound"})
+_READ_CHUNK = 1024 * 1024
 _PROBE_KEY = "photovault-endpoint-probe"
 _SIGV4_MAX = timedelta(days=7)
 # Headers S3 stores from an upload and sends back with downloads, as HeadObject names them.
@@ -119,6 +124,7 @@ class S3ObjectStore:
         expire_at: datetime,
         headers: dict[str, str] | None = None,
         cached_by_browsers: bool = False,
+        params: dict[str, str] | None = None,
     ) -> tuple[PresignedUrlBatch, datetime]:
         credentials, expiry = await self._credentials()
         expire = min(expire_at, signed_at + _SIGV4_MAX)
@@ -129,18 +135,16 @@ class S3ObjectStore:
         seconds = max(int((expire - signed_at).total_seconds()), 1)
         # S3 answers a GET with the Cache-Control the URL asks for (a signed parameter): a
         # browser that sees the same URL again for its lifetime need not even revalidate.
-        params = (
-            {"response-cache-control": f"private, max-age={seconds}, immutable"}
-            if cached_by_browsers
-            else None
-        )
+        query = dict(params or {})
+        if cached_by_browsers:
+            query["response-cache-control"] = f"private, max-age={seconds}, immutable"
         batch = PresignedUrlBatch(
             await self._s3_endpoint(),
             credentials,
             method=method,
             signed_at=signed_at,
             expires_in=seconds,
-            params=params,
+            params=query,
             headers=headers,
         )
         return batch, signed_at + timedelta(seconds=seconds)
@@ -244,3 +248,124 @@ class S3ObjectStore:
                 Body=data,
                 ContentType=content_type,
             )
+
+    # Multipart uploads (core/multipart.py).
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        async with self._calling("start a multipart upload"):
+            client = await self.client()
+            response = await client.create_multipart_upload(
+                Bucket=self._bucket, Key=key, ContentType=content_type
+            )
+        return str(response["UploadId"])
+
+    async def presign_upload_part(
+        self,
+        key: str,
+        s3_upload_id: str,
+        part_number: int,
+        *,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        headers = {"Content-Length": str(size_bytes)}
+        if checksum_sha256:
+            headers["x-amz-checksum-sha256"] = checksum_sha256
+        now = datetime.now(UTC).replace(microsecond=0)
+        batch, expire_time = await self._batch(
+            method="PUT",
+            signed_at=now,
+            expire_at=now + expires_in,
+            headers=headers,
+            params=upload_part_params(part_number, s3_upload_id),
+        )
+        return PresignedUpload(url=batch.url(key), headers=headers, expire_time=expire_time)
+
+    async def list_parts(self, key: str, s3_upload_id: str) -> list[UploadedPart] | None:
+        parts: list[UploadedPart] = []
+        marker = 0
+        async with self._calling("list an upload's parts"):
+            client = await self.client()
+            while True:
+                try:
+                    response = await client.list_parts(
+                        Bucket=self._bucket,
+                        Key=key,
+                        UploadId=s3_upload_id,
+                        PartNumberMarker=marker,
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in _NO_UPLOAD:
+                        return None
+                    raise
+                parts.extend(
+                    UploadedPart(
+                        part_number=int(p["PartNumber"]),
+                        size_bytes=int(p["Size"]),
+                        etag=str(p["ETag"]),
+                        checksum_sha256=str(p.get("ChecksumSHA256") or ""),
+                    )
+                    for p in response.get("Parts", [])
+                )
+                if not response.get("IsTruncated"):
+                    return parts
+                marker = int(response["NextPartNumberMarker"])
+
+    async def complete_multipart(
+        self, key: str, s3_upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        async with self._calling("complete a multipart upload"):
+            client = await self.client()
+            await client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=s3_upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]
+                },
+            )
+
+    async def abort_multipart(self, key: str, s3_upload_id: str) -> None:
+        async with self._calling("abort a multipart upload"):
+            client = await self.client()
+            try:
+                await client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=key, UploadId=s3_upload_id
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in _NO_UPLOAD:
+                    raise
+
+    async def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
+        markers: dict[str, str] = {}
+        while True:
+            async with self._calling("list open multipart uploads"):
+                client = await self.client()
+                response = await client.list_multipart_uploads(
+                    Bucket=self._bucket, Prefix=prefix, **markers
+                )
+            yield [
+                IncompleteUpload(str(u["Key"]), str(u["UploadId"]), u["Initiated"])
+                for u in response.get("Uploads", [])
+                if u["Initiated"] < initiated_before
+            ]
+            if not response.get("IsTruncated"):
+                return
+            markers = {
+                "KeyMarker": response["NextKeyMarker"],
+                "UploadIdMarker": response["NextUploadIdMarker"],
+            }
+
+    async def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        async with self._calling("read an object"):
+            client = await self.client()
+            response = await client.get_object(Bucket=self._bucket, Key=key)
+            stream = response["Body"]
+            async with stream:  # entering yields the HTTP response: read from the stream
+                while chunk := await stream.read(_READ_CHUNK):
+                    digest.update(chunk)
+        return base64.b64encode(digest.digest()).decode()

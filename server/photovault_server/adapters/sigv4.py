@@ -80,6 +80,12 @@ def _canonical_query(query: str) -> str:
     return "&".join(f"{k}={v}" for k, _, v in sorted(p.partition("=") for p in query.split("&")))
 
 
+def upload_part_params(part_number: int, upload_id: str) -> dict[str, str]:
+    """The query parameters of an UploadPart URL, in the order botocore serialises them: both
+    are signed, so a URL cannot be moved to another part or upload."""
+    return {"partNumber": str(part_number), "uploadId": upload_id}
+
+
 class PresignedUrlBatch:
     """Signs URLs that differ only by object key: one method, time, expiry and header set."""
 

@@ -6,7 +6,7 @@ swallow them (the URL cache is an optimisation and must never fail a call).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -25,6 +25,7 @@ from .models import (
     SignedUrl,
     Upload,
 )
+from .multipart_models import IncompleteUpload, MultipartUpload, UploadedPart
 
 
 class DownloadSigner(Protocol):
@@ -105,6 +106,52 @@ class ObjectStore(Protocol):
 
     async def write(self, key: str, data: bytes, content_type: str) -> None:
         """Stores `data` at `key`, replacing any object there (the worker's variants)."""
+        ...
+
+    # S3 multipart uploads (core/multipart.py).
+
+    async def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Starts a multipart upload of `key` stored with `content_type`; its S3 upload id."""
+        ...
+
+    async def presign_upload_part(
+        self,
+        key: str,
+        s3_upload_id: str,
+        part_number: int,
+        *,
+        size_bytes: int,
+        checksum_sha256: str,
+        expires_in: timedelta,
+    ) -> PresignedUpload:
+        """A PUT URL for one part that signs partNumber, uploadId, the part's Content-Length
+        and, when given, x-amz-checksum-sha256."""
+        ...
+
+    async def list_parts(self, key: str, s3_upload_id: str) -> list[UploadedPart] | None:
+        """Every part uploaded so far, by number; None when the store has no such upload
+        (completed or aborted)."""
+        ...
+
+    async def complete_multipart(
+        self, key: str, s3_upload_id: str, parts: Sequence[UploadedPart]
+    ) -> None:
+        """Assembles the object from `parts` (as list_parts reported them)."""
+        ...
+
+    async def abort_multipart(self, key: str, s3_upload_id: str) -> None:
+        """Drops the upload and every part; aborting an unknown upload is not an error."""
+        ...
+
+    def incomplete_multiparts(
+        self, prefix: str, *, initiated_before: datetime
+    ) -> AsyncIterator[list[IncompleteUpload]]:
+        """Multipart uploads still open under `prefix` that began before `initiated_before`,
+        a page at a time (the caller stops when it has enough)."""
+        ...
+
+    async def sha256(self, key: str) -> str:
+        """The base64 SHA-256 of the object's bytes, read in chunks."""
         ...
 
 
@@ -249,4 +296,27 @@ class PhotoRepository(Protocol):
 
     async def release_object_deletions(self, object_keys: Sequence[str]) -> None:
         """Gives claimed keys back (their objects could not be deleted now)."""
+        ...
+
+
+class MultipartRepository(Protocol):
+    """The multipart side of pending uploads: each row belongs to an `Upload` of the same id
+    (which holds the quota reservation) and goes with it."""
+
+    async def add_multipart(
+        self, multipart: MultipartUpload, *, max_open: int, now: datetime
+    ) -> bool:
+        """Records the multipart upload of an upload just reserved, unless its owner already
+        has `max_open` live ones (then False). Atomic per account."""
+        ...
+
+    async def get_multipart(self, owner_id: str, upload_id: UUID) -> MultipartUpload | None: ...
+
+    async def multiparts_of(self, upload_ids: Sequence[UUID]) -> dict[UUID, MultipartUpload]:
+        """The multipart rows of those `upload_ids` that have one (the sweep's claimed expired
+        uploads: the claims on their upload rows cover these too)."""
+        ...
+
+    async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
+        """Those of `s3_upload_ids` that a pending upload row still owns."""
         ...

@@ -33,8 +33,10 @@ from .models import (
     UploadTicket,
     Visibility,
 )
+from .multipart import MultipartUploads
+from .multipart_models import MultipartTicket, MultipartUpload, PartUrl, UploadedPart
 from .page_tokens import PageTokenCodec
-from .ports import DownloadSigner, ObjectStore, PhotoRepository, UrlCache
+from .ports import DownloadSigner, MultipartRepository, ObjectStore, PhotoRepository, UrlCache
 from .urls import DownloadUrls, UrlPolicy, UrlStats, VariantObject
 
 Clock = Callable[[], datetime]
@@ -73,6 +75,11 @@ class ServiceConfig:
     # The names of the variants the worker makes (PHOTOVAULT_VARIANTS): what ListPhotos'
     # `variants` and BatchGetPhotoUrls' `variant` may name.
     variant_names: tuple[str, ...] = ()
+    # Multipart uploads (core/multipart.py): largest file, how long one may stay open, and how
+    # many one user may hold open at once.
+    max_multipart_upload_bytes: int = 5 * 1024**3
+    multipart_upload_ttl: timedelta = timedelta(days=1)
+    max_open_multipart_uploads: int = 20
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_content_types) - set(FORMATS)
@@ -103,16 +110,36 @@ class PhotoService:
         clock: Clock = utc_now,
         download_urls: DownloadUrlsFactory = DownloadUrls,
         signer: DownloadSigner | None = None,
+        multipart: MultipartRepository | None = None,
     ) -> None:
         """`signer` signs private download URLs: the store's own presigned URLs unless a CDN
         signs them. `download_urls` builds the URL layer; replaced only to measure the service
-        without it (bench/list_photos.py's floor)."""
+        without it (bench/list_photos.py's floor). Without `multipart`, multipart uploads are
+        refused."""
         self._repo = repo
         self._store = store
         self._config = config
         self._tokens = page_tokens
         self._clock = clock
         self._urls = download_urls(signer or store, cache, config.urls)
+        self._multipart = (
+            None
+            if multipart is None
+            else MultipartUploads(
+                repo=repo,
+                multipart=multipart,
+                store=store,
+                clock=clock,
+                allowed_content_types=config.allowed_content_types,
+                max_bytes=config.max_multipart_upload_bytes,
+                ttl=config.multipart_upload_ttl,
+                part_url_ttl=config.upload_url_ttl,
+                quota_bytes=config.quota_bytes,
+                max_pending_uploads=config.max_pending_uploads,
+                max_open=config.max_open_multipart_uploads,
+                object_key=object_key,
+            )
+        )
 
     @property
     def url_stats(self) -> UrlStats:
@@ -216,7 +243,13 @@ class PhotoService:
         now = self._clock()
         if upload.reserved_until <= now:
             return await self._expire(upload, now)
+        if self._multipart is not None:
+            # A multipart upload's object exists once S3 assembles it; then it is checked like
+            # any other (size, type, stored headers), and recorded only before the deadline.
+            await self._multipart.assemble(upload)
         await self._verify_object(upload)
+        if self._multipart is not None:
+            await self._multipart.verify_checksum(upload)
 
         photo = Photo(
             id=uid,
@@ -247,6 +280,7 @@ class PhotoService:
         """An upload confirmed too late: its row goes first (only if it is still expired and
         pending, in one statement), its bytes after, so a confirm that took the row meanwhile
         keeps them."""
+        multipart = await self._multipart.lookup(upload) if self._multipart else None
         key = await self._repo.expire_upload(
             upload.owner_id,
             upload.id,
@@ -258,9 +292,20 @@ class PhotoService:
             if confirmed is not None:  # a concurrent confirm made it in time
                 return await self._with_url(confirmed)
         else:
-            with contextlib.suppress(Unavailable):  # queued: the sweep deletes it
-                await self._delete_queued_objects([key])
+            await self._drop_taken_upload(upload, key, multipart)
         raise _upload_expired(upload.id)
+
+    async def _drop_taken_upload(
+        self, upload: Upload, key: str, multipart: MultipartUpload | None
+    ) -> None:
+        """S3's side of an upload whose row this call took (expired or aborted): its multipart
+        upload (left open, the sweep aborts it once no live upload can own it) and its object
+        (queued: the sweep deletes it)."""
+        if multipart is not None and self._multipart is not None:
+            with contextlib.suppress(Unavailable):
+                await self._multipart.abort_in_store(upload, multipart)
+        with contextlib.suppress(Unavailable):
+            await self._delete_queued_objects([key])
 
     async def _verify_object(self, upload: Upload) -> None:
         """The object must exist with the declared size and type and start like that type."""
@@ -519,6 +564,9 @@ class PhotoService:
         for start in range(0, len(expired), DELETE_BATCH):
             chunk = expired[start : start + DELETE_BATCH]
             try:
+                if self._multipart is not None:
+                    # Before the rows go: a multipart upload's S3 id goes with its row.
+                    await self._multipart.abort_all_in_store(chunk)
                 failed = set(await self._store.delete_many([u.object_key for u in chunk]))
             except Unavailable:
                 with contextlib.suppress(Unavailable):
@@ -538,7 +586,11 @@ class PhotoService:
             raise ValueError("batch must be at least 1")
         stop_at = None if time_budget is None else time.monotonic() + time_budget.total_seconds()
         counts = []
-        for step in (self.sweep_expired_uploads, self.sweep_deleted_objects):
+        for step in (
+            self.sweep_expired_uploads,
+            self.sweep_deleted_objects,
+            self.sweep_incomplete_multipart,
+        ):
             total = 0
             while stop_at is None or time.monotonic() < stop_at:
                 done = await step(limit=batch)
@@ -547,7 +599,86 @@ class PhotoService:
                     break
             counts.append(total)
         finished = stop_at is None or time.monotonic() < stop_at
-        return SweepReport(expired_uploads=counts[0], deleted_objects=counts[1], finished=finished)
+        return SweepReport(
+            expired_uploads=counts[0],
+            deleted_objects=counts[1],
+            finished=finished,
+            aborted_incomplete_multipart=counts[2],
+        )
+
+    async def sweep_incomplete_multipart(self, *, limit: int = 1000) -> int:
+        """S3's open uploads no live upload can own: begun before the longest upload's life."""
+        if self._multipart is None:
+            return 0
+        oldest_live = self._clock() - self._multipart.ttl - SWEEP_GRACE
+        return await self._multipart.sweep_incomplete(before=oldest_live, limit=limit)
+
+    def _multipart_uploads(self) -> MultipartUploads:
+        if self._multipart is None:
+            raise FailedPrecondition(
+                "multipart uploads are not available on this server", reason="MULTIPART_OFF"
+            )
+        return self._multipart
+
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+    ) -> MultipartTicket:
+        return await self._multipart_uploads().create(
+            user_id,
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum_sha256,
+        )
+
+    async def sign_upload_parts(
+        self,
+        user_id: str,
+        *,
+        upload_id: str,
+        part_numbers: Sequence[int],
+        checksums_sha256: Sequence[str] = (),
+    ) -> list[PartUrl]:
+        return await self._multipart_uploads().sign_parts(
+            user_id,
+            upload_id=upload_id,
+            part_numbers=part_numbers,
+            checksums_sha256=checksums_sha256,
+        )
+
+    async def list_uploaded_parts(self, user_id: str, *, upload_id: str) -> list[UploadedPart]:
+        return await self._multipart_uploads().uploaded_parts(user_id, upload_id=upload_id)
+
+    async def abort_upload(self, user_id: str, *, upload_id: str) -> None:
+        """Single or multipart. The row goes first, in the one statement that takes it (as for
+        an expired confirm), with its object queued: a confirm that took the row first keeps
+        its bytes, and the queue deletes again, once no upload URL can write it, whatever a
+        URL still alive or a confirm assembling meanwhile stored after the first deletion. The
+        reservation is released with the row."""
+        v = val.Violations()
+        uid = val.check_id(v, "upload_id", upload_id)
+        v.raise_if_any()
+        assert uid is not None
+        upload = await self._repo.get_upload(user_id, uid)
+        if upload is None:
+            raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
+        multipart = await self._multipart.lookup(upload) if self._multipart else None
+        # Taken "as expired" at its own deadline: whatever the clock says, the row goes.
+        key = await self._repo.expire_upload(
+            user_id,
+            uid,
+            now=max(upload.reserved_until, self._clock()),
+            not_before=upload.reserved_until + SWEEP_GRACE,
+        )
+        if key is None:  # confirmed (or aborted) meanwhile
+            raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
+        await self._drop_taken_upload(upload, key, multipart)
 
     async def get_account(self, user_id: str) -> Account:
         return await self._repo.get_account(
@@ -564,6 +695,8 @@ class SweepReport:
     expired_uploads: int
     deleted_objects: int
     finished: bool  # False when the time budget ran out, possibly with work left
+    # S3's own open multipart uploads under our prefix that no upload row owned.
+    aborted_incomplete_multipart: int = 0
 
 
 def _cursor(photo: Photo, order: PhotoOrder) -> Cursor:

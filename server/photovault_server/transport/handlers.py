@@ -142,6 +142,62 @@ class PhotoHandlers:
         account = await self._service.get_account(user)
         return pb.GetAccountResponse(account=account_to_proto(account))
 
+    async def CreateMultipartUpload(
+        self, user: str, request: pb.CreateMultipartUploadRequest
+    ) -> pb.CreateMultipartUploadResponse:
+        ticket = await self._service.create_multipart_upload(
+            user,
+            file_name=request.file_name,
+            content_type=request.content_type,
+            size_bytes=request.size_bytes,
+            checksum_sha256=request.checksum_sha256,
+        )
+        return pb.CreateMultipartUploadResponse(
+            upload_id=str(ticket.upload_id),
+            part_size_bytes=ticket.part_size_bytes,
+            part_count=ticket.part_count,
+            expire_time=timestamp(ticket.expire_time),
+        )
+
+    async def SignUploadParts(
+        self, user: str, request: pb.SignUploadPartsRequest
+    ) -> pb.SignUploadPartsResponse:
+        parts = await self._service.sign_upload_parts(
+            user,
+            upload_id=request.upload_id,
+            part_numbers=list(request.part_numbers),
+            checksums_sha256=list(request.checksums_sha256),
+        )
+        return pb.SignUploadPartsResponse(
+            parts=[
+                pb.UploadPartUrl(
+                    part_number=p.part_number,
+                    url=p.url,
+                    method=p.method,
+                    required_headers=p.required_headers,
+                    expire_time=timestamp(p.expire_time),
+                )
+                for p in parts
+            ]
+        )
+
+    async def ListUploadedParts(
+        self, user: str, request: pb.ListUploadedPartsRequest
+    ) -> pb.ListUploadedPartsResponse:
+        parts = await self._service.list_uploaded_parts(user, upload_id=request.upload_id)
+        return pb.ListUploadedPartsResponse(
+            parts=[
+                pb.UploadedPart(part_number=p.part_number, size_bytes=p.size_bytes, etag=p.etag)
+                for p in parts
+            ]
+        )
+
+    async def AbortUpload(
+        self, user: str, request: pb.AbortUploadRequest
+    ) -> pb.AbortUploadResponse:
+        await self._service.abort_upload(user, upload_id=request.upload_id)
+        return pb.AbortUploadResponse()
+
 
 Handler = Callable[[str, Any], Awaitable[Message]]
 

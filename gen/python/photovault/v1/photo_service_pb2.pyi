@@ -174,3 +174,96 @@ class GetAccountResponse(_message.Message):
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     account: _account_pb2.Account
     def __init__(self, account: _Optional[_Union[_account_pb2.Account, _Mapping]] = ...) -> None: ...
+
+class CreateMultipartUploadRequest(_message.Message):
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    content_type: str
+    size_bytes: int
+    checksum_sha256: str
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+
+class CreateMultipartUploadResponse(_message.Message):
+    __slots__ = ("upload_id", "part_size_bytes", "part_count", "expire_time")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PART_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    part_size_bytes: int
+    part_count: int
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, upload_id: _Optional[str] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SignUploadPartsRequest(_message.Message):
+    __slots__ = ("upload_id", "part_numbers", "checksums_sha256")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    CHECKSUMS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    part_numbers: _containers.RepeatedScalarFieldContainer[int]
+    checksums_sha256: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, upload_id: _Optional[str] = ..., part_numbers: _Optional[_Iterable[int]] = ..., checksums_sha256: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UploadPartUrl(_message.Message):
+    __slots__ = ("part_number", "url", "method", "required_headers", "expire_time")
+    class RequiredHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PART_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    part_number: int
+    url: str
+    method: str
+    required_headers: _containers.ScalarMap[str, str]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, part_number: _Optional[int] = ..., url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SignUploadPartsResponse(_message.Message):
+    __slots__ = ("parts",)
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    parts: _containers.RepeatedCompositeFieldContainer[UploadPartUrl]
+    def __init__(self, parts: _Optional[_Iterable[_Union[UploadPartUrl, _Mapping]]] = ...) -> None: ...
+
+class ListUploadedPartsRequest(_message.Message):
+    __slots__ = ("upload_id",)
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    def __init__(self, upload_id: _Optional[str] = ...) -> None: ...
+
+class UploadedPart(_message.Message):
+    __slots__ = ("part_number", "size_bytes", "etag")
+    PART_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    part_number: int
+    size_bytes: int
+    etag: str
+    def __init__(self, part_number: _Optional[int] = ..., size_bytes: _Optional[int] = ..., etag: _Optional[str] = ...) -> None: ...
+
+class ListUploadedPartsResponse(_message.Message):
+    __slots__ = ("parts",)
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    parts: _containers.RepeatedCompositeFieldContainer[UploadedPart]
+    def __init__(self, parts: _Optional[_Iterable[_Union[UploadedPart, _Mapping]]] = ...) -> None: ...
+
+class AbortUploadRequest(_message.Message):
+    __slots__ = ("upload_id",)
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    def __init__(self, upload_id: _Optional[str] = ...) -> None: ...
+
+class AbortUploadResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -78,6 +78,26 @@ class PhotoServiceStub:
                 request_serializer=photovault_dot_v1_dot_photo__service__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
+        self.CreateMultipartUpload = channel.unary_unary(
+                '/photovault.v1.PhotoService/CreateMultipartUpload',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadResponse.FromString,
+                _registered_method=True)
+        self.SignUploadParts = channel.unary_unary(
+                '/photovault.v1.PhotoService/SignUploadParts',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsResponse.FromString,
+                _registered_method=True)
+        self.ListUploadedParts = channel.unary_unary(
+                '/photovault.v1.PhotoService/ListUploadedParts',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsResponse.FromString,
+                _registered_method=True)
+        self.AbortUpload = channel.unary_unary(
+                '/photovault.v1.PhotoService/AbortUpload',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.FromString,
+                _registered_method=True)
 
 
 class PhotoServiceServicer:
@@ -144,6 +164,37 @@ class PhotoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateMultipartUpload(self, request, context):
+        """Reserves quota and starts an S3 multipart upload for a large photo; the server picks the
+        part size. Upload the parts to URLs from SignUploadParts, then call ConfirmUpload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignUploadParts(self, request, context):
+        """Presigned PUT URLs for up to 100 parts of a multipart upload; ask again whenever a URL
+        expires or after a restart (resume).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUploadedParts(self, request, context):
+        """The parts S3 already holds for a multipart upload, so that a resumed upload skips them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortUpload(self, request, context):
+        """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
+        reservation is released.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhotoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +237,26 @@ def add_PhotoServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetAccountRequest.FromString,
                     response_serializer=photovault_dot_v1_dot_photo__service__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'CreateMultipartUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMultipartUpload,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadResponse.SerializeToString,
+            ),
+            'SignUploadParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignUploadParts,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsResponse.SerializeToString,
+            ),
+            'ListUploadedParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUploadedParts,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsResponse.SerializeToString,
+            ),
+            'AbortUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortUpload,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -408,6 +479,114 @@ class PhotoService:
             '/photovault.v1.PhotoService/GetAccount',
             photovault_dot_v1_dot_photo__service__pb2.GetAccountRequest.SerializeToString,
             photovault_dot_v1_dot_photo__service__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMultipartUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/CreateMultipartUpload',
+            photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.CreateMultipartUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignUploadParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/SignUploadParts',
+            photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.SignUploadPartsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUploadedParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/ListUploadedParts',
+            photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.ListUploadedPartsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/AbortUpload',
+            photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,20 @@ class PhotoServiceStub:
     """
     GetAccount: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.GetAccountRequest, _photo_service_pb2.GetAccountResponse]
     """Returns the caller's account (usage and quota), creating it on first use."""
+    CreateMultipartUpload: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.CreateMultipartUploadRequest, _photo_service_pb2.CreateMultipartUploadResponse]
+    """Reserves quota and starts an S3 multipart upload for a large photo; the server picks the
+    part size. Upload the parts to URLs from SignUploadParts, then call ConfirmUpload.
+    """
+    SignUploadParts: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.SignUploadPartsRequest, _photo_service_pb2.SignUploadPartsResponse]
+    """Presigned PUT URLs for up to 100 parts of a multipart upload; ask again whenever a URL
+    expires or after a restart (resume).
+    """
+    ListUploadedParts: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.ListUploadedPartsRequest, _photo_service_pb2.ListUploadedPartsResponse]
+    """The parts S3 already holds for a multipart upload, so that a resumed upload skips them."""
+    AbortUpload: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.AbortUploadRequest, _photo_service_pb2.AbortUploadResponse]
+    """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
+    reservation is released.
+    """
 
 @_typing.type_check_only
 class PhotoServiceAsyncStub(PhotoServiceStub):
@@ -83,6 +97,20 @@ class PhotoServiceAsyncStub(PhotoServiceStub):
     """
     GetAccount: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.GetAccountRequest, _photo_service_pb2.GetAccountResponse]  # type: ignore[assignment]
     """Returns the caller's account (usage and quota), creating it on first use."""
+    CreateMultipartUpload: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.CreateMultipartUploadRequest, _photo_service_pb2.CreateMultipartUploadResponse]  # type: ignore[assignment]
+    """Reserves quota and starts an S3 multipart upload for a large photo; the server picks the
+    part size. Upload the parts to URLs from SignUploadParts, then call ConfirmUpload.
+    """
+    SignUploadParts: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.SignUploadPartsRequest, _photo_service_pb2.SignUploadPartsResponse]  # type: ignore[assignment]
+    """Presigned PUT URLs for up to 100 parts of a multipart upload; ask again whenever a URL
+    expires or after a restart (resume).
+    """
+    ListUploadedParts: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.ListUploadedPartsRequest, _photo_service_pb2.ListUploadedPartsResponse]  # type: ignore[assignment]
+    """The parts S3 already holds for a multipart upload, so that a resumed upload skips them."""
+    AbortUpload: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.AbortUploadRequest, _photo_service_pb2.AbortUploadResponse]  # type: ignore[assignment]
+    """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
+    reservation is released.
+    """
 
 class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
     """PhotoService issues presigned S3 URLs so that clients move photo bytes directly to and from
@@ -156,5 +184,43 @@ class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_photo_service_pb2.GetAccountResponse, _abc.Awaitable[_photo_service_pb2.GetAccountResponse]]:
         """Returns the caller's account (usage and quota), creating it on first use."""
+
+    @_abc_1.abstractmethod
+    def CreateMultipartUpload(
+        self,
+        request: _photo_service_pb2.CreateMultipartUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.CreateMultipartUploadResponse, _abc.Awaitable[_photo_service_pb2.CreateMultipartUploadResponse]]:
+        """Reserves quota and starts an S3 multipart upload for a large photo; the server picks the
+        part size. Upload the parts to URLs from SignUploadParts, then call ConfirmUpload.
+        """
+
+    @_abc_1.abstractmethod
+    def SignUploadParts(
+        self,
+        request: _photo_service_pb2.SignUploadPartsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.SignUploadPartsResponse, _abc.Awaitable[_photo_service_pb2.SignUploadPartsResponse]]:
+        """Presigned PUT URLs for up to 100 parts of a multipart upload; ask again whenever a URL
+        expires or after a restart (resume).
+        """
+
+    @_abc_1.abstractmethod
+    def ListUploadedParts(
+        self,
+        request: _photo_service_pb2.ListUploadedPartsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.ListUploadedPartsResponse, _abc.Awaitable[_photo_service_pb2.ListUploadedPartsResponse]]:
+        """The parts S3 already holds for a multipart upload, so that a resumed upload skips them."""
+
+    @_abc_1.abstractmethod
+    def AbortUpload(
+        self,
+        request: _photo_service_pb2.AbortUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.AbortUploadResponse, _abc.Awaitable[_photo_service_pb2.AbortUploadResponse]]:
+        """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
+        reservation is released.
+        """
 
 def add_PhotoServiceServicer_to_server(servicer: PhotoServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

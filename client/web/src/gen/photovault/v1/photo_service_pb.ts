@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file photovault/v1/photo_service.proto.
  */
 export const file_photovault_v1_photo_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEibgoWQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBIRCglmaWxlX25hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSFwoPY2hlY2tzdW1fc2hhMjU2GAQgASgJIpACChdDcmVhdGVVcGxvYWRVcmxSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSEgoKdXBsb2FkX3VybBgCIAEoCRIOCgZtZXRob2QYAyABKAkSVQoQcmVxdWlyZWRfaGVhZGVycxgEIAMoCzI7LnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2UuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiigEKFENvbmZpcm1VcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgR0YWdzGAQgAygJEi0KCnZpc2liaWxpdHkYBSABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkiPAoVQ29uZmlybVVwbG9hZFJlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIdCg9HZXRQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiNwoQR2V0UGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iogMKEUxpc3RQaG90b3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHRhZ3MYAyADKAkSDQoFcXVlcnkYBCABKAkSMQoNY3JlYXRlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCnZpc2liaWxpdHkYByABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkSFAoMY29udGVudF90eXBlGAggASgJEigKBW9yZGVyGAkgASgOMhkucGhvdG92YXVsdC52MS5QaG90b09yZGVyEi8KC3Rha2VuX2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx0YWtlbl9iZWZvcmUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHZhcmlhbnRzGAwgAygJIlMKEkxpc3RQaG90b3NSZXNwb25zZRIkCgZwaG90b3MYASADKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI+ChhCYXRjaEdldFBob3RvVXJsc1JlcXVlc3QSEQoJcGhvdG9faWRzGAEgAygJEg8KB3ZhcmlhbnQYAiABKAkiQgoZQmF0Y2hHZXRQaG90b1VybHNSZXNwb25zZRIlCgR1cmxzGAEgAygLMhcucGhvdG92YXVsdC52MS5QaG90b1VybCJqChJVcGRhdGVQaG90b1JlcXVlc3QSIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChNVcGRhdGVQaG90b1Jlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIgChJEZWxldGVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlUGhvdG9SZXNwb25zZSITChFHZXRBY2NvdW50UmVxdWVzdCI9ChJHZXRBY2NvdW50UmVzcG9uc2USJwoHYWNjb3VudBgBIAEoCzIWLnBob3RvdmF1bHQudjEuQWNjb3VudCqtAQoKUGhvdG9PcmRlchIbChdQSE9UT19PUkRFUl9VTlNQRUNJRklFRBAAEhwKGFBIT1RPX09SREVSX05FV0VTVF9GSVJTVBABEhwKGFBIT1RPX09SREVSX09MREVTVF9GSVJTVBACEiIKHlBIT1RPX09SREVSX1RBS0VOX05FV0VTVF9GSVJTVBADEiIKHlBIT1RPX09SREVSX1RBS0VOX09MREVTVF9GSVJTVBAEMtMFCgxQaG90b1NlcnZpY2USYAoPQ3JlYXRlVXBsb2FkVXJsEiUucGhvdG92YXVsdC52MS5DcmVhdGVVcGxvYWRVcmxSZXF1ZXN0GiYucGhvdG92YXVsdC52MS5DcmVhdGVVcGxvYWRVcmxSZXNwb25zZRJaCg1Db25maXJtVXBsb2FkEiMucGhvdG92YXVsdC52MS5Db25maXJtVXBsb2FkUmVxdWVzdBokLnBob3RvdmF1bHQudjEuQ29uZmlybVVwbG9hZFJlc3BvbnNlEksKCEdldFBob3RvEh4ucGhvdG92YXVsdC52MS5HZXRQaG90b1JlcXVlc3QaHy5waG90b3ZhdWx0LnYxLkdldFBob3RvUmVzcG9uc2USUQoKTGlzdFBob3RvcxIgLnBob3RvdmF1bHQudjEuTGlzdFBob3Rvc1JlcXVlc3QaIS5waG90b3ZhdWx0LnYxLkxpc3RQaG90b3NSZXNwb25zZRJmChFCYXRjaEdldFBob3RvVXJscxInLnBob3RvdmF1bHQudjEuQmF0Y2hHZXRQaG90b1VybHNSZXF1ZXN0GigucGhvdG92YXVsdC52MS5CYXRjaEdldFBob3RvVXJsc1Jlc3BvbnNlElQKC1VwZGF0ZVBob3RvEiEucGhvdG92YXVsdC52MS5VcGRhdGVQaG90b1JlcXVlc3QaIi5waG90b3ZhdWx0LnYxLlVwZGF0ZVBob3RvUmVzcG9uc2USVAoLRGVsZXRlUGhvdG8SIS5waG90b3ZhdWx0LnYxLkRlbGV0ZVBob3RvUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuRGVsZXRlUGhvdG9SZXNwb25zZRJRCgpHZXRBY2NvdW50EiAucGhvdG92YXVsdC52MS5HZXRBY2NvdW50UmVxdWVzdBohLnBob3RvdmF1bHQudjEuR2V0QWNjb3VudFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_photo]);
+  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEibgoWQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBIRCglmaWxlX25hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSFwoPY2hlY2tzdW1fc2hhMjU2GAQgASgJIpACChdDcmVhdGVVcGxvYWRVcmxSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSEgoKdXBsb2FkX3VybBgCIAEoCRIOCgZtZXRob2QYAyABKAkSVQoQcmVxdWlyZWRfaGVhZGVycxgEIAMoCzI7LnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2UuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiigEKFENvbmZpcm1VcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgR0YWdzGAQgAygJEi0KCnZpc2liaWxpdHkYBSABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkiPAoVQ29uZmlybVVwbG9hZFJlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIdCg9HZXRQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiNwoQR2V0UGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iogMKEUxpc3RQaG90b3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHRhZ3MYAyADKAkSDQoFcXVlcnkYBCABKAkSMQoNY3JlYXRlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCnZpc2liaWxpdHkYByABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkSFAoMY29udGVudF90eXBlGAggASgJEigKBW9yZGVyGAkgASgOMhkucGhvdG92YXVsdC52MS5QaG90b09yZGVyEi8KC3Rha2VuX2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx0YWtlbl9iZWZvcmUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHZhcmlhbnRzGAwgAygJIlMKEkxpc3RQaG90b3NSZXNwb25zZRIkCgZwaG90b3MYASADKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI+ChhCYXRjaEdldFBob3RvVXJsc1JlcXVlc3QSEQoJcGhvdG9faWRzGAEgAygJEg8KB3ZhcmlhbnQYAiABKAkiQgoZQmF0Y2hHZXRQaG90b1VybHNSZXNwb25zZRIlCgR1cmxzGAEgAygLMhcucGhvdG92YXVsdC52MS5QaG90b1VybCJqChJVcGRhdGVQaG90b1JlcXVlc3QSIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChNVcGRhdGVQaG90b1Jlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIgChJEZWxldGVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlUGhvdG9SZXNwb25zZSITChFHZXRBY2NvdW50UmVxdWVzdCI9ChJHZXRBY2NvdW50UmVzcG9uc2USJwoHYWNjb3VudBgBIAEoCzIWLnBob3RvdmF1bHQudjEuQWNjb3VudCJ0ChxDcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXF1ZXN0EhEKCWZpbGVfbmFtZRgBIAEoCRIUCgxjb250ZW50X3R5cGUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIXCg9jaGVja3N1bV9zaGEyNTYYBCABKAkikAEKHUNyZWF0ZU11bHRpcGFydFVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIXCg9wYXJ0X3NpemVfYnl0ZXMYAiABKAMSEgoKcGFydF9jb3VudBgDIAEoBRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoWU2lnblVwbG9hZFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSFAoMcGFydF9udW1iZXJzGAIgAygFEhgKEGNoZWNrc3Vtc19zaGEyNTYYAyADKAki9wEKDVVwbG9hZFBhcnRVcmwSEwoLcGFydF9udW1iZXIYASABKAUSCwoDdXJsGAIgASgJEg4KBm1ldGhvZBgDIAEoCRJLChByZXF1aXJlZF9oZWFkZXJzGAQgAygLMjEucGhvdG92YXVsdC52MS5VcGxvYWRQYXJ0VXJsLlJlcXVpcmVkSGVhZGVyc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBo2ChRSZXF1aXJlZEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKF1NpZ25VcGxvYWRQYXJ0c1Jlc3BvbnNlEisKBXBhcnRzGAEgAygLMhwucGhvdG92YXVsdC52MS5VcGxvYWRQYXJ0VXJsIi0KGExpc3RVcGxvYWRlZFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRQoMVXBsb2FkZWRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEhIKCnNpemVfYnl0ZXMYAiABKAMSDAoEZXRhZxgDIAEoCSJHChlMaXN0VXBsb2FkZWRQYXJ0c1Jlc3BvbnNlEioKBXBhcnRzGAEgAygLMhsucGhvdG92YXVsdC52MS5VcGxvYWRlZFBhcnQiJwoSQWJvcnRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSIVChNBYm9ydFVwbG9hZFJlc3BvbnNlKq0BCgpQaG90b09yZGVyEhsKF1BIT1RPX09SREVSX1VOU1BFQ0lGSUVEEAASHAoYUEhPVE9fT1JERVJfTkVXRVNUX0ZJUlNUEAESHAoYUEhPVE9fT1JERVJfT0xERVNUX0ZJUlNUEAISIgoeUEhPVE9fT1JERVJfVEFLRU5fTkVXRVNUX0ZJUlNUEAMSIgoeUEhPVE9fT1JERVJfVEFLRU5fT0xERVNUX0ZJUlNUEAQy5wgKDFBob3RvU2VydmljZRJgCg9DcmVhdGVVcGxvYWRVcmwSJS5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QaJi5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlEloKDUNvbmZpcm1VcGxvYWQSIy5waG90b3ZhdWx0LnYxLkNvbmZpcm1VcGxvYWRSZXF1ZXN0GiQucGhvdG92YXVsdC52MS5Db25maXJtVXBsb2FkUmVzcG9uc2USSwoIR2V0UGhvdG8SHi5waG90b3ZhdWx0LnYxLkdldFBob3RvUmVxdWVzdBofLnBob3RvdmF1bHQudjEuR2V0UGhvdG9SZXNwb25zZRJRCgpMaXN0UGhvdG9zEiAucGhvdG92YXVsdC52MS5MaXN0UGhvdG9zUmVxdWVzdBohLnBob3RvdmF1bHQudjEuTGlzdFBob3Rvc1Jlc3BvbnNlEmYKEUJhdGNoR2V0UGhvdG9VcmxzEicucGhvdG92YXVsdC52MS5CYXRjaEdldFBob3RvVXJsc1JlcXVlc3QaKC5waG90b3ZhdWx0LnYxLkJhdGNoR2V0UGhvdG9VcmxzUmVzcG9uc2USVAoLVXBkYXRlUGhvdG8SIS5waG90b3ZhdWx0LnYxLlVwZGF0ZVBob3RvUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuVXBkYXRlUGhvdG9SZXNwb25zZRJUCgtEZWxldGVQaG90bxIhLnBob3RvdmF1bHQudjEuRGVsZXRlUGhvdG9SZXF1ZXN0GiIucGhvdG92YXVsdC52MS5EZWxldGVQaG90b1Jlc3BvbnNlElEKCkdldEFjY291bnQSIC5waG90b3ZhdWx0LnYxLkdldEFjY291bnRSZXF1ZXN0GiEucGhvdG92YXVsdC52MS5HZXRBY2NvdW50UmVzcG9uc2UScgoVQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkEisucGhvdG92YXVsdC52MS5DcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXF1ZXN0GiwucGhvdG92YXVsdC52MS5DcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXNwb25zZRJgCg9TaWduVXBsb2FkUGFydHMSJS5waG90b3ZhdWx0LnYxLlNpZ25VcGxvYWRQYXJ0c1JlcXVlc3QaJi5waG90b3ZhdWx0LnYxLlNpZ25VcGxvYWRQYXJ0c1Jlc3BvbnNlEmYKEUxpc3RVcGxvYWRlZFBhcnRzEicucGhvdG92YXVsdC52MS5MaXN0VXBsb2FkZWRQYXJ0c1JlcXVlc3QaKC5waG90b3ZhdWx0LnYxLkxpc3RVcGxvYWRlZFBhcnRzUmVzcG9uc2USVAoLQWJvcnRVcGxvYWQSIS5waG90b3ZhdWx0LnYxLkFib3J0VXBsb2FkUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuQWJvcnRVcGxvYWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_photo]);
 
 /**
  * Request for CreateUploadUrl.
@@ -524,6 +524,311 @@ export const GetAccountResponseSchema: GenMessage<GetAccountResponse> = /*@__PUR
   messageDesc(file_photovault_v1_photo_service, 15);
 
 /**
+ * Request for CreateMultipartUpload.
+ *
+ * @generated from message photovault.v1.CreateMultipartUploadRequest
+ */
+export type CreateMultipartUploadRequest = Message<"photovault.v1.CreateMultipartUploadRequest"> & {
+  /**
+   * Original file name, for display; 1-255 characters, no control characters or path separators.
+   *
+   * @generated from field: string file_name = 1;
+   */
+  fileName: string;
+
+  /**
+   * MIME type of the bytes; must be on the server's allow-list.
+   *
+   * @generated from field: string content_type = 2;
+   */
+  contentType: string;
+
+  /**
+   * Exact size of the whole file: 1 to the server's multipart maximum (default 5 GiB), and
+   * within the account's remaining quota.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Optional base64 SHA-256 of the whole file (44 characters); stored with the photo and
+   * checked against the assembled object when the upload is confirmed.
+   *
+   * @generated from field: string checksum_sha256 = 4;
+   */
+  checksumSha256: string;
+};
+
+/**
+ * Describes the message photovault.v1.CreateMultipartUploadRequest.
+ * Use `create(CreateMultipartUploadRequestSchema)` to create a new message.
+ */
+export const CreateMultipartUploadRequestSchema: GenMessage<CreateMultipartUploadRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 16);
+
+/**
+ * Response for CreateMultipartUpload.
+ *
+ * @generated from message photovault.v1.CreateMultipartUploadResponse
+ */
+export type CreateMultipartUploadResponse = Message<"photovault.v1.CreateMultipartUploadResponse"> & {
+  /**
+   * Id to pass to SignUploadParts, ListUploadedParts, AbortUpload and ConfirmUpload.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * Size of every part but the last, which holds the rest (at least 5 MiB).
+   *
+   * @generated from field: int64 part_size_bytes = 2;
+   */
+  partSizeBytes: bigint;
+
+  /**
+   * Number of parts, numbered 1 to part_count (at most 10,000).
+   *
+   * @generated from field: int32 part_count = 3;
+   */
+  partCount: number;
+
+  /**
+   * When the whole upload must be confirmed by; afterwards it is aborted and its quota freed.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.CreateMultipartUploadResponse.
+ * Use `create(CreateMultipartUploadResponseSchema)` to create a new message.
+ */
+export const CreateMultipartUploadResponseSchema: GenMessage<CreateMultipartUploadResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 17);
+
+/**
+ * Request for SignUploadParts.
+ *
+ * @generated from message photovault.v1.SignUploadPartsRequest
+ */
+export type SignUploadPartsRequest = Message<"photovault.v1.SignUploadPartsRequest"> & {
+  /**
+   * The upload_id returned by CreateMultipartUpload.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+
+  /**
+   * Parts to sign: 1 to 100 distinct numbers, each from 1 to part_count.
+   *
+   * @generated from field: repeated int32 part_numbers = 2;
+   */
+  partNumbers: number[];
+
+  /**
+   * Optional base64 SHA-256 of each part, in the order of part_numbers; when given, S3 refuses
+   * a part whose bytes differ. Empty, or exactly one per part number.
+   *
+   * @generated from field: repeated string checksums_sha256 = 3;
+   */
+  checksumsSha256: string[];
+};
+
+/**
+ * Describes the message photovault.v1.SignUploadPartsRequest.
+ * Use `create(SignUploadPartsRequestSchema)` to create a new message.
+ */
+export const SignUploadPartsRequestSchema: GenMessage<SignUploadPartsRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 18);
+
+/**
+ * A presigned URL for one part.
+ *
+ * @generated from message photovault.v1.UploadPartUrl
+ */
+export type UploadPartUrl = Message<"photovault.v1.UploadPartUrl"> & {
+  /**
+   * The part's number.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * Presigned URL to send the part's bytes to.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * HTTP method to use with `url` ("PUT").
+   *
+   * @generated from field: string method = 3;
+   */
+  method: string;
+
+  /**
+   * Every header the request must carry, exactly as given (they are signed into the URL).
+   *
+   * @generated from field: map<string, string> required_headers = 4;
+   */
+  requiredHeaders: { [key: string]: string };
+
+  /**
+   * When `url` stops accepting the part (at most an hour); sign it again after that.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 5;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.UploadPartUrl.
+ * Use `create(UploadPartUrlSchema)` to create a new message.
+ */
+export const UploadPartUrlSchema: GenMessage<UploadPartUrl> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 19);
+
+/**
+ * Response for SignUploadParts.
+ *
+ * @generated from message photovault.v1.SignUploadPartsResponse
+ */
+export type SignUploadPartsResponse = Message<"photovault.v1.SignUploadPartsResponse"> & {
+  /**
+   * One URL per requested part, in request order.
+   *
+   * @generated from field: repeated photovault.v1.UploadPartUrl parts = 1;
+   */
+  parts: UploadPartUrl[];
+};
+
+/**
+ * Describes the message photovault.v1.SignUploadPartsResponse.
+ * Use `create(SignUploadPartsResponseSchema)` to create a new message.
+ */
+export const SignUploadPartsResponseSchema: GenMessage<SignUploadPartsResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 20);
+
+/**
+ * Request for ListUploadedParts.
+ *
+ * @generated from message photovault.v1.ListUploadedPartsRequest
+ */
+export type ListUploadedPartsRequest = Message<"photovault.v1.ListUploadedPartsRequest"> & {
+  /**
+   * The upload_id returned by CreateMultipartUpload.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+};
+
+/**
+ * Describes the message photovault.v1.ListUploadedPartsRequest.
+ * Use `create(ListUploadedPartsRequestSchema)` to create a new message.
+ */
+export const ListUploadedPartsRequestSchema: GenMessage<ListUploadedPartsRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 21);
+
+/**
+ * A part S3 holds.
+ *
+ * @generated from message photovault.v1.UploadedPart
+ */
+export type UploadedPart = Message<"photovault.v1.UploadedPart"> & {
+  /**
+   * The part's number.
+   *
+   * @generated from field: int32 part_number = 1;
+   */
+  partNumber: number;
+
+  /**
+   * Bytes S3 holds for the part.
+   *
+   * @generated from field: int64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * The part's ETag as S3 reported it.
+   *
+   * @generated from field: string etag = 3;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message photovault.v1.UploadedPart.
+ * Use `create(UploadedPartSchema)` to create a new message.
+ */
+export const UploadedPartSchema: GenMessage<UploadedPart> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 22);
+
+/**
+ * Response for ListUploadedParts.
+ *
+ * @generated from message photovault.v1.ListUploadedPartsResponse
+ */
+export type ListUploadedPartsResponse = Message<"photovault.v1.ListUploadedPartsResponse"> & {
+  /**
+   * Every part uploaded so far, by part number.
+   *
+   * @generated from field: repeated photovault.v1.UploadedPart parts = 1;
+   */
+  parts: UploadedPart[];
+};
+
+/**
+ * Describes the message photovault.v1.ListUploadedPartsResponse.
+ * Use `create(ListUploadedPartsResponseSchema)` to create a new message.
+ */
+export const ListUploadedPartsResponseSchema: GenMessage<ListUploadedPartsResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 23);
+
+/**
+ * Request for AbortUpload.
+ *
+ * @generated from message photovault.v1.AbortUploadRequest
+ */
+export type AbortUploadRequest = Message<"photovault.v1.AbortUploadRequest"> & {
+  /**
+   * The upload_id of a single or multipart upload not yet confirmed.
+   *
+   * @generated from field: string upload_id = 1;
+   */
+  uploadId: string;
+};
+
+/**
+ * Describes the message photovault.v1.AbortUploadRequest.
+ * Use `create(AbortUploadRequestSchema)` to create a new message.
+ */
+export const AbortUploadRequestSchema: GenMessage<AbortUploadRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 24);
+
+/**
+ * Response for AbortUpload.
+ *
+ * @generated from message photovault.v1.AbortUploadResponse
+ */
+export type AbortUploadResponse = Message<"photovault.v1.AbortUploadResponse"> & {
+};
+
+/**
+ * Describes the message photovault.v1.AbortUploadResponse.
+ * Use `create(AbortUploadResponseSchema)` to create a new message.
+ */
+export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 25);
+
+/**
  * Order of ListPhotos results.
  *
  * @generated from enum photovault.v1.PhotoOrder
@@ -660,6 +965,49 @@ export const PhotoService: GenService<{
     methodKind: "unary";
     input: typeof GetAccountRequestSchema;
     output: typeof GetAccountResponseSchema;
+  },
+  /**
+   * Reserves quota and starts an S3 multipart upload for a large photo; the server picks the
+   * part size. Upload the parts to URLs from SignUploadParts, then call ConfirmUpload.
+   *
+   * @generated from rpc photovault.v1.PhotoService.CreateMultipartUpload
+   */
+  createMultipartUpload: {
+    methodKind: "unary";
+    input: typeof CreateMultipartUploadRequestSchema;
+    output: typeof CreateMultipartUploadResponseSchema;
+  },
+  /**
+   * Presigned PUT URLs for up to 100 parts of a multipart upload; ask again whenever a URL
+   * expires or after a restart (resume).
+   *
+   * @generated from rpc photovault.v1.PhotoService.SignUploadParts
+   */
+  signUploadParts: {
+    methodKind: "unary";
+    input: typeof SignUploadPartsRequestSchema;
+    output: typeof SignUploadPartsResponseSchema;
+  },
+  /**
+   * The parts S3 already holds for a multipart upload, so that a resumed upload skips them.
+   *
+   * @generated from rpc photovault.v1.PhotoService.ListUploadedParts
+   */
+  listUploadedParts: {
+    methodKind: "unary";
+    input: typeof ListUploadedPartsRequestSchema;
+    output: typeof ListUploadedPartsResponseSchema;
+  },
+  /**
+   * Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
+   * reservation is released.
+   *
+   * @generated from rpc photovault.v1.PhotoService.AbortUpload
+   */
+  abortUpload: {
+    methodKind: "unary";
+    input: typeof AbortUploadRequestSchema;
+    output: typeof AbortUploadResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_photovault_v1_photo_service, 0);
