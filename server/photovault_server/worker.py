@@ -54,13 +54,24 @@ class WorkerStats:
             setattr(self, name, getattr(self, name) + 1)
 
 
-async def _one_round(processing: PhotoProcessing, stats: WorkerStats) -> float:
-    """Runs one due job; returns how long to wait before the next round (0: go on)."""
+@dataclass(frozen=True, slots=True)
+class _Round:
+    pause: float  # how long to wait before the next round (0: go on)
+    idle: bool = False  # no job was due
+
+
+_WORKED = _Round(0.0)
+_IDLE = _Round(POLL_SECONDS, idle=True)
+_BACKEND_DOWN = _Round(FAILURE_PAUSE_SECONDS)
+
+
+async def _one_round(processing: PhotoProcessing, stats: WorkerStats) -> _Round:
+    """Runs one due job."""
     try:
         outcomes = await processing.run_due(limit=1)
     except Unavailable as exc:
         log.warning("worker_backend_unavailable", error=str(exc))
-        return FAILURE_PAUSE_SECONDS
+        return _BACKEND_DOWN
     stats.count(outcomes)
     for outcome in outcomes:
         log.info(
@@ -69,7 +80,7 @@ async def _one_round(processing: PhotoProcessing, stats: WorkerStats) -> float:
             outcome=outcome.outcome,
             detail=outcome.detail,
         )
-    return 0.0 if outcomes else POLL_SECONDS
+    return _WORKED if outcomes else _IDLE
 
 
 async def run_until_stopped(
@@ -77,10 +88,10 @@ async def run_until_stopped(
 ) -> WorkerStats:
     stats = stats or WorkerStats()
     while not stop.is_set():
-        pause = await _one_round(processing, stats)
-        if pause:
+        done = await _one_round(processing, stats)
+        if done.pause:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                await asyncio.wait_for(stop.wait(), done.pause)
     return stats
 
 
@@ -89,8 +100,11 @@ async def drain_due(processing: PhotoProcessing, budget_seconds: float) -> Worke
     stats = WorkerStats()
     stop_at = time.monotonic() + budget_seconds
     while time.monotonic() < stop_at:
-        if await _one_round(processing, stats):
+        done = await _one_round(processing, stats)
+        if done.idle:
             break
+        if done.pause:  # a backend was down: try again while the budget lasts
+            await asyncio.sleep(min(done.pause, max(stop_at - time.monotonic(), 0.0)))
     return stats
 
 
