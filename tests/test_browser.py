@@ -37,12 +37,14 @@ from photovault_server.transport.web.asgi import running_web_gateway
 
 from .node.harness import REPO_ROOT, build_web_client, require_packages, run_node
 from .support.images import decoded_size, jpeg, png
+from .support.multipart import PART, MiB, large_jpeg
 from .support.settings import REGION, make_settings
 from .support.users import new_user, upload_photo
 
 BROWSER_BUCKET = "photovault-browser-test"
 UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"
 CACHE_SCRIPT = REPO_ROOT / "tests" / "browser" / "cache.mjs"
+RESUME_SCRIPT = REPO_ROOT / "tests" / "browser" / "resume.mjs"
 
 
 def chromium_path() -> str:
@@ -100,6 +102,8 @@ async def stack(
                 redis_url,
                 PHOTOVAULT_BUCKET=BROWSER_BUCKET,
                 PHOTOVAULT_CORS_ORIGINS=page_origin,
+                # Room for the multipart test's file (parts keep S3's 5 MiB minimum).
+                PHOTOVAULT_QUOTA_BYTES=64 * MiB,
             )
             async with open_app(settings) as app:
                 os.environ["AWS_ENDPOINT_URL_S3"] = previous
@@ -241,3 +245,54 @@ async def test_a_second_visit_loads_every_image_from_the_browser_cache(
     assert [(i["fromCache"], i["status"]) for i in first["images"]] == [(False, 200)] * 3
     assert len(second["images"]) == 3
     assert all(image["fromCache"] for image in second["images"]), second["images"]
+
+
+async def test_a_large_upload_resumes_after_a_reload_without_sending_stored_parts_again(
+    stack: Stack, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    """The page sends a file above its multipart threshold in parts; the page is reloaded once
+    S3 stored one part (the others held back), the same file is picked again: only the parts S3
+    does not hold are sent, and the confirmed photo has exactly the file's bytes."""
+    require_packages("playwright-core")
+    user = new_user()
+    data = large_jpeg(2 * PART + MiB)  # parts of 5 MiB, 5 MiB and 1 MiB
+    source = tmp_path / "harbour-panorama.jpg"
+    source.write_bytes(data)
+    result = await run_node(
+        RESUME_SCRIPT,
+        {
+            "PAGE_URL": stack.page_origin,
+            "API_URL": stack.api_url,
+            "S3_URL": stack.s3_endpoint,
+            "TOKEN": user.token,
+            "FILE": str(source),
+            "MULTIPART_THRESHOLD": str(MiB),
+            "CHROMIUM": chromium_path(),
+        },
+        time_limit=180,
+    )
+    assert result["ok"], result
+    assert not result["pageErrors"], result["pageErrors"]
+
+    # Before the reload the page kept what resuming needs; after the confirm, nothing.
+    [saved] = result["savedBeforeReload"]
+    assert saved["fileName"] == source.name
+    assert saved["size"] == len(data)
+    assert saved["partSize"] == PART
+    assert result["savedAfterReload"] == [saved]
+    assert result["savedAfterConfirm"] == []
+
+    # The first load stored exactly one part; the second sent each other part once, not that one.
+    first = result["firstStored"]
+    stored_first = [p for p in result["puts"] if p["load"] == 1 and p["status"] == 200]
+    assert [p["partNumber"] for p in stored_first] == [first]
+    second = sorted((p["partNumber"], p["status"]) for p in result["puts"] if p["load"] == 2)
+    assert second == [(n, 200) for n in (1, 2, 3) if n != first], result["puts"]
+
+    listed = await stack.stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
+    [photo] = listed.photos
+    assert photo.file_name == source.name
+    assert photo.size_bytes == len(data)
+    download = await http.get(photo.url)
+    assert download.status_code == 200
+    assert download.content == data

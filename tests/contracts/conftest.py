@@ -18,14 +18,20 @@ from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.app import s3_config
-from photovault_server.core.ports import PhotoRepository
+from photovault_server.core.ports import MultipartRepository, PhotoRepository
 from photovault_server.settings import load_settings
 from tests.support.clock import FakeClock
 from tests.support.contracts import CacheUnderTest, StoreUnderTest
-from tests.support.fakes import InMemoryObjectStore, InMemoryPhotoRepository, InMemoryUrlCache
+from tests.support.fakes import (
+    InMemoryMultipartRepository,
+    InMemoryObjectStore,
+    InMemoryPhotoRepository,
+    InMemoryUrlCache,
+)
 from tests.support.settings import BUCKET, JWT_SECRET, REGION
 
 
@@ -42,6 +48,18 @@ def repository(request: pytest.FixtureRequest) -> PhotoRepository:
     if request.param == "postgres":
         return PostgresPhotoRepository(request.getfixturevalue("postgres_pool"))
     return InMemoryPhotoRepository()
+
+
+@pytest.fixture(params=["postgres", "in-memory"])
+def multipart_repository(
+    request: pytest.FixtureRequest,
+) -> tuple[PhotoRepository, MultipartRepository]:
+    """The multipart rows and the pending uploads they belong to, on one storage."""
+    if request.param == "postgres":
+        both = PostgresMultipartRepository(request.getfixturevalue("postgres_pool"))
+        return both, both
+    repo = InMemoryPhotoRepository()
+    return repo, InMemoryMultipartRepository(repo)
 
 
 def _wall_clock() -> datetime:

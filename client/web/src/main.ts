@@ -2,21 +2,21 @@
 // caller's photos, calling the service over gRPC-web (connect-web) with the generated client.
 //
 // Upload of one file: CreateUploadUrl → PUT the bytes to the presigned URL with exactly the
-// returned headers → ConfirmUpload. The gallery is one ListPhotos page; each <img> loads its
+// returned headers → ConfirmUpload; a large file goes in parts instead (multipart.ts), resumed
+// when picked again after a reload. The gallery is one ListPhotos page; each <img> loads its
 // presigned GET URL. Defaults for the gateway URL and the token come from ?api= and ?token=.
 
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import type { Photo } from "./gen/photovault/v1/photo_pb.js";
 import { PhotoService } from "./gen/photovault/v1/photo_service_pb.js";
+import { forgetUpload, partsSettings, uploadInParts, type PartsSettings } from "./multipart.js";
+import { headersToSend, sha256Base64 } from "./s3.js";
 
 type PhotoClient = Client<typeof PhotoService>;
 type State = "idle" | "uploading" | "loading" | "ready" | "error";
 
 const GALLERY_PAGE_SIZE = 100;
-// Headers that the browser sets itself: a script may not set them (fetch drops them), and the
-// browser's own values equal the signed ones (the length of the body, the URL's host).
-const BROWSER_OWNED_HEADERS = new Set(["content-length", "host"]);
 
 function element<T extends HTMLElement>(id: string, type: new () => T): T {
   const found = document.getElementById(id);
@@ -88,25 +88,12 @@ function photoClient(): PhotoClient {
   return createClient(PhotoService, transport);
 }
 
-/** Base64 SHA-256 for x-amz-checksum-sha256; "" (no checksum) outside a secure context. */
-async function sha256Base64(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  if (!globalThis.isSecureContext || globalThis.crypto?.subtle === undefined) {
-    return "";
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let binary = "";
-  for (const byte of digest) {
-    binary += String.fromCharCode(byte);
-  }
-  return btoa(binary);
-}
-
 function titleOf(fileName: string): string {
   const dot = fileName.lastIndexOf(".");
   return (dot > 0 ? fileName.slice(0, dot) : fileName).slice(0, 200);
 }
 
-async function uploadOne(pv: PhotoClient, file: File, tags: string[]): Promise<Photo> {
+async function uploadWhole(pv: PhotoClient, file: File): Promise<string> {
   const bytes = new Uint8Array(await file.arrayBuffer());
   const ticket = await pv.createUploadUrl({
     fileName: file.name,
@@ -114,15 +101,9 @@ async function uploadOne(pv: PhotoClient, file: File, tags: string[]): Promise<P
     sizeBytes: BigInt(bytes.byteLength),
     checksumSha256: await sha256Base64(bytes),
   });
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(ticket.requiredHeaders)) {
-    if (!BROWSER_OWNED_HEADERS.has(name.toLowerCase())) {
-      headers.set(name, value);
-    }
-  }
   const put = await fetch(ticket.uploadUrl, {
     method: ticket.method || "PUT",
-    headers,
+    headers: headersToSend(ticket.requiredHeaders),
     body: bytes,
   });
   // Read the answer to its end either way (an unread body leaves the request to be aborted).
@@ -130,13 +111,26 @@ async function uploadOne(pv: PhotoClient, file: File, tags: string[]): Promise<P
   if (!put.ok) {
     throw new Error(`S3 refused ${file.name}: HTTP ${put.status} ${answer.slice(0, 300)}`);
   }
-  const confirmed = await pv.confirmUpload({
-    uploadId: ticket.uploadId,
-    title: titleOf(file.name),
-    tags,
-  });
+  return ticket.uploadId;
+}
+
+async function uploadOne(
+  pv: PhotoClient,
+  file: File,
+  tags: string[],
+  parts: PartsSettings,
+  onParts: (stored: number, count: number) => void,
+): Promise<Photo> {
+  const inParts = file.size > parts.threshold;
+  const uploadId = inParts
+    ? await uploadInParts(pv, file, parts, onParts)
+    : await uploadWhole(pv, file);
+  const confirmed = await pv.confirmUpload({ uploadId, title: titleOf(file.name), tags });
   if (confirmed.photo === undefined) {
     throw new Error(`ConfirmUpload returned no photo for ${file.name}`);
+  }
+  if (inParts) {
+    forgetUpload(file);
   }
   return confirmed.photo;
 }
@@ -204,9 +198,13 @@ async function uploadChosen(): Promise<void> {
   try {
     const pv = photoClient();
     const tags = parseTags(ui.tags.value);
+    const parts = partsSettings(new URLSearchParams(location.search));
     for (const [index, file] of files.entries()) {
-      setState("uploading", `Uploading ${file.name} (${index + 1}/${files.length})…`);
-      await uploadOne(pv, file, tags);
+      const uploading = `Uploading ${file.name} (${index + 1}/${files.length})`;
+      setState("uploading", `${uploading}…`);
+      await uploadOne(pv, file, tags, parts, (stored, count) => {
+        setState("uploading", `${uploading}: ${stored} of ${count} parts stored…`);
+      });
     }
     ui.files.value = "";
     const count = await refreshGallery(pv);
