@@ -9,7 +9,17 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cdn, cold_start, fleet_cache, gateway, list_photos, multipart, signing, tracing
+from . import (
+    cdn,
+    cold_start,
+    fleet_cache,
+    gateway,
+    list_photos,
+    multipart,
+    signing,
+    tracing,
+    variants,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -27,6 +37,7 @@ def render(
     cdn_results: cdn.CdnResults,
     traced: tracing.TracingCost,
     uploads: list[multipart.Throughput],
+    images: variants.VariantResults,
 ) -> str:
     base = rates[0].urls_per_second
     fast = next(r for r in rates if r.name.startswith("fast")).urls_per_second
@@ -183,6 +194,7 @@ def render(
             for u in uploads
         ),
         "",
+        *variants.markdown(images),
         "## Lambda cold start",
         "",
         "A fresh process imports the handler and serves a ListPhotos of 100 (Connect JSON,",
@@ -210,6 +222,7 @@ def render(
         f"| Lambda init ≤ 300 ms | {cold.init_ms:.0f} ms | {_mark(cold.init_ms <= 300)} |",
         f"| a fleet signs no more than one process | {fleet_ratio:.2f}x "
         f"| {_mark(fleet_ratio <= 1.05)} |",
+        *variants.goal_rows(images, _mark),
         "",
     ]
     return "\n".join(lines)
@@ -232,6 +245,8 @@ def main() -> None:
     cold = cold_start.measure()
     print("large uploads ...", file=sys.stderr)
     uploads = asyncio.run(multipart.measure())
+    print("image variants ...", file=sys.stderr)
+    images = variants.measure()
     signing.report(rates)
     list_photos.report(listing)
     gateway.report(protocols)
@@ -240,8 +255,11 @@ def main() -> None:
     tracing.report(traced)
     cold_start.report(cold)
     multipart.report(uploads)
+    variants.report(images)
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads))
+    DOC.write_text(
+        render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads, images)
+    )
     print(f"wrote {DOC}", file=sys.stderr)
 
 

@@ -2,7 +2,9 @@
 by playwright-core from npm) opens the gallery page from one origin, calls the gateway on a
 second origin over gRPC-web and PUTs to moto's S3 on a third, so both CORS policies are real.
 It uploads a real PNG and a real JPEG and checks that the gallery decoded both images; then
-Google's grpc-web client (text mode) calls GetAccount from the same page.
+Google's grpc-web client (text mode) calls GetAccount from the same page. A gallery of
+processed photos shows ThumbHash placeholders and thumbs, opens previews, and downloads a
+fraction of the originals' bytes.
 
 Needs `npm ci` (root package.json) and Chromium (`apt-get install chromium`, or the binary in
 PHOTOVAULT_CHROMIUM)."""
@@ -31,13 +33,14 @@ import pytest
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_dev.s3 import moto_s3
-from photovault_server.app import open_app
+from photovault_server.app import App, open_app
 from photovault_server.server import running_grpc_server, web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
 from .node.harness import REPO_ROOT, build_web_client, require_packages, run_node
-from .support.images import decoded_size, jpeg, png
+from .support.images import decoded_size, jpeg, photo_like, png
 from .support.multipart import PART, MiB, large_jpeg
+from .support.processing import process_due_photos
 from .support.settings import REGION, make_settings
 from .support.users import new_user, upload_photo
 
@@ -45,6 +48,7 @@ BROWSER_BUCKET = "photovault-browser-test"
 UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"
 CACHE_SCRIPT = REPO_ROOT / "tests" / "browser" / "cache.mjs"
 RESUME_SCRIPT = REPO_ROOT / "tests" / "browser" / "resume.mjs"
+VARIANTS_SCRIPT = REPO_ROOT / "tests" / "browser" / "variants.mjs"
 
 
 def chromium_path() -> str:
@@ -84,6 +88,7 @@ class Stack:
     api_url: str
     s3_endpoint: str
     stub: pb_grpc.PhotoServiceAsyncStub
+    app: App
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +122,7 @@ async def stack(
                         api_url=f"http://127.0.0.1:{http_port}",
                         s3_endpoint=s3_endpoint,
                         stub=pb_grpc.PhotoServiceStub(channel),
+                        app=app,
                     )
         finally:
             os.environ["AWS_ENDPOINT_URL_S3"] = previous
@@ -296,3 +302,46 @@ async def test_a_large_upload_resumes_after_a_reload_without_sending_stored_part
     download = await http.get(photo.url)
     assert download.status_code == 200
     assert download.content == data
+
+
+async def test_a_gallery_page_shows_placeholders_and_thumbs_not_originals(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """20 processed photos: each tile has its ThumbHash placeholder behind the `thumb` variant,
+    links to the `preview` (a click opens it), and the page downloads at most a tenth of the
+    originals' bytes."""
+    require_packages("playwright-core")
+    user = new_user()
+    originals = [photo_like((1200, 900), seed) for seed in range(20)]
+    for data in originals:
+        await upload_photo(stack.stub, http, user, data)
+    await process_due_photos(stack.app)
+    listed = await stack.stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
+    variants = {p.id: {v.name: v for v in p.variants} for p in listed.photos}
+    assert len(variants) == 20
+    assert all(set(v) == {"thumb", "preview"} for v in variants.values()), variants
+
+    result = await run_node(
+        VARIANTS_SCRIPT,
+        {
+            "PAGE_URL": stack.page_origin,
+            "API_URL": stack.api_url,
+            "TOKEN": user.token,
+            "CHROMIUM": chromium_path(),
+        },
+        time_limit=120,
+    )
+    assert result["ok"], result
+    assert len(result["tiles"]) == 20
+    for tile in result["tiles"]:
+        thumb, preview = variants[tile["id"]]["thumb"], variants[tile["id"]]["preview"]
+        assert tile["src"] == thumb.url
+        assert (tile["naturalWidth"], tile["naturalHeight"]) == (thumb.width, thumb.height)
+        assert tile["background"].startswith('url("data:image/png;base64,'), tile
+        assert tile["href"] == preview.url
+    first = result["tiles"][0]
+    assert result["opened"] == first["href"]
+    loaded = sum(image["bytes"] for image in result["images"])
+    total = sum(len(data) for data in originals)
+    print(f"gallery images: {loaded} bytes, originals {total} ({loaded / total:.1%})")
+    assert 0 < loaded <= total / 10, result["images"]

@@ -36,6 +36,7 @@ from photovault_client import (
     PhotoOrder,
     PhotoVaultClient,
     PhotoVaultError,
+    ProcessingState,
     QuotaExceeded,
     ResourceExhausted,
     RetryPolicy,
@@ -59,8 +60,9 @@ from photovault_server.transport.web.asgi import running_web_gateway
 
 from .support.buckets import create_bucket
 from .support.clock import FakeClock
-from .support.images import jpeg, png
+from .support.images import camera_exif, encode, halves, jpeg, png
 from .support.loopback import closed_port
+from .support.processing import process_due_photos
 from .support.s3_servers import localstack_s3_server
 from .support.settings import make_settings
 from .support.users import User
@@ -390,6 +392,100 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
         assert max(delays) > ceiling * 0.7  # spread over the whole range
     with pytest.raises(ValueError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
+
+
+# Processed photos: metadata and variants -------------------------------------------------------
+
+
+CAMERA_JPEG = encode(
+    halves((400, 300), (220, 20, 20), (20, 20, 220)),
+    "JPEG",
+    exif=camera_exif(
+        orientation=6,
+        taken="2021:05:04 18:30:00",
+        offset="+02:00",
+        make="Canon",
+        model="EOS R6",
+        gps=(48.8584, "N", 2.2945, "E"),
+    ),
+)
+
+
+async def test_a_processed_photo_carries_its_metadata_and_variants(
+    pv: PhotoVaultClient, app: App, monkeypatch: pytest.MonkeyPatch, http: httpx.AsyncClient
+) -> None:
+    uploaded = await pv.upload(CAMERA_JPEG, title="tower")
+    assert uploaded.processing_state == ProcessingState.PENDING
+    assert (uploaded.width, uploaded.taken_time, uploaded.location) == (0, None, None)
+    assert uploaded.variants == ()
+    await process_due_photos(app)
+
+    photo = await pv.get_photo(uploaded.id)
+    assert photo.processing_state == ProcessingState.READY
+    assert (photo.width, photo.height) == (300, 400)  # turned upright
+    assert photo.taken_time == datetime(2021, 5, 4, 16, 30, tzinfo=UTC)
+    assert photo.camera == "Canon EOS R6"
+    assert photo.location is not None
+    assert photo.location.latitude == pytest.approx(48.8584)
+    assert photo.location.longitude == pytest.approx(2.2945)
+    assert base64.b64decode(photo.placeholder)
+    thumb = photo.variant("thumb")
+    assert thumb is not None
+    assert (thumb.content_type, thumb.width, thumb.height) == ("image/webp", 240, 320)
+    assert thumb.url_expire_time is not None  # private: presigned
+    fetched = await http.get(thumb.url)
+    assert fetched.status_code == 200
+    assert len(fetched.content) == thumb.size_bytes
+    assert photo.variant("missing") is None
+
+    page = await pv.list_photos(
+        order=PhotoOrder.TAKEN_OLDEST_FIRST,
+        taken_after=datetime(2021, 5, 4, 16, 30, tzinfo=UTC),
+        taken_before=datetime(2021, 5, 4, 16, 31, tzinfo=UTC),
+        variants=["thumb"],
+    )
+    assert [(p.id, [v.name for v in p.variants]) for p in page.photos] == [(photo.id, ["thumb"])]
+    outside = await pv.list_photos(taken_before=datetime(2021, 5, 4, 16, 30, tzinfo=UTC))
+    assert outside.photos == ()
+
+    [url] = await pv.batch_get_photo_urls([photo.id], variant="preview")
+    assert url.variant == "preview"
+    assert url.url == photo.variant("preview").url  # type: ignore[union-attr]
+    assert url.url != photo.url
+    # The variants' URLs came with the photo: handed out again without an RPC.
+    calls = count_calls(monkeypatch, app.service)
+    assert await pv.get_url(photo.id, variant="thumb") == thumb.url
+    assert await pv.get_url(photo.id) == photo.url
+    assert sum(calls.values()) == 0
+
+
+async def test_a_variant_not_ready_is_answered_with_the_original(
+    connect: Connect, alice: User, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with connect(token=alice.token) as uploader:
+        pending = await uploader.upload(jpeg(), title="not processed yet")
+    async with connect(token=alice.token) as pv:  # a new client: an empty cache
+        calls = count_calls(monkeypatch, app.service)
+        [url] = await pv.batch_get_photo_urls([pending.id], variant="thumb")
+        assert (url.variant, url.url) == ("", pending.url)
+        # Not remembered as the thumb: asked again, since it may be ready by now.
+        assert await pv.get_url(pending.id, variant="thumb") == pending.url
+        assert calls == {"batch_get_photo_urls": 2}
+        assert await pv.get_url(pending.id) == pending.url  # remembered as the original
+        assert calls == {"batch_get_photo_urls": 2}
+
+
+def test_evicting_a_photo_forgets_its_variants_urls() -> None:
+    cache = UrlCache()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    cache.put("p1", "https://x/original", later)
+    cache.put("p1", "https://x/thumb", later, "thumb")
+    cache.put("p2", "https://x/other", later, "thumb")
+    assert cache.get("p1", "thumb") == "https://x/thumb"
+    assert cache.get("p1") == "https://x/original"
+    cache.evict("p1")
+    assert (cache.get("p1"), cache.get("p1", "thumb")) == (None, None)
+    assert cache.get("p2", "thumb") == "https://x/other"
 
 
 # The URL cache --------------------------------------------------------------------------------

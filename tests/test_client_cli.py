@@ -22,8 +22,9 @@ from photovault_server.server import RunningServer
 from photovault_server.transport.web import web_gateway
 from photovault_server.transport.web.asgi import running_web_gateway
 
-from .support.images import jpeg, png
+from .support.images import camera_exif, decoded_size, encode, halves, jpeg, png
 from .support.loopback import closed_port
+from .support.processing import process_due_photos
 from .support.users import User
 
 
@@ -124,6 +125,51 @@ async def test_upload_ls_get_rm_account(
     assert gone.code == 1
     assert gone.out == ""
     assert gone.err.strip() == f"photovault: PHOTO_NOT_FOUND: photo {cat_id} not found"
+
+
+async def test_processing_state_dimensions_taken_time_and_variant_urls(
+    env: dict[str, str], tmp_path: Path, app: App, http: httpx.AsyncClient
+) -> None:
+    exif = camera_exif(taken="2022:12:24 20:00:00", make="Nikon", model="Z6")
+    photo = encode(halves((480, 360), (9, 9, 9), (250, 250, 250)), "JPEG", exif=exif)
+    (tmp_path / "eve.jpg").write_bytes(photo)
+    up = await photovault("upload", str(tmp_path / "eve.jpg"), env=env)
+    assert up.code == 0, up.err
+    eve_id = up.out.split()[0]
+    pending = json.loads((await photovault("get", eve_id, "--json", env=env)).out)
+    assert (pending["processing_state"], pending["width"]) == ("pending", 0)
+    assert pending["variants"] == []
+    fallback = await photovault("get", eve_id, "--variant", "thumb", "--url", env=env)
+    assert fallback.code == 0
+    assert fallback.out.strip() == pending["url"]  # the original's, while the thumb is made
+    assert "thumb is not ready" in fallback.err
+
+    await process_due_photos(app)
+    table = await photovault("ls", env=env)
+    assert table.code == 0, table.err
+    row = next(line for line in table.out.splitlines() if eve_id in line)
+    for expected in ("480x360", "ready", "2022-12-2"):  # the taken day, in local time
+        assert expected in row
+    record = json.loads((await photovault("get", eve_id, "--json", env=env)).out)
+    assert record["processing_state"] == "ready"
+    assert (record["width"], record["height"]) == (480, 360)
+    assert record["taken_time"] == "2022-12-24T20:00:00+00:00"
+    assert record["camera"] == "Nikon Z6"
+    assert record["location"] is None
+    assert {v["name"] for v in record["variants"]} == {"thumb", "preview"}
+    shown = await photovault("get", eve_id, env=env)
+    assert "Nikon Z6" in shown.out
+    assert "variant thumb" in shown.out
+
+    thumb = await photovault("get", eve_id, "--variant", "thumb", "--url", env=env)
+    assert (thumb.code, thumb.err) == (0, "")
+    fetched = await http.get(thumb.out.strip())
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"] == "image/webp"
+    assert decoded_size(fetched.content) == (320, 240)
+    unknown = await photovault("get", eve_id, "--variant", "poster", "--url", env=env)
+    assert unknown.code == 1
+    assert "poster" in unknown.err
 
 
 async def test_upload_shows_progress_on_a_terminal(env: dict[str, str], tmp_path: Path) -> None:

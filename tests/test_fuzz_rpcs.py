@@ -36,6 +36,7 @@ from photovault_server.app import App
 from .support.grpc_status import call_error, details
 from .support.grpc_web import GET_ACCOUNT_FRAME, auth, frame, grpc_web_post, read_grpc_web
 from .support.images import jpeg
+from .support.processing import process_due_photos
 from .support.users import User, new_user, put_bytes, upload_photo
 
 StatusCode = grpc.StatusCode
@@ -137,12 +138,16 @@ int32 = st.integers(*INT32) | st.sampled_from([0, -1, 1, 500, 501, INT32[0], INT
 enum = st.integers(*INT32) | st.sampled_from([0, 1, 2, 3, -1, INT32[0], INT32[1]])
 # Enum fields take any int32 on the wire (proto3 enums are open).
 visibilities = enum.map(lambda v: cast(photo_pb2.Visibility, v))
-orders = enum.map(lambda v: cast(pb.PhotoOrder, v))
+orders = (enum | st.sampled_from([3, 4])).map(lambda v: cast(pb.PhotoOrder, v))
 repeated_text = st.one_of(
     st.lists(text, max_size=25),
     st.lists(st.text(chars, max_size=8), min_size=100, max_size=5_000),
     st.lists(huge_text, min_size=1, max_size=3),
 )
+# The session server's variants (PHOTOVAULT_VARIANTS' default), then anything.
+VARIANT_NAMES = ("thumb", "preview")
+variant_lists = half(st.lists(st.sampled_from(VARIANT_NAMES), max_size=4), repeated_text)
+variant_name = half(st.sampled_from(("", *VARIANT_NAMES)), text)
 timestamps = st.builds(
     timestamp_pb2.Timestamp,
     seconds=st.integers(*INT64) | st.sampled_from([TS_MIN, TS_MAX, TS_MIN - 1, TS_MAX + 1, 0]),
@@ -251,8 +256,8 @@ async def pending_bytes(stub: pb_grpc.PhotoServiceAsyncStub, user: User) -> int:
 
 @dataclass
 class Owner:
-    """A user with one confirmed photo (and a pending upload), and a second user with the
-    same, whose rows must never change."""
+    """A user with one confirmed photo, processed (READY, with variants), and a second user
+    with the same and a pending upload, whose rows must never change."""
 
     user: User
     photo: photo_pb2.Photo
@@ -262,7 +267,7 @@ class Owner:
 
 
 @pytest.fixture
-async def owner(stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient) -> Owner:
+async def owner(stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, app: App) -> Owner:
     user, other = new_user(), new_user()
     photo = await upload_photo(stub, http, user, jpeg(), title="mine", tags=["a"])
     other_photo = await upload_photo(stub, http, other, jpeg(), title="theirs")
@@ -270,7 +275,10 @@ async def owner(stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient) ->
         pb.CreateUploadUrlRequest(file_name="p.jpg", content_type="image/jpeg", size_bytes=10),
         metadata=other.metadata,
     )
-    return Owner(user, photo, other, other_photo, ticket.upload_id)
+    await process_due_photos(app)
+    ready = await stub.GetPhoto(pb.GetPhotoRequest(id=photo.id), metadata=user.metadata)
+    assert ready.photo.processing_state == photo_pb2.PROCESSING_STATE_READY
+    return Owner(user, ready.photo, other, other_photo, ticket.upload_id)
 
 
 def resolve(value: str, owner: Owner) -> str:
@@ -399,6 +407,9 @@ async def test_get_photo(
     ),
     content_type=text,
     order=orders,
+    taken_after=optional_timestamp,
+    taken_before=optional_timestamp,
+    variants=variant_lists,
 )
 async def test_list_photos(
     stub: pb_grpc.PhotoServiceAsyncStub,
@@ -412,6 +423,9 @@ async def test_list_photos(
     visibility: photo_pb2.Visibility,
     content_type: str,
     order: pb.PhotoOrder,
+    taken_after: timestamp_pb2.Timestamp | None,
+    taken_before: timestamp_pb2.Timestamp | None,
+    variants: list[str],
 ) -> None:
     request = pb.ListPhotosRequest(
         page_size=page_size,
@@ -423,23 +437,85 @@ async def test_list_photos(
         visibility=visibility,
         content_type=content_type,
         order=order,
+        taken_after=taken_after,
+        taken_before=taken_before,
+        variants=variants,
     )
     out = await attempt(lambda r: stub.ListPhotos(r, metadata=owner.user.metadata), request)
+    known = set(variants) <= set(VARIANT_NAMES) and len(variants) <= len(VARIANT_NAMES)
     if out.error is None:
+        assert known, "unknown variant names were accepted"
         assert isinstance(out.response, pb.ListPhotosResponse)
         assert {p.owner_id for p in out.response.photos} <= {owner.user.id}
+        wanted = set(variants) or set(VARIANT_NAMES)
+        for photo in out.response.photos:  # the owner's one READY photo: what was asked for
+            assert {v.name for v in photo.variants} == wanted
+            assert all(v.url for v in photo.variants)
+    elif known and out.error.code() == StatusCode.INVALID_ARGUMENT:
+        assert not any(f.startswith("variants") for f in details(out.error)["fields"])
+
+
+# Seconds around the owner's photo's create time (its taken time: a bare jpeg() has none).
+near = st.integers(-3, 3) | st.integers(-86_400, 86_400)
 
 
 @FUZZ
-@given(photo_ids=st.lists(ids, max_size=120) | repeated_text)
-async def test_batch_get_photo_urls(
-    stub: pb_grpc.PhotoServiceAsyncStub, owner: Owner, photo_ids: list[str]
+@given(
+    after=st.none() | near,
+    before=st.none() | near,
+    order=st.sampled_from([0, 1, 2, 3, 4]).map(lambda v: cast(pb.PhotoOrder, v)),
+    variants=st.lists(st.sampled_from(VARIANT_NAMES), max_size=2, unique=True),
+)
+async def test_list_photos_by_taken_time(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    owner: Owner,
+    after: int | None,
+    before: int | None,
+    order: pb.PhotoOrder,
+    variants: list[str],
 ) -> None:
-    request = pb.BatchGetPhotoUrlsRequest(photo_ids=[resolve(i, owner) for i in photo_ids])
+    """Valid taken-time windows, orders and variant names: always answered, and the owner's
+    photo is listed exactly when its taken time (its create time standing in) is inside."""
+    created = owner.photo.create_time.ToNanoseconds()
+
+    def stamp(offset: int | None) -> timestamp_pb2.Timestamp | None:
+        if offset is None:
+            return None
+        value = timestamp_pb2.Timestamp()
+        value.FromNanoseconds(created + offset * 1_000_000_000)
+        return value
+
+    request = pb.ListPhotosRequest(
+        taken_after=stamp(after), taken_before=stamp(before), order=order, variants=variants
+    )
+    out = await attempt(lambda r: stub.ListPhotos(r, metadata=owner.user.metadata), request)
+    if after is not None and before is not None and after >= before:
+        assert out.error is not None  # an empty window is refused
+        assert out.error.code() == StatusCode.INVALID_ARGUMENT
+        return
+    assert isinstance(out.response, pb.ListPhotosResponse)
+    inside = (after is None or after <= 0) and (before is None or before > 0)
+    assert [p.id for p in out.response.photos] == ([owner.photo.id] if inside else [])
+    for photo in out.response.photos:
+        assert sorted(v.name for v in photo.variants) == sorted(variants or VARIANT_NAMES)
+
+
+@FUZZ
+@given(photo_ids=st.lists(ids, max_size=120) | repeated_text, variant=variant_name)
+async def test_batch_get_photo_urls(
+    stub: pb_grpc.PhotoServiceAsyncStub, owner: Owner, photo_ids: list[str], variant: str
+) -> None:
+    request = pb.BatchGetPhotoUrlsRequest(
+        photo_ids=[resolve(i, owner) for i in photo_ids], variant=variant
+    )
     out = await attempt(lambda r: stub.BatchGetPhotoUrls(r, metadata=owner.user.metadata), request)
     if out.error is None:
         assert isinstance(out.response, pb.BatchGetPhotoUrlsResponse)
         assert {u.photo_id for u in out.response.urls} <= {owner.photo.id}
+        assert variant in ("", *VARIANT_NAMES), "an unknown variant was accepted"
+        urls = {v.name: v.url for v in owner.photo.variants}
+        for url in out.response.urls:  # READY: the variant itself, never its fallback
+            assert (url.variant, url.url) == (variant, urls.get(variant, owner.photo.url))
     elif OTHER in photo_ids and out.error.code() != StatusCode.INVALID_ARGUMENT:
         assert out.error.code() == StatusCode.NOT_FOUND
 

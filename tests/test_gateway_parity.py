@@ -32,8 +32,9 @@ from .support.callers import (
     native_caller,
     patch_core,
 )
-from .support.images import jpeg
-from .support.users import User, put_bytes
+from .support.images import camera_exif, encode, halves, jpeg
+from .support.processing import process_due_photos
+from .support.users import User, put_bytes, upload_photo
 
 
 @pytest.fixture(params=PROTOCOLS)
@@ -171,6 +172,68 @@ async def test_every_rpc_matches_native_grpc(
     )
 
 
+async def test_processed_photos_match_native_grpc(
+    caller: Caller,
+    native: Caller,
+    app: App,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    http: httpx.AsyncClient,
+    alice: User,
+) -> None:
+    """What the worker adds (state, size, taken time, camera, location, placeholder, variants
+    with their URLs) and the requests that select it, alike on every protocol (Connect JSON
+    maps GeoPoint, the enum and the nested Timestamps on its own)."""
+    exif = camera_exif(
+        orientation=8,
+        taken="2020:02:29 23:59:59",
+        offset="-03:30",
+        make="Fujifilm",
+        model="X-T4",
+        gps=(33.8568, "S", 151.2153, "E"),
+    )
+    data = encode(halves((60, 40), (200, 10, 10), (10, 10, 200)), "JPEG", exif=exif)
+    photo = await upload_photo(stub, http, alice, data, title="processed")
+    await process_due_photos(app)
+
+    async def both(rpc: str, request: Message) -> Message:
+        web_outcome = await caller(rpc, request, alice)
+        native_outcome = await native(rpc, request, alice)
+        assert web_outcome.reply is not None, (rpc, web_outcome)
+        assert web_outcome.reply == native_outcome.reply
+        return web_outcome.reply
+
+    got = await both("GetPhoto", pb.GetPhotoRequest(id=photo.id))
+    assert isinstance(got, pb.GetPhotoResponse)
+    ready = got.photo
+    assert ready.processing_state == photo_pb2.PROCESSING_STATE_READY
+    assert (ready.width, ready.height, ready.camera) == (40, 60, "Fujifilm X-T4")
+    assert ready.taken_time.ToSeconds() == 1583033399  # 2020-03-01T03:29:59Z
+    assert ready.location.latitude < 0 < ready.location.longitude
+    assert ready.placeholder
+    assert {v.name for v in ready.variants} == {"thumb", "preview"}
+    assert all(v.url and v.url_expire_time.seconds for v in ready.variants)
+
+    day = pb.ListPhotosRequest(
+        order=pb.PHOTO_ORDER_TAKEN_NEWEST_FIRST,
+        taken_after=ready.taken_time,
+        variants=["thumb"],
+    )
+    listed = await both("ListPhotos", day)
+    assert isinstance(listed, pb.ListPhotosResponse)
+    assert [(p.id, [v.name for v in p.variants]) for p in listed.photos] == [(photo.id, ["thumb"])]
+    before = pb.ListPhotosRequest(
+        order=pb.PHOTO_ORDER_TAKEN_OLDEST_FIRST, taken_before=ready.taken_time
+    )
+    assert await both("ListPhotos", before) == pb.ListPhotosResponse()
+
+    urls = await both(
+        "BatchGetPhotoUrls", pb.BatchGetPhotoUrlsRequest(photo_ids=[photo.id], variant="preview")
+    )
+    assert isinstance(urls, pb.BatchGetPhotoUrlsResponse)
+    preview = next(v for v in ready.variants if v.name == "preview")
+    assert [(u.variant, u.url) for u in urls.urls] == [("preview", preview.url)]
+
+
 async def test_multipart_rpcs_match_native_grpc(
     caller: Caller, native: Caller, http: httpx.AsyncClient, alice: User
 ) -> None:
@@ -237,6 +300,16 @@ ERROR_CASES = [
         id="bad-fields",
     ),
     pytest.param("ListPhotos", pb.ListPhotosRequest(tags=["é" * 51]), True, 3, id="bad-tag"),
+    pytest.param(
+        "ListPhotos", pb.ListPhotosRequest(variants=["thumb", "poster"]), True, 3, id="bad-variants"
+    ),
+    pytest.param(
+        "BatchGetPhotoUrls",
+        pb.BatchGetPhotoUrlsRequest(photo_ids=[str(uuid.uuid4())], variant="poster"),
+        True,
+        3,
+        id="bad-variant",
+    ),
     pytest.param(
         "UpdatePhoto",
         pb.UpdatePhotoRequest(photo=photo_pb2.Photo(id=str(uuid.uuid4()))),

@@ -27,7 +27,18 @@ from ._errors import (
     error_from_status,
 )
 from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG
-from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
+from ._models import (
+    Account,
+    GeoPoint,
+    Photo,
+    PhotoOrder,
+    PhotoPage,
+    PhotoUrl,
+    PhotoVariant,
+    ProcessingState,
+    UploadTicket,
+    Visibility,
+)
 from ._multipart import MultipartUpload, PartUrl, UploadedPart
 from ._retry import RetryPolicy
 from ._upload import ProgressCallback
@@ -40,6 +51,7 @@ __all__ = [
     "Code",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "GeoPoint",
     "Internal",
     "InvalidArgument",
     "MultipartUpload",
@@ -50,8 +62,10 @@ __all__ = [
     "PhotoOrder",
     "PhotoPage",
     "PhotoUrl",
+    "PhotoVariant",
     "PhotoVaultClient",
     "PhotoVaultError",
+    "ProcessingState",
     "ProgressCallback",
     "QuotaExceeded",
     "ResourceExhausted",

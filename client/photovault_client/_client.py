@@ -228,10 +228,15 @@ class PhotoVaultClient:
         visibility: Visibility | None = None,
         content_type: str = "",
         order: PhotoOrder = PhotoOrder.UNSPECIFIED,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
+        variants: Sequence[str] = (),
         timeout: float | None = None,
     ) -> PhotoPage:
         """One page of the caller's photos; pass `next_page_token` back, with the same
-        filters, for the next (or use iter_photos)."""
+        filters, for the next (or use iter_photos). `taken_after`/`taken_before` filter by
+        taken time (a photo without one: its create time); `variants` names the variants whose
+        URLs come with each photo (empty: all)."""
         request = pb.ListPhotosRequest(
             page_size=page_size,
             page_token=page_token,
@@ -240,11 +245,16 @@ class PhotoVaultClient:
             visibility=int(visibility or Visibility.UNSPECIFIED),  # type: ignore[arg-type]
             content_type=content_type,
             order=int(order),  # type: ignore[arg-type]
+            variants=list(_tags(variants)),
         )
         if created_after is not None:
             request.created_after.CopyFrom(convert.timestamp(created_after))
         if created_before is not None:
             request.created_before.CopyFrom(convert.timestamp(created_before))
+        if taken_after is not None:
+            request.taken_after.CopyFrom(convert.timestamp(taken_after))
+        if taken_before is not None:
+            request.taken_before.CopyFrom(convert.timestamp(taken_before))
         response = await self._call(rpcs.LIST_PHOTOS, request, timeout)
         for photo in response.photos:
             self._remember(photo)
@@ -261,6 +271,9 @@ class PhotoVaultClient:
         visibility: Visibility | None = None,
         content_type: str = "",
         order: PhotoOrder = PhotoOrder.UNSPECIFIED,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
+        variants: Sequence[str] = (),
         timeout: float | None = None,
     ) -> AsyncIterator[Photo]:
         """Every photo matching the filters, page after page (`timeout` is per page)."""
@@ -276,6 +289,9 @@ class PhotoVaultClient:
                 visibility=visibility,
                 content_type=content_type,
                 order=order,
+                taken_after=taken_after,
+                taken_before=taken_before,
+                variants=variants,
                 timeout=timeout,
             )
             for photo in page.photos:
@@ -285,15 +301,19 @@ class PhotoVaultClient:
                 return
 
     async def batch_get_photo_urls(
-        self, photo_ids: Sequence[str], *, timeout: float | None = None
+        self, photo_ids: Sequence[str], *, variant: str = "", timeout: float | None = None
     ) -> list[PhotoUrl]:
         """Fresh download URLs for up to 100 photos, in request order (always an RPC; see
-        get_url and get_urls for the cached way)."""
-        request = pb.BatchGetPhotoUrlsRequest(photo_ids=list(photo_ids))
+        get_url and get_urls for the cached way). With a `variant` (e.g. "thumb"), that
+        variant's URLs; a photo without it ready is answered with its original's URL and an
+        empty `PhotoUrl.variant`."""
+        request = pb.BatchGetPhotoUrlsRequest(photo_ids=list(photo_ids), variant=variant)
         response = await self._call(rpcs.BATCH_GET_PHOTO_URLS, request, timeout)
         urls = [convert.photo_url(u) for u in response.urls]
         for url in urls:
-            self._urls.put(url.photo_id, url.url, url.expire_time)
+            # Kept under what it fetches: an original handed out in a variant's stead is not
+            # remembered as the variant, so the variant is asked for again once it is ready.
+            self._urls.put(url.photo_id, url.url, url.expire_time, url.variant)
         return urls
 
     async def update_photo(
@@ -337,27 +357,30 @@ class PhotoVaultClient:
 
     # Cached download URLs ------------------------------------------------------------------
 
-    async def get_url(self, photo_id: str, *, timeout: float | None = None) -> str:
-        """The photo's download URL: from the cache while it has more than the margin of
-        life left (no RPC), else from BatchGetPhotoUrls."""
-        return (await self.get_urls([photo_id], timeout=timeout))[photo_id]
+    async def get_url(
+        self, photo_id: str, *, variant: str = "", timeout: float | None = None
+    ) -> str:
+        """The photo's download URL (or its `variant`'s, falling back to the original's while
+        the variant is not ready): from the cache while it has more than the margin of life
+        left (no RPC), else from BatchGetPhotoUrls."""
+        return (await self.get_urls([photo_id], variant=variant, timeout=timeout))[photo_id]
 
     async def get_urls(
-        self, photo_ids: Iterable[str], *, timeout: float | None = None
+        self, photo_ids: Iterable[str], *, variant: str = "", timeout: float | None = None
     ) -> dict[str, str]:
-        """Download URLs by photo id; only the ids without a fresh cached URL are fetched, in
-        batches of 100."""
+        """Download URLs by photo id (of `variant` when given, as get_url); only the ids
+        without a fresh cached URL are fetched, in batches of 100."""
         found: dict[str, str] = {}
         missing: list[str] = []
         for photo_id in dict.fromkeys(photo_ids):  # each id once, in order
-            cached = self._urls.get(photo_id)
+            cached = self._urls.get(photo_id, variant)
             if cached is not None:
                 found[photo_id] = cached
             else:
                 missing.append(photo_id)
         for start in range(0, len(missing), MAX_BATCH_IDS):
             batch = missing[start : start + MAX_BATCH_IDS]
-            for url in await self.batch_get_photo_urls(batch, timeout=timeout):
+            for url in await self.batch_get_photo_urls(batch, variant=variant, timeout=timeout):
                 found[url.photo_id] = url.url
         return found
 
@@ -523,6 +546,8 @@ class PhotoVaultClient:
     def _remember(self, message: photo_pb2.Photo) -> Photo:
         photo = convert.photo(message)
         self._urls.put(photo.id, photo.url, photo.url_expire_time)
+        for variant in photo.variants:
+            self._urls.put(photo.id, variant.url, variant.url_expire_time, variant.name)
         return photo
 
 

@@ -10,7 +10,17 @@ from google.protobuf.message import Message
 from photovault.v1 import account_pb2, photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 
-from ._models import Account, Photo, PhotoPage, PhotoUrl, UploadTicket, Visibility
+from ._models import (
+    Account,
+    GeoPoint,
+    Photo,
+    PhotoPage,
+    PhotoUrl,
+    PhotoVariant,
+    ProcessingState,
+    UploadTicket,
+    Visibility,
+)
 
 
 def _time(message: Message, field: str) -> datetime | None:
@@ -52,12 +62,41 @@ def photo(message: photo_pb2.Photo) -> Photo:
         update_time=_required_time(message, "update_time"),
         url=message.url,
         url_expire_time=_time(message, "url_expire_time"),
+        processing_state=_processing_state(message.processing_state),
+        width=message.width,
+        height=message.height,
+        taken_time=_time(message, "taken_time"),
+        camera=message.camera,
+        location=_location(message),
+        placeholder=message.placeholder,
+        variants=tuple(_variant(v) for v in message.variants),
     )
+
+
+def _variant(message: photo_pb2.PhotoVariant) -> PhotoVariant:
+    return PhotoVariant(
+        name=message.name,
+        content_type=message.content_type,
+        width=message.width,
+        height=message.height,
+        size_bytes=message.size_bytes,
+        url=message.url,
+        url_expire_time=_time(message, "url_expire_time"),
+    )
+
+
+def _location(message: photo_pb2.Photo) -> GeoPoint | None:
+    if not message.HasField("location"):
+        return None
+    return GeoPoint(latitude=message.location.latitude, longitude=message.location.longitude)
 
 
 def photo_url(message: photo_pb2.PhotoUrl) -> PhotoUrl:
     return PhotoUrl(
-        photo_id=message.photo_id, url=message.url, expire_time=_time(message, "expire_time")
+        photo_id=message.photo_id,
+        url=message.url,
+        expire_time=_time(message, "expire_time"),
+        variant=message.variant,
     )
 
 
@@ -86,6 +125,13 @@ def upload_ticket(message: pb.CreateUploadUrlResponse) -> UploadTicket:
         required_headers=dict(message.required_headers),
         expire_time=_time(message, "expire_time"),
     )
+
+
+def _processing_state(value: int) -> ProcessingState:
+    try:
+        return ProcessingState(value)
+    except ValueError:  # a value added by a newer server
+        return ProcessingState.UNSPECIFIED
 
 
 def _visibility(value: int) -> Visibility:

@@ -25,6 +25,39 @@ class PhotoOrder(enum.IntEnum):
     UNSPECIFIED = 0
     NEWEST_FIRST = 1
     OLDEST_FIRST = 2
+    TAKEN_NEWEST_FIRST = 3  # by taken time; a photo without one sorts by its create time
+    TAKEN_OLDEST_FIRST = 4
+
+
+class ProcessingState(enum.IntEnum):
+    """Whether the server's worker has made the variants and read the metadata
+    (photovault.v1.ProcessingState); until READY a photo has only its original."""
+
+    UNSPECIFIED = 0
+    PENDING = 1
+    READY = 2
+    FAILED = 3  # the bytes can never be processed; the original is still served
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    """Where a photo was taken (EXIF GPS, degrees WGS 84); only ever sent to its owner."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoVariant:
+    """A smaller rendition made by the worker (e.g. "thumb", "preview"), without metadata."""
+
+    name: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    url: str
+    url_expire_time: datetime | None  # None for unsigned (public) URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +78,31 @@ class Photo:
     update_time: datetime
     url: str
     url_expire_time: datetime | None  # None for unsigned (public) URLs
+    # Read from the bytes by the worker: 0, None and empty until processing_state is READY.
+    processing_state: ProcessingState = ProcessingState.UNSPECIFIED
+    width: int = 0  # after EXIF orientation
+    height: int = 0
+    taken_time: datetime | None = None
+    camera: str = ""
+    location: GeoPoint | None = None
+    placeholder: str = ""  # ThumbHash, base64
+    variants: tuple[PhotoVariant, ...] = ()
+
+    def variant(self, name: str) -> PhotoVariant | None:
+        """The ready variant of that name, if the server sent it."""
+        return next((v for v in self.variants if v.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
 class PhotoUrl:
-    """A download URL for one photo."""
+    """A download URL for one photo, or for one of its variants."""
 
     photo_id: str
     url: str
     expire_time: datetime | None  # None for unsigned (public) URLs
+    # The variant the URL fetches; empty for the original (also when the variant asked for
+    # is not ready yet: the server answers with the original's URL then).
+    variant: str = ""
 
 
 @dataclass(frozen=True, slots=True)

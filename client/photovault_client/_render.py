@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ._models import Account, Photo
+from ._models import Account, Photo, PhotoVariant, ProcessingState
 
 
 def human_size(size: int) -> str:
@@ -31,6 +31,26 @@ def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone().strftime(fmt) if value is not None else ""
 
 
+def _state(photo: Photo) -> str:
+    return photo.processing_state.name.lower() if photo.processing_state else ""
+
+
+def _dimensions(photo: Photo) -> str:
+    return f"{photo.width}x{photo.height}" if photo.width and photo.height else ""
+
+
+def _variant_record(variant: PhotoVariant) -> dict[str, Any]:
+    return {
+        "name": variant.name,
+        "content_type": variant.content_type,
+        "width": variant.width,
+        "height": variant.height,
+        "size_bytes": variant.size_bytes,
+        "url": variant.url,
+        "url_expire_time": _time(variant.url_expire_time) or None,
+    }
+
+
 def photo_record(photo: Photo) -> dict[str, Any]:
     return {
         "id": photo.id,
@@ -46,6 +66,18 @@ def photo_record(photo: Photo) -> dict[str, Any]:
         "update_time": _time(photo.update_time),
         "url": photo.url,
         "url_expire_time": _time(photo.url_expire_time) or None,
+        "processing_state": _state(photo),
+        "width": photo.width,
+        "height": photo.height,
+        "taken_time": _time(photo.taken_time) or None,
+        "camera": photo.camera,
+        "location": (
+            {"latitude": photo.location.latitude, "longitude": photo.location.longitude}
+            if photo.location is not None
+            else None
+        ),
+        "placeholder": photo.placeholder,
+        "variants": [_variant_record(v) for v in photo.variants],
     }
 
 
@@ -66,8 +98,11 @@ def photos_table(photos: Iterable[Photo]) -> Table:
     table.add_column("TITLE", overflow="fold")
     table.add_column("FILE", overflow="fold")
     table.add_column("SIZE", justify="right", no_wrap=True)
+    table.add_column("PIXELS", justify="right", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
     table.add_column("TAGS", overflow="fold")
     table.add_column("VIS", no_wrap=True)
+    table.add_column("TAKEN", no_wrap=True)
     table.add_column("CREATED", no_wrap=True)
     for photo in photos:
         table.add_row(
@@ -75,8 +110,11 @@ def photos_table(photos: Iterable[Photo]) -> Table:
             Text(photo.title),
             Text(photo.file_name),
             human_size(photo.size_bytes),
+            _dimensions(photo),
+            _state(photo),
             Text(", ".join(photo.tags)),
             photo.visibility.name.lower(),
+            _local(photo.taken_time),
             _local(photo.create_time, "%Y-%m-%d"),
         )
     return table
@@ -106,8 +144,26 @@ def photo_details(photo: Photo) -> Table:
             ("created", _local(photo.create_time)),
             ("updated", _local(photo.update_time)),
             ("url expires", _local(photo.url_expire_time) or "never (public)"),
+            ("processing", _state(photo)),
+            *_processed_fields(photo),
         ]
     )
+
+
+def _processed_fields(photo: Photo) -> list[tuple[str, str]]:
+    """What the worker read from the bytes, once it has."""
+    if photo.processing_state != ProcessingState.READY:
+        return []
+    rows = [("pixels", _dimensions(photo))]
+    if photo.taken_time is not None:
+        rows.append(("taken", _local(photo.taken_time)))
+    if photo.camera:
+        rows.append(("camera", photo.camera))
+    if photo.location is not None:
+        rows.append(("location", f"{photo.location.latitude:.5f}, {photo.location.longitude:.5f}"))
+    for v in photo.variants:
+        rows.append((f"variant {v.name}", f"{v.width}x{v.height} {human_size(v.size_bytes)}"))
+    return rows
 
 
 def account_details(account: Account) -> Table:

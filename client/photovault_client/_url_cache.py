@@ -22,7 +22,8 @@ def utc_now() -> datetime:
 
 
 class UrlCache:
-    """photo id -> (url, fresh until), least recently used evicted beyond `max_entries`."""
+    """(photo id, variant) -> (url, fresh until), least recently used evicted beyond
+    `max_entries`; the variant is "" for the original."""
 
     def __init__(
         self,
@@ -36,12 +37,12 @@ class UrlCache:
         self._unsigned_ttl = unsigned_ttl
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[str, datetime]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, photo_id: str, url: str, expire_time: datetime | None) -> None:
+    def put(self, photo_id: str, url: str, expire_time: datetime | None, variant: str = "") -> None:
         """Remembers a URL the service handed out; one too close to expiry is not kept."""
         if not url or self._max_entries <= 0:
             return
@@ -50,28 +51,32 @@ class UrlCache:
             fresh_until = now + self._unsigned_ttl
         else:
             fresh_until = expire_time - self._margin
+        key = (photo_id, variant)
         if fresh_until <= now:
-            self._entries.pop(photo_id, None)
+            self._entries.pop(key, None)
             return
-        self._entries[photo_id] = (url, fresh_until)
-        self._entries.move_to_end(photo_id)
+        self._entries[key] = (url, fresh_until)
+        self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
-    def get(self, photo_id: str) -> str | None:
+    def get(self, photo_id: str, variant: str = "") -> str | None:
         """The cached URL while it is fresh, else None (and the stale entry is dropped)."""
-        entry = self._entries.get(photo_id)
+        key = (photo_id, variant)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         url, fresh_until = entry
         if self._clock() >= fresh_until:
-            del self._entries[photo_id]
+            del self._entries[key]
             return None
-        self._entries.move_to_end(photo_id)
+        self._entries.move_to_end(key)
         return url
 
     def evict(self, photo_id: str) -> None:
-        self._entries.pop(photo_id, None)
+        """Forgets the photo's URLs, the original's and every variant's."""
+        for key in [k for k in self._entries if k[0] == photo_id]:
+            del self._entries[key]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -3,6 +3,7 @@
     photovault upload cat.jpg dog.png --tag pets --public
     photovault ls --tag pets            # a table; --json for scripts
     photovault get ID --url             # just the download URL
+    photovault get ID --variant thumb --url   # the thumbnail's URL
     photovault rm ID
     photovault account
 
@@ -151,6 +152,13 @@ async def _ls(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) ->
 
 
 async def _get(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    if args.url and args.variant:
+        (url,) = await pv.batch_get_photo_urls([args.id], variant=args.variant)
+        if url.variant != args.variant:
+            # The server's answer while the variant is not ready: the original's URL.
+            term.err.print(f"{args.variant} is not ready: the original's URL", markup=False)
+        term.line(url.url)
+        return EXIT_OK
     if args.url:
         term.line(await pv.get_url(args.id))
         return EXIT_OK
@@ -284,6 +292,13 @@ def add_client_commands(
     )
     get.add_argument("id", help="photo id")
     get.add_argument("--url", action="store_true", help="print only its download URL")
+    get.add_argument(
+        "--variant",
+        default="",
+        metavar="NAME",
+        help="with --url: that variant's URL (e.g. thumb, preview); the original's while the "
+        "variant is not ready",
+    )
     get.add_argument("--json", action="store_true", help="JSON instead of a table")
     get.set_defaults(func=_runner(_get))
 

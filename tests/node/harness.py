@@ -36,7 +36,7 @@ def require_packages(*names: str) -> None:
 
 def build_web_client() -> Path:
     """Bundles client/web into client/web/dist (esbuild, a fraction of a second)."""
-    require_packages("esbuild", "@connectrpc/connect-web", "@bufbuild/protobuf")
+    require_packages("esbuild", "@connectrpc/connect-web", "@bufbuild/protobuf", "thumbhash")
     done = subprocess.run(
         [node(), str(WEB_CLIENT / "build.mjs")],
         cwd=REPO_ROOT,

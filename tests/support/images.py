@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import zlib
 
 from PIL import Image
@@ -98,3 +99,14 @@ def animated(
 ) -> bytes:
     frames = [Image.new("RGB", size, c) for c in colours]
     return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def photo_like(size: tuple[int, int], seed: int = 0, quality: int = 90) -> bytes:
+    """A JPEG that compresses like a photo (smooth colour fields, gradients, some noise), so
+    variant sizes against the original are realistic."""
+    rnd = random.Random(seed)
+    cells = Image.new("RGB", (8, 6))
+    cells.putdata([(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(48)])
+    smooth = cells.resize(size, Image.Resampling.BICUBIC)
+    noise = Image.effect_noise(size, 48).convert("RGB")
+    return encode(Image.blend(smooth, noise, 0.12), "JPEG", quality=quality)

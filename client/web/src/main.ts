@@ -8,6 +8,7 @@
 
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { thumbHashToDataURL } from "thumbhash";
 import type { Photo } from "./gen/photovault/v1/photo_pb.js";
 import { PhotoService } from "./gen/photovault/v1/photo_service_pb.js";
 import { forgetUpload, partsSettings, uploadInParts, type PartsSettings } from "./multipart.js";
@@ -137,23 +138,57 @@ async function uploadOne(
 
 // A URL can expire while the page stays open (or come from a cache older than it): when an
 // image fails to load, ask the service for a fresh URL once, instead of a broken tile.
-async function reloadWithFreshUrl(pv: PhotoClient, img: HTMLImageElement, id: string): Promise<void> {
+async function reloadWithFreshUrl(
+  pv: PhotoClient,
+  img: HTMLImageElement,
+  id: string,
+  variant: string,
+): Promise<void> {
   if (img.dataset["refreshed"]) return;
   img.dataset["refreshed"] = "1";
-  const response = await pv.batchGetPhotoUrls({ photoIds: [id] });
+  const response = await pv.batchGetPhotoUrls({ photoIds: [id], variant });
   const fresh = response.urls[0]?.url;
   if (fresh && fresh !== img.src) img.src = fresh;
 }
 
+const THUMB = "thumb";
+const PREVIEW = "preview";
+
+// The ThumbHash the worker stored, as a tiny PNG data URL (empty until the photo is processed
+// or when the hash is unreadable: the tile then waits on a plain background).
+function placeholderUrl(placeholder: string): string {
+  if (placeholder === "") return "";
+  try {
+    return thumbHashToDataURL(Uint8Array.from(atob(placeholder), (c) => c.charCodeAt(0)));
+  } catch {
+    return "";
+  }
+}
+
+// A tile: the blurred placeholder at once, the `thumb` variant over it once loaded (the
+// original until the photo is processed), and the `preview` (else the original) on click.
 function photoCard(pv: PhotoClient, photo: Photo): HTMLElement {
   const figure = document.createElement("figure");
   figure.dataset["photoId"] = photo.id;
+  const thumb = photo.variants.find((v) => v.name === THUMB);
+  const preview = photo.variants.find((v) => v.name === PREVIEW);
+  const link = document.createElement("a");
+  link.href = preview?.url ?? photo.url;
+  link.target = "_blank";
+  link.rel = "noopener";
   const img = document.createElement("img");
   img.addEventListener("error", () => {
-    reloadWithFreshUrl(pv, img, photo.id).catch(() => undefined);
+    reloadWithFreshUrl(pv, img, photo.id, thumb ? THUMB : "").catch(() => undefined);
   });
-  img.src = photo.url;
+  const blurred = placeholderUrl(photo.placeholder);
+  if (blurred !== "") {
+    img.style.background = `#f4f4f4 url("${blurred}") center / contain no-repeat`;
+    img.style.imageRendering = "auto";
+  }
+  img.src = thumb?.url ?? photo.url;
   img.alt = photo.title || photo.fileName;
+  img.decoding = "async";
+  link.append(img);
   const caption = document.createElement("figcaption");
   const title = document.createElement("strong");
   title.className = "title";
@@ -162,9 +197,10 @@ function photoCard(pv: PhotoClient, photo: Photo): HTMLElement {
   tags.className = "tags";
   tags.textContent = photo.tags.map((tag) => `#${tag}`).join(" ");
   const meta = document.createElement("small");
-  meta.textContent = `${photo.contentType}, ${photo.sizeBytes} bytes`;
+  const pixels = photo.width > 0 ? `, ${photo.width}×${photo.height}` : "";
+  meta.textContent = `${photo.contentType}, ${photo.sizeBytes} bytes${pixels}`;
   caption.append(title, tags, meta);
-  figure.append(img, caption);
+  figure.append(link, caption);
   return figure;
 }
 

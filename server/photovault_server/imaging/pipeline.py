@@ -42,8 +42,10 @@ class VariantFormat:
     options: tuple[tuple[str, object], ...]
 
 
+# WebP method 1, not libwebp's default 4: four times faster to encode at the same quality (PSNR
+# within 0.4 dB) for about 3% more bytes (measured by `python -m bench.variants`).
 VARIANT_FORMATS: dict[str, VariantFormat] = {
-    "image/webp": VariantFormat("WEBP", ".webp", True, (("quality", 80), ("method", 4))),
+    "image/webp": VariantFormat("WEBP", ".webp", True, (("quality", 80), ("method", 1))),
     "image/jpeg": VariantFormat(
         "JPEG", ".jpg", False, (("quality", 82), ("progressive", True), ("optimize", True))
     ),
@@ -54,6 +56,10 @@ DEFAULT_MAX_PIXELS = 100_000_000
 _PLACEHOLDER_SIDE = 32
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+# Bicubic with a box reduction first when shrinking by 2x or more: as sharp as Lanczos by PSNR
+# on photos, a quarter cheaper (bench/variants.py measures both).
+DEFAULT_RESAMPLE = Image.Resampling.BICUBIC
+_REDUCING_GAP = 2.0
 
 
 class ImagePipeline:
@@ -63,6 +69,7 @@ class ImagePipeline:
         *,
         content_type: str = "image/webp",
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        resample: Image.Resampling = DEFAULT_RESAMPLE,
     ) -> None:
         if not specs:
             raise ValueError("at least one variant is needed")
@@ -74,6 +81,7 @@ class ImagePipeline:
         self.content_type = content_type
         self.format = VARIANT_FORMATS[content_type]
         self.max_pixels = max_pixels
+        self.resample = resample
         # Pillow's own bomb check (at open, for every format) must never be stricter than ours,
         # nor much looser: twice the limit is where it raises rather than warns.
         Image.MAX_IMAGE_PIXELS = max_pixels
@@ -122,12 +130,16 @@ class ImagePipeline:
             img.draft(img.mode, (w, h))
         img.load()  # raises on truncated data; animated images: the first frame
         icc = img.info.get("icc_profile")
-        image = _to_srgb(ImageOps.exif_transpose(img), icc, keep_alpha=self.format.has_alpha)
+        # In place and released once resized: one full-size copy in memory at a time.
+        ImageOps.exif_transpose(img, in_place=True)
+        source = _to_srgb(img, icc, keep_alpha=self.format.has_alpha)
+        if source is not img:
+            img.close()
         rendered = []
-        source = image
         for spec, size in zip(self.specs, sizes, strict=True):
             if source.size != size:
-                source = source.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                source = source.resize(size, self.resample, reducing_gap=_REDUCING_GAP)
+                img.close()  # idempotent; the decoded pixels are not needed any more
             rendered.append(self._encode(spec.name, source))
         return ProcessedImage(
             metadata=ImageMetadata(
