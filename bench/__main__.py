@@ -9,7 +9,17 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cdn, cold_start, fleet_cache, gateway, list_photos, multipart, signing, tracing
+from . import (
+    cdn,
+    cold_start,
+    fleet_cache,
+    gateway,
+    list_photos,
+    listing_scale,
+    multipart,
+    signing,
+    tracing,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -27,6 +37,7 @@ def render(
     cdn_results: cdn.CdnResults,
     traced: tracing.TracingCost,
     uploads: list[multipart.Throughput],
+    at_scale: listing_scale.ScaleResults,
 ) -> str:
     base = rates[0].urls_per_second
     fast = next(r for r in rates if r.name.startswith("fast")).urls_per_second
@@ -95,6 +106,7 @@ def render(
         f"**{listing.day_signatures_cached:,}** signatures with the cache against",
         f"**{listing.day_signatures_uncached:,}** without, {saved:.1%} fewer.",
         "",
+        *listing_scale.render(at_scale),
         "## The cache across a fleet and on a Redis Cluster",
         "",
         "A warm page of 100 (in-process tier off, so every call reads Redis), interleaved:",
@@ -232,6 +244,8 @@ def main() -> None:
     cold = cold_start.measure()
     print("large uploads ...", file=sys.stderr)
     uploads = asyncio.run(multipart.measure())
+    print("ListPhotos at scale ...", file=sys.stderr)
+    at_scale = asyncio.run(listing_scale.measure())
     signing.report(rates)
     list_photos.report(listing)
     gateway.report(protocols)
@@ -240,8 +254,11 @@ def main() -> None:
     tracing.report(traced)
     cold_start.report(cold)
     multipart.report(uploads)
+    listing_scale.report(at_scale)
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads))
+    DOC.write_text(
+        render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads, at_scale)
+    )
     print(f"wrote {DOC}", file=sys.stderr)
 
 
