@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from photovault_dev.photo_load import OWNER, load_scale_database, scale_queries
-from photovault_server.adapters.postgres import _list_sql
+from photovault_server.adapters.postgres import PostgresPhotoRepository, _list_sql
 
 from .support.databases import own_database
 
@@ -84,3 +84,27 @@ async def test_a_page_reads_bounded_buffers_through_an_index(scale_url: str, nam
     buffers = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
     assert buffers <= BUFFER_BOUND, json.dumps(plan, indent=1)
     assert 0 < plan["Actual Rows"] <= QUERIES[name].limit
+
+
+async def test_tag_and_word_pages_are_never_run_on_a_generic_plan(scale_url: str) -> None:
+    """The EXPLAINs above plan for the given values; a statement from asyncpg's cache is
+    planned once for any value after five calls, and a generic plan takes the GIN index for a
+    common tag or word too (all its matches read and sorted for a page)."""
+    pool = await asyncpg.create_pool(scale_url, min_size=1, max_size=1)
+    try:
+        repository = PostgresPhotoRepository(pool)
+        for name in ("tag, 1 in 10", "word, 1 in 10", "PUBLIC, 1 in 100"):
+            for _ in range(8):
+                assert len(await repository.list_photos(QUERIES[name])) == QUERIES[name].limit
+        async with pool.acquire() as conn:
+            plans = await conn.fetch(
+                "SELECT statement, generic_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE 'SELECT id, owner_id%'"
+            )
+    finally:
+        await pool.close()
+    # The visibility filter's statement is cached (its own btree serves any value) ...
+    assert any("visibility =" in p["statement"] for p in plans), plans
+    # ... and the tag and word ones are planned on every call.
+    generic = [p for p in plans if "tags @>" in p["statement"] or "LIKE" in p["statement"]]
+    assert all(p["generic_plans"] == 0 for p in generic), generic
