@@ -15,6 +15,7 @@ from . import (
     fleet_cache,
     gateway,
     list_photos,
+    listing_scale,
     multipart,
     signing,
     tracing,
@@ -38,6 +39,7 @@ def render(
     traced: tracing.TracingCost,
     uploads: list[multipart.Throughput],
     images: variants.VariantResults,
+    at_scale: listing_scale.ScaleResults,
 ) -> str:
     base = rates[0].urls_per_second
     fast = next(r for r in rates if r.name.startswith("fast")).urls_per_second
@@ -106,6 +108,7 @@ def render(
         f"**{listing.day_signatures_cached:,}** signatures with the cache against",
         f"**{listing.day_signatures_uncached:,}** without, {saved:.1%} fewer.",
         "",
+        *listing_scale.render(at_scale),
         "## The cache across a fleet and on a Redis Cluster",
         "",
         "A warm page of 100 (in-process tier off, so every call reads Redis), interleaved:",
@@ -247,6 +250,8 @@ def main() -> None:
     uploads = asyncio.run(multipart.measure())
     print("image variants ...", file=sys.stderr)
     images = variants.measure()
+    print("ListPhotos at scale ...", file=sys.stderr)
+    at_scale = asyncio.run(listing_scale.measure())
     signing.report(rates)
     list_photos.report(listing)
     gateway.report(protocols)
@@ -256,9 +261,12 @@ def main() -> None:
     cold_start.report(cold)
     multipart.report(uploads)
     variants.report(images)
+    listing_scale.report(at_scale)
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(
-        render(rates, listing, protocols, cold, fleet, cdn_results, traced, uploads, images)
+        render(
+            rates, listing, protocols, cold, fleet, cdn_results, traced, uploads, images, at_scale
+        )
     )
     print(f"wrote {DOC}", file=sys.stderr)
 

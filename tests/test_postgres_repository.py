@@ -76,8 +76,11 @@ async def test_list_photos_is_a_keyset_index_scan(seeded: str, name: str) -> Non
         plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *args))
     finally:
         await conn.close()
-    assert "photos_owner_create_time_id" in plan, plan
     assert "Seq Scan" not in plan, plan
-    if name != "filtered":
+    if name == "filtered":
+        # One of the filters' own indexes (migration 0006) or the keyset one.
+        assert "Index Scan on photos_owner_" in plan, plan
+    else:
+        assert "photos_owner_create_time_id" in plan, plan
         assert "Index Scan" in plan, plan
         assert "Sort" not in plan, plan

@@ -31,7 +31,7 @@ BASE = datetime(2024, 7, 1, 9, 30, 0, 500_000, tzinfo=UTC)
 # Few distinct instants, so that ties are common; a microsecond apart for some.
 TIMES = [BASE + timedelta(minutes=m, microseconds=u) for m in range(4) for u in (0, 1)]
 TAGS = ["sea", "sky", "city"]
-ALPHABET = "abABéÉ "  # a space: words may sit anywhere in a title or description
+ALPHABET = "abABéÉ%_\\ "  # a space: words anywhere; LIKE wildcards match themselves
 CONTENT_TYPES = ["image/jpeg", "image/png"]
 QUOTA = 1 << 40
 MAX_PENDING = 1 << 20  # each photo's upload is confirmed at once: never the limit

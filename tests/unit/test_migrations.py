@@ -4,7 +4,7 @@ deployment finds the version already applied."""
 
 from __future__ import annotations
 
-from photovault_server.adapters.migrations import load_migrations
+from photovault_server.adapters.migrations import NO_TRANSACTION, load_migrations
 
 
 def test_versions_are_unique_consecutive_and_loaded_in_order() -> None:
@@ -14,3 +14,11 @@ def test_versions_are_unique_consecutive_and_loaded_in_order() -> None:
 
 def test_every_migration_has_sql() -> None:
     assert all(m.sql.strip() for m in load_migrations())
+
+
+def test_the_no_transaction_marker_is_the_first_line_only() -> None:
+    for migration in load_migrations():
+        if migration.transactional:
+            assert NO_TRANSACTION not in migration.sql
+        else:
+            assert migration.statements()

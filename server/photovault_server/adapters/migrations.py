@@ -1,6 +1,14 @@
 """Versioned SQL migrations: `migrations/NNNN_name.sql`, applied in order, each in its own
 transaction, recorded in `schema_migrations`. A session advisory lock makes concurrent runs
-(several containers starting at once) wait for each other; applied versions are skipped."""
+(several containers starting at once) wait for each other; applied versions are skipped.
+
+A migration whose first line is `-- photovault: no-transaction` runs outside a transaction,
+one statement at a time (`CREATE INDEX CONCURRENTLY` on a live table cannot run in one). Its
+statements must be idempotent (`IF NOT EXISTS`): a failure leaves the earlier ones applied and
+the version unrecorded, so the next run starts it again. A `CONCURRENTLY` build that failed
+leaves an INVALID index behind, which `IF NOT EXISTS` would take as done: the next run drops
+it and builds it again. Statements are split at a `;` that ends a line, so such a migration
+holds plain DDL only (no function bodies, no `;` at the end of a line inside a string)."""
 
 from __future__ import annotations
 
@@ -13,6 +21,11 @@ import asyncpg
 # Any constant works; it only has to be the same for every process running migrations.
 _LOCK_ID = 0x70686F746F7661  # "photova"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NO_TRANSACTION = "-- photovault: no-transaction"
+_CONCURRENT_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +33,16 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def transactional(self) -> bool:
+        return not self.sql.startswith(NO_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a no-transaction migration, comments dropped, in order."""
+        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
+        found = re.split(r";[ \t]*$", "\n".join(lines), flags=re.MULTILINE)
+        return [statement.strip() for statement in found if statement.strip()]
 
 
 def load_migrations() -> list[Migration]:
@@ -35,8 +58,11 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
-    """Applies the pending migrations; returns those it applied."""
+async def migrate(
+    conn: asyncpg.Connection, migrations: list[Migration] | None = None
+) -> list[Migration]:
+    """Applies the pending migrations (the shipped ones unless given); returns those it
+    applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
         await conn.execute(
@@ -50,20 +76,43 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         applied = []
-        for migration in load_migrations():
+        for migration in load_migrations() if migrations is None else migrations:
             if migration.version in done:
                 continue
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
-                )
+            if migration.transactional:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await _record(conn, migration)
+            else:
+                for statement in migration.statements():
+                    await _drop_invalid_index(conn, statement)
+                    await conn.execute(statement)
+                await _record(conn, migration)
             applied.append(migration)
         return applied
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+
+
+async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
+    await conn.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+        migration.version,
+        migration.name,
+    )
+
+
+async def _drop_invalid_index(conn: asyncpg.Connection, statement: str) -> None:
+    """Before a `CREATE INDEX CONCURRENTLY`: drops the INVALID index an earlier failed build of
+    it left behind (no other build can be running: the advisory lock is held)."""
+    match = _CONCURRENT_INDEX.match(statement)
+    if match is None:
+        return
+    invalid = await conn.fetchval(
+        "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)", match[1]
+    )
+    if invalid:
+        await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {match[1]}")
 
 
 async def ensure_database(url: str) -> bool:
