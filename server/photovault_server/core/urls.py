@@ -11,6 +11,7 @@ exactly when the window ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Collection, Sequence
@@ -124,8 +125,13 @@ def cache_key(scope: str, photo: Fetchable) -> str:
     an object key of its own, so its entry is its own."""
     material = f"{scope}\x00GET\x00{photo.object_key}\x00{int(photo.visibility)}"
     digest = hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
-    owner = hashlib.blake2b(photo.owner_id.encode(), digest_size=6).hexdigest()
-    return f"pv:url:{{{owner}}}:{digest}"
+    return f"pv:url:{{{_owner_tag(photo.owner_id)}}}:{digest}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _owner_tag(owner_id: str) -> str:
+    # Once per owner rather than once per photo: a page is one owner's photos.
+    return hashlib.blake2b(owner_id.encode(), digest_size=6).hexdigest()
 
 
 class DownloadUrls:
