@@ -135,6 +135,8 @@ class Photo:
     # Filled in by the core on the way out; never stored.
     url: str = ""
     url_expire_time: datetime | None = None
+    # When the photo was moved to the trash; None for a photo in the library.
+    trash_time: datetime | None = None
 
     def with_url(
         self,
@@ -164,6 +166,7 @@ class Photo:
             self.variants if variants is None else variants,
             url,
             expire_time,
+            self.trash_time,
         )
 
 

@@ -198,6 +198,25 @@ class PhotoHandlers:
         await self._service.abort_upload(user, upload_id=request.upload_id)
         return pb.AbortUploadResponse()
 
+    async def TrashPhoto(self, user: str, request: pb.TrashPhotoRequest) -> pb.TrashPhotoResponse:
+        await self._service.trash_photo(user, request.id)
+        return pb.TrashPhotoResponse()
+
+    async def RestorePhoto(
+        self, user: str, request: pb.RestorePhotoRequest
+    ) -> pb.RestorePhotoResponse:
+        photo = await self._service.restore_photo(user, request.id)
+        return pb.RestorePhotoResponse(photo=photo_to_proto(photo))
+
+    async def ListTrash(self, user: str, request: pb.ListTrashRequest) -> pb.ListTrashResponse:
+        page = await self._service.list_trash(
+            user, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListTrashResponse(
+            photos=[photo_to_proto(p) for p in page.photos],
+            next_page_token=page.next_page_token,
+        )
+
 
 Handler = Callable[[str, Any], Awaitable[Message]]
 
