@@ -603,6 +603,54 @@ async def test_delete_photo(
 
 
 @FUZZ
+@given(trash_id=ids, restore_id=ids)
+async def test_trash_and_restore_photo(
+    stub: pb_grpc.PhotoServiceAsyncStub, app: App, owner: Owner, trash_id: str, restore_id: str
+) -> None:
+    before, other = await snapshot(app, owner.user.id), await snapshot(app, owner.other.id)
+    request = pb.TrashPhotoRequest(id=resolve(trash_id, owner))
+    out = await attempt(lambda r: stub.TrashPhoto(r, metadata=owner.user.metadata), request)
+    if out.error is not None:
+        await assert_unchanged(app, owner, before, other)
+    else:
+        assert trash_id == OWN, "trashed something that is not the caller's photo"
+        assert await snapshot(app, owner.other.id) == other
+        (row,) = (await snapshot(app, owner.user.id))["photos"]
+        assert row["trashed_at"] is not None
+    trashed = await snapshot(app, owner.user.id)
+    restore = pb.RestorePhotoRequest(id=resolve(restore_id, owner))
+    out = await attempt(lambda r: stub.RestorePhoto(r, metadata=owner.user.metadata), restore)
+    if out.error is not None:
+        await assert_unchanged(app, owner, trashed, other)
+    else:
+        assert restore_id == OWN, "restored something that is not the caller's photo"
+        assert isinstance(out.response, pb.RestorePhotoResponse)
+        assert out.response.photo.id == owner.photo.id
+    # Back in the library for the examples that follow.
+    await stub.RestorePhoto(pb.RestorePhotoRequest(id=owner.photo.id), metadata=owner.user.metadata)
+
+
+@FUZZ
+@given(page_size=int32, page_token=text)
+async def test_list_trash(
+    stub: pb_grpc.PhotoServiceAsyncStub, owner: Owner, page_size: int, page_token: str
+) -> None:
+    await stub.TrashPhoto(pb.TrashPhotoRequest(id=owner.photo.id), metadata=owner.user.metadata)
+    try:
+        request = pb.ListTrashRequest(page_size=page_size, page_token=page_token)
+        out = await attempt(lambda r: stub.ListTrash(r, metadata=owner.user.metadata), request)
+        if out.error is None:
+            assert isinstance(out.response, pb.ListTrashResponse)
+            assert [p.id for p in out.response.photos] == [owner.photo.id]
+        else:
+            assert out.error.code() == StatusCode.INVALID_ARGUMENT
+    finally:
+        await stub.RestorePhoto(
+            pb.RestorePhotoRequest(id=owner.photo.id), metadata=owner.user.metadata
+        )
+
+
+@FUZZ
 @given(
     file_name=half(st.just("big.jpg"), text),
     content_type=half(st.sampled_from(["image/jpeg", "image/png"]), text),
