@@ -1,4 +1,4 @@
-"""PhotoVaultClient: the eight RPCs with Python types, over native gRPC or Connect, with
+"""PhotoVaultClient: the RPCs with Python types, over native gRPC or Connect, with
 deadlines, retries of idempotent calls, a download-URL cache and the whole upload flow."""
 
 # `timeout=` on every method is the call's deadline, sent to the server (grpc-timeout,
@@ -350,6 +350,28 @@ class PhotoVaultClient:
             await self._call(rpcs.DELETE_PHOTO, pb.DeletePhotoRequest(id=photo_id), timeout)
         finally:
             self._urls.evict(photo_id)
+
+    async def trash_photo(self, photo_id: str, *, timeout: float | None = None) -> None:
+        """Moves the photo to the trash: hidden from every read until restore_photo, deleted
+        for good by the server's sweep after its retention."""
+        try:
+            await self._call(rpcs.TRASH_PHOTO, pb.TrashPhotoRequest(id=photo_id), timeout)
+        finally:
+            self._urls.evict(photo_id)
+
+    async def restore_photo(self, photo_id: str, *, timeout: float | None = None) -> Photo:
+        response = await self._call(
+            rpcs.RESTORE_PHOTO, pb.RestorePhotoRequest(id=photo_id), timeout
+        )
+        return self._remember(response.photo)
+
+    async def list_trash(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> PhotoPage:
+        """One page of the caller's trashed photos, most recently trashed first."""
+        request = pb.ListTrashRequest(page_size=page_size, page_token=page_token)
+        response = await self._call(rpcs.LIST_TRASH, request, timeout)
+        return convert.photo_page(response)
 
     async def get_account(self, *, timeout: float | None = None) -> Account:
         response = await self._call(rpcs.GET_ACCOUNT, pb.GetAccountRequest(), timeout)

@@ -100,7 +100,7 @@ def photo_url(message: photo_pb2.PhotoUrl) -> PhotoUrl:
     )
 
 
-def photo_page(message: pb.ListPhotosResponse) -> PhotoPage:
+def photo_page(message: pb.ListPhotosResponse | pb.ListTrashResponse) -> PhotoPage:
     return PhotoPage(
         photos=tuple(photo(p) for p in message.photos), next_page_token=message.next_page_token
     )

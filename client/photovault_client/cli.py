@@ -183,6 +183,32 @@ async def _rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) ->
     return status
 
 
+async def _trash(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    status = EXIT_OK
+    for photo_id in args.ids:
+        try:
+            await pv.trash_photo(photo_id)
+        except PhotoVaultError as exc:
+            term.error(exc.reason, f"{photo_id}: {exc.message}")
+            status = EXIT_ERROR
+        else:
+            term.line(f"trashed {photo_id}")
+    return status
+
+
+async def _restore(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    status = EXIT_OK
+    for photo_id in args.ids:
+        try:
+            await pv.restore_photo(photo_id)
+        except PhotoVaultError as exc:
+            term.error(exc.reason, f"{photo_id}: {exc.message}")
+            status = EXIT_ERROR
+        else:
+            term.line(f"restored {photo_id}")
+    return status
+
+
 async def _account(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
     account = await pv.get_account()
     if args.json:
@@ -307,6 +333,25 @@ def add_client_commands(
     )
     rm.add_argument("ids", nargs="+", metavar="ID", help="photo id")
     rm.set_defaults(func=_runner(_rm))
+
+    trash = subparsers.add_parser(
+        "trash",
+        parents=common,
+        help="move photos to the trash",
+        description="Move photos to the trash: hidden until restored, deleted for good by the "
+        "server after its retention (30 days by default).",
+    )
+    trash.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    trash.set_defaults(func=_runner(_trash))
+
+    restore = subparsers.add_parser(
+        "restore",
+        parents=common,
+        help="restore photos from the trash",
+        description="Bring trashed photos back.",
+    )
+    restore.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    restore.set_defaults(func=_runner(_restore))
 
     account = subparsers.add_parser(
         "account", parents=common, help="show usage and quota", description="Usage and quota."
