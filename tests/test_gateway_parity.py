@@ -381,6 +381,15 @@ ERROR_CASES = [
         3,
         id="bad-part-numbers",
     ),
+    pytest.param(
+        "CreateMultipartUpload",
+        pb.CreateMultipartUploadRequest(
+            file_name="a.jpg", content_type="image/jpeg", size_bytes=10, skip_if_duplicate=True
+        ),
+        True,
+        3,
+        id="skip-duplicate-without-checksum",
+    ),
     pytest.param("TrashPhoto", pb.TrashPhotoRequest(id="../x"), True, 3, id="trash-bad-id"),
     pytest.param(
         "RestorePhoto", pb.RestorePhotoRequest(id=str(uuid.uuid4())), True, 5, id="restore-unknown"

@@ -1086,3 +1086,36 @@ async def test_purge_takes_the_oldest_first_and_concurrent_purges_share_nothing(
     keys = [p.object_key for p in photos]
     assert sorted(await claim_deletions(repository, keys, now=NOW + WINDOW)) == sorted(keys)
     await repository.objects_deleted(keys, deleted_at=NOW + WINDOW)
+
+
+# duplicates -----------------------------------------------------------------------------------
+
+
+async def test_find_by_checksum_sees_the_owners_confirmed_photos_outside_the_trash(
+    repository: PhotoRepository,
+) -> None:
+    owner, other = new_owner(), new_owner()
+    checksum = f"{uuid.uuid4().hex}{uuid.uuid4().hex[:12]}="  # unique to this test
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    pending = replace(an_upload(owner), checksum_sha256=checksum)
+    await reserve(repository, pending)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None  # not confirmed
+    theirs = await stored_photo(repository, other, checksum_sha256=checksum)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    assert await repository.find_photo_by_checksum(other, checksum) == theirs.id
+
+    first = await stored_photo(repository, owner, checksum_sha256=checksum)
+    later = await stored_photo(
+        repository,
+        owner,
+        checksum_sha256=checksum,
+        create_time=NOW + timedelta(seconds=1),
+        update_time=NOW + timedelta(seconds=1),
+    )
+    assert await repository.find_photo_by_checksum(owner, checksum) == first.id  # the oldest
+    await repository.trash_photo(owner, first.id, NOW)
+    assert await repository.find_photo_by_checksum(owner, checksum) == later.id
+    await repository.delete_photo(owner, later.id, upload_window=WINDOW)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    await repository.restore_photo(owner, first.id)
+    assert await repository.find_photo_by_checksum(owner, checksum) == first.id

@@ -598,6 +598,15 @@ class InMemoryPhotoRepository:
         for variant in photo.variants:
             self._queue_deletion(variant.object_key, NO_SECOND_DELETION)
 
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        await self._enter()
+        matches = [
+            p
+            for p in self.photos.values()
+            if _live(p, owner_id) and p.checksum_sha256 == checksum_sha256
+        ]
+        return min(matches, key=lambda p: (p.create_time, p.id)).id if matches else None
+
     async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
         await self._enter()
         photo = self.photos.get(photo_id)

@@ -435,6 +435,17 @@ class PostgresPhotoRepository:
             await _photo_deleted(conn, photo, upload_window)
             return photo
 
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        # Index (owner_id, checksum_sha256), migration 0007.
+        async with self._conn() as conn:
+            found: UUID | None = await conn.fetchval(
+                "SELECT id FROM photos WHERE owner_id = $1 AND checksum_sha256 = $2 "
+                "AND trashed_at IS NULL ORDER BY create_time, id LIMIT 1",
+                owner_id,
+                checksum_sha256,
+            )
+        return found
+
     async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(

@@ -226,6 +226,14 @@ class UploadTicket:
 
 
 @dataclass(frozen=True, slots=True)
+class ExistingPhoto:
+    """What CreateUploadUrl and CreateMultipartUpload answer, reserving nothing, when asked to
+    skip a duplicate and the caller already has a photo with those bytes (core/duplicates.py)."""
+
+    photo_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class PhotoChanges:
     """The new values of an UpdatePhoto; only the fields named in `paths` apply."""
 

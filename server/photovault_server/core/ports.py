@@ -252,6 +252,11 @@ class PhotoRepository(Protocol):
         create it again."""
         ...
 
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        """The id of the owner's oldest confirmed photo outside the trash with this checksum,
+        if any; looked up by owner first, never reading another owner's photos."""
+        ...
+
     # The trash: a trashed photo keeps its row and usage; get_photo, get_photos, list_photos
     # and update_photo do not see it, delete_photo does.
 

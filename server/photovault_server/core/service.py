@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, overload
 
 from . import validation as val
+from .duplicates import check_skip_if_duplicate, existing_duplicate
 from .errors import (
     FailedPrecondition,
     NotFound,
@@ -22,6 +24,7 @@ from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
 from .models import (
     Account,
     Cursor,
+    ExistingPhoto,
     Photo,
     PhotoChanges,
     PhotoFilter,
@@ -149,6 +152,7 @@ class PhotoService:
     def url_stats(self) -> UrlStats:
         return self._urls.stats
 
+    @overload
     async def create_upload_url(
         self,
         user_id: str,
@@ -157,7 +161,33 @@ class PhotoService:
         content_type: str,
         size_bytes: int,
         checksum_sha256: str = "",
-    ) -> UploadTicket:
+        skip_if_duplicate: Literal[False] = False,
+    ) -> UploadTicket: ...
+
+    @overload
+    async def create_upload_url(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool,
+    ) -> UploadTicket | ExistingPhoto: ...
+
+    async def create_upload_url(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
+    ) -> UploadTicket | ExistingPhoto:
+        """With `skip_if_duplicate`, the caller's photo with that checksum, if any, instead of
+        a ticket: nothing is signed or reserved (core/duplicates.py)."""
         cfg = self._config
         v = val.Violations()
         file_name = val.check_file_name(v, "file_name", file_name)
@@ -169,7 +199,11 @@ class PhotoService:
         elif size_bytes > cfg.max_upload_bytes:
             v.add("size_bytes", f"must be at most {cfg.max_upload_bytes} bytes")
         checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
+        check_skip_if_duplicate(v, skip_if_duplicate, checksum_sha256)
         v.raise_if_any()
+        existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
+        if existing is not None:
+            return existing
 
         now = self._clock()
         upload_id = uuid.uuid4()
@@ -680,6 +714,7 @@ class PhotoService:
             )
         return self._multipart
 
+    @overload
     async def create_multipart_upload(
         self,
         user_id: str,
@@ -688,13 +723,38 @@ class PhotoService:
         content_type: str,
         size_bytes: int,
         checksum_sha256: str = "",
-    ) -> MultipartTicket:
+        skip_if_duplicate: Literal[False] = False,
+    ) -> MultipartTicket: ...
+
+    @overload
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool,
+    ) -> MultipartTicket | ExistingPhoto: ...
+
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
+    ) -> MultipartTicket | ExistingPhoto:
         return await self._multipart_uploads().create(
             user_id,
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
             checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
         )
 
     async def sign_upload_parts(

@@ -27,19 +27,21 @@ PHOTO_ORDER_TAKEN_NEWEST_FIRST: PhotoOrder
 PHOTO_ORDER_TAKEN_OLDEST_FIRST: PhotoOrder
 
 class CreateUploadUrlRequest(_message.Message):
-    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256", "skip_if_duplicate")
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content_type: str
     size_bytes: int
     checksum_sha256: str
-    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+    skip_if_duplicate: bool
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., skip_if_duplicate: _Optional[bool] = ...) -> None: ...
 
 class CreateUploadUrlResponse(_message.Message):
-    __slots__ = ("upload_id", "upload_url", "method", "required_headers", "expire_time")
+    __slots__ = ("upload_id", "upload_url", "method", "required_headers", "expire_time", "existing_photo_id")
     class RequiredHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -52,12 +54,14 @@ class CreateUploadUrlResponse(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_HEADERS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     upload_url: str
     method: str
     required_headers: _containers.ScalarMap[str, str]
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    existing_photo_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., existing_photo_id: _Optional[str] = ...) -> None: ...
 
 class ConfirmUploadRequest(_message.Message):
     __slots__ = ("upload_id", "title", "description", "tags", "visibility")
@@ -176,28 +180,32 @@ class GetAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[_account_pb2.Account, _Mapping]] = ...) -> None: ...
 
 class CreateMultipartUploadRequest(_message.Message):
-    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256", "skip_if_duplicate")
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content_type: str
     size_bytes: int
     checksum_sha256: str
-    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+    skip_if_duplicate: bool
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., skip_if_duplicate: _Optional[bool] = ...) -> None: ...
 
 class CreateMultipartUploadResponse(_message.Message):
-    __slots__ = ("upload_id", "part_size_bytes", "part_count", "expire_time")
+    __slots__ = ("upload_id", "part_size_bytes", "part_count", "expire_time", "existing_photo_id")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     PART_COUNT_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     part_size_bytes: int
     part_count: int
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, upload_id: _Optional[str] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    existing_photo_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., existing_photo_id: _Optional[str] = ...) -> None: ...
 
 class SignUploadPartsRequest(_message.Message):
     __slots__ = ("upload_id", "part_numbers", "checksums_sha256")

@@ -12,3 +12,8 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS photos_owner_trashed_at_id
 -- The sweep: trashed photos past the retention, whoever owns them, oldest first.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS photos_trashed_at
     ON photos (trashed_at) WHERE trashed_at IS NOT NULL;
+
+-- CreateUploadUrl's skip_if_duplicate: the caller's photos with a checksum, looked up by the
+-- owner first, so that the lookup reads one owner's entries and never another's.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS photos_owner_checksum_sha256
+    ON photos (owner_id, checksum_sha256);
