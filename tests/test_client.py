@@ -276,6 +276,21 @@ async def test_trash_restore_and_list_trash(pv: PhotoVaultClient) -> None:
         await pv.trash_photo("00000000-0000-4000-8000-000000000000")
 
 
+async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
+    data = png(rgb=(1, 99, 1))
+    first = await pv.upload(data, title="first")
+    again = await pv.upload(data, title="ignored", skip_if_duplicate=True)
+    assert (again.id, again.title) == (first.id, "first")
+    assert (await pv.get_account()).photo_count == 1
+    ticket = await pv.create_upload_url(
+        "x.png", "image/png", len(data), checksum_sha256=sha256_b64(data), skip_if_duplicate=True
+    )
+    assert (ticket.existing_photo_id, ticket.upload_id, ticket.upload_url) == (first.id, "", "")
+    # Without it, the same bytes make a second photo.
+    second = await pv.upload(data)
+    assert second.id != first.id
+
+
 async def test_for_target_picks_the_transport(
     grpc_server: RunningServer, web_url: str, alice: User
 ) -> None:

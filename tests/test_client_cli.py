@@ -154,6 +154,17 @@ async def test_trash_and_restore(env: dict[str, str], tmp_path: Path) -> None:
     )
 
 
+async def test_upload_skip_duplicates(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "cat.jpg").write_bytes(jpeg())
+    (tmp_path / "copy.jpg").write_bytes(jpeg())
+    first = await photovault("upload", str(tmp_path / "cat.jpg"), env=env)
+    assert first.code == 0, first.err
+    cat_id = first.out.split()[0]
+    again = await photovault("upload", "--skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
+    assert (again.code, again.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
+    assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 1
+
+
 async def test_processing_state_dimensions_taken_time_and_variant_urls(
     env: dict[str, str], tmp_path: Path, app: App, http: httpx.AsyncClient
 ) -> None:

@@ -179,14 +179,18 @@ class PhotoVaultClient:
         size_bytes: int,
         *,
         checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
         timeout: float | None = None,
     ) -> UploadTicket:
-        """Reserves quota and returns where to PUT the bytes (never retried)."""
+        """Reserves quota and returns where to PUT the bytes (never retried). With
+        `skip_if_duplicate` (and the checksum), a ticket whose `existing_photo_id` names the
+        caller's photo with those bytes, when there is one: nothing reserved, nothing to PUT."""
         request = pb.CreateUploadUrlRequest(
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
             checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
         )
         response = await self._call(rpcs.CREATE_UPLOAD_URL, request, timeout)
         return convert.upload_ticket(response)
@@ -486,8 +490,13 @@ class PhotoVaultClient:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
         resume: bool = False,
+        skip_if_duplicate: bool = False,
     ) -> Photo:
         """Uploads a file (path) or bytes and returns the confirmed photo.
+
+        With `skip_if_duplicate`, a file below the multipart threshold whose bytes one of the
+        caller's photos already holds is not uploaded again: that photo is returned, unchanged
+        (title, tags and the rest are not applied to it).
 
         Above `multipart_threshold` bytes the file goes in parts (`parts_in_flight` at once,
         each retried on its own); for a path, a state file beside it (`<name>.photovault-upload`)
@@ -530,8 +539,11 @@ class PhotoVaultClient:
             content_type,
             upload.size,
             checksum_sha256=await upload.sha256_base64(),
+            skip_if_duplicate=skip_if_duplicate,
             timeout=timeout,
         )
+        if ticket.existing_photo_id:
+            return await self.get_photo(ticket.existing_photo_id, timeout=timeout)
         await put_object(
             self._require_http(), ticket, upload, progress=progress, policy=self._upload_retry
         )

@@ -124,6 +124,7 @@ def upload_ticket(message: pb.CreateUploadUrlResponse) -> UploadTicket:
         method=message.method or "PUT",
         required_headers=dict(message.required_headers),
         expire_time=_time(message, "expire_time"),
+        existing_photo_id=message.existing_photo_id,
     )
 
 

@@ -113,6 +113,7 @@ async def _upload(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal
                     multipart_threshold=args.multipart_threshold,
                     parts_in_flight=args.parts_in_flight,
                     resume=args.resume,
+                    skip_if_duplicate=args.skip_duplicates,
                 )
             except (PhotoVaultError, OSError, ValueError) as exc:
                 return exc
@@ -280,6 +281,11 @@ def add_client_commands(
     upload.add_argument("files", nargs="+", metavar="FILE", help="image files")
     upload.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     upload.add_argument("--title", help="title of every uploaded photo")
+    upload.add_argument(
+        "--skip-duplicates",
+        action="store_true",
+        help="do not upload a file one of your photos already holds: print that photo's id",
+    )
     upload.add_argument("--description", help="description of every uploaded photo")
     upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
     upload.add_argument(
