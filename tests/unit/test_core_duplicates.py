@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
@@ -118,6 +119,7 @@ async def test_without_skip_a_duplicate_is_uploaded_again(
 
 async def test_the_oldest_of_several_duplicates_is_answered(harness: Harness) -> None:
     first = await _confirmed(harness)
+    harness.clock.advance(timedelta(seconds=1))
     await _confirmed(harness)
     assert await _ask(harness, multipart=False) == ExistingPhoto(first.id)
 
