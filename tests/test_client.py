@@ -251,6 +251,46 @@ async def test_list_pages_and_iterate(pv: PhotoVaultClient) -> None:
     assert [p async for p in pv.iter_photos(content_type="image/gif")] == []
 
 
+async def test_trash_restore_and_list_trash(pv: PhotoVaultClient) -> None:
+    ids = [(await pv.upload(png(rgb=(0, i, 0)), title=f"t{i}")).id for i in range(3)]
+    for photo_id in ids:
+        await pv.trash_photo(photo_id)
+    await pv.trash_photo(ids[0])  # idempotent
+    with pytest.raises(NotFound):
+        await pv.get_photo(ids[0])
+    with pytest.raises(NotFound):
+        await pv.get_url(ids[0])  # evicted from the client's URL cache too
+    assert [p async for p in pv.iter_photos()] == []
+
+    first = await pv.list_trash(page_size=2)
+    assert [p.id for p in first.photos] == ids[:0:-1]
+    second = await pv.list_trash(page_size=2, page_token=first.next_page_token)
+    assert [p.id for p in second.photos] == [ids[0]]
+    assert second.next_page_token == ""
+
+    restored = await pv.restore_photo(ids[1])
+    assert (restored.id, restored.title) == (ids[1], "t1")
+    assert [p.id async for p in pv.iter_photos()] == [ids[1]]
+    assert (await pv.get_account()).photo_count == 3  # the trash still counts
+    with pytest.raises(NotFound):
+        await pv.trash_photo("00000000-0000-4000-8000-000000000000")
+
+
+async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
+    data = png(rgb=(1, 99, 1))
+    first = await pv.upload(data, title="first")
+    again = await pv.upload(data, title="ignored", skip_if_duplicate=True)
+    assert (again.id, again.title) == (first.id, "first")
+    assert (await pv.get_account()).photo_count == 1
+    ticket = await pv.create_upload_url(
+        "x.png", "image/png", len(data), checksum_sha256=sha256_b64(data), skip_if_duplicate=True
+    )
+    assert (ticket.existing_photo_id, ticket.upload_id, ticket.upload_url) == (first.id, "", "")
+    # Without it, the same bytes make a second photo.
+    second = await pv.upload(data)
+    assert second.id != first.id
+
+
 async def test_for_target_picks_the_transport(
     grpc_server: RunningServer, web_url: str, alice: User
 ) -> None:

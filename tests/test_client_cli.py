@@ -127,6 +127,44 @@ async def test_upload_ls_get_rm_account(
     assert gone.err.strip() == f"photovault: PHOTO_NOT_FOUND: photo {cat_id} not found"
 
 
+async def test_trash_and_restore(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "cat.jpg").write_bytes(jpeg())
+    up = await photovault("upload", str(tmp_path / "cat.jpg"), env=env)
+    assert up.code == 0, up.err
+    cat_id = up.out.split()[0]
+
+    trashed = await photovault("trash", cat_id, env=env)
+    assert (trashed.code, trashed.out.strip(), trashed.err) == (0, f"trashed {cat_id}", "")
+    assert json.loads((await photovault("ls", "--json", env=env)).out) == []
+    hidden = await photovault("get", cat_id, env=env)
+    assert hidden.code == 1
+    assert "PHOTO_NOT_FOUND" in hidden.err
+
+    restored = await photovault("restore", cat_id, env=env)
+    assert (restored.code, restored.out.strip(), restored.err) == (0, f"restored {cat_id}", "")
+    assert [r["id"] for r in json.loads((await photovault("ls", "--json", env=env)).out)] == [
+        cat_id
+    ]
+
+    unknown = "00000000-0000-4000-8000-000000000000"
+    refused = await photovault("restore", unknown, env=env)
+    assert refused.code == 1
+    assert (
+        refused.err.strip() == f"photovault: PHOTO_NOT_FOUND: {unknown}: photo {unknown} not found"
+    )
+
+
+async def test_upload_skip_duplicates(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "cat.jpg").write_bytes(jpeg())
+    (tmp_path / "copy.jpg").write_bytes(jpeg())
+    first = await photovault("upload", str(tmp_path / "cat.jpg"), env=env)
+    assert first.code == 0, first.err
+    cat_id = first.out.split()[0]
+    again = await photovault("upload", "--skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
+    assert (again.code, again.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
+    assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 1
+
+
 async def test_processing_state_dimensions_taken_time_and_variant_urls(
     env: dict[str, str], tmp_path: Path, app: App, http: httpx.AsyncClient
 ) -> None:

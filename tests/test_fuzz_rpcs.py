@@ -14,6 +14,7 @@ Examples per test: PHOTOVAULT_FUZZ_EXAMPLES (40 by default; `make soak` sets 100
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -301,6 +302,7 @@ async def assert_unchanged(
     content_type=half(st.sampled_from(["image/jpeg", "image/png", "IMAGE/JPEG"]), text),
     size_bytes=half(st.integers(1, 1024 * 1024), int64),
     checksum_sha256=optional_text,
+    skip_if_duplicate=st.booleans(),
 )
 async def test_create_upload_url(
     stub: pb_grpc.PhotoServiceAsyncStub,
@@ -309,6 +311,7 @@ async def test_create_upload_url(
     content_type: str,
     size_bytes: int,
     checksum_sha256: str,
+    skip_if_duplicate: bool,
 ) -> None:
     user = new_user()
     pending = await pending_bytes(stub, user)
@@ -318,6 +321,7 @@ async def test_create_upload_url(
         content_type=content_type,
         size_bytes=size_bytes,
         checksum_sha256=checksum_sha256,
+        skip_if_duplicate=skip_if_duplicate,
     )
     out = await attempt(lambda r: stub.CreateUploadUrl(r, metadata=user.metadata), request)
     if out.error is not None:
@@ -603,11 +607,60 @@ async def test_delete_photo(
 
 
 @FUZZ
+@given(trash_id=ids, restore_id=ids)
+async def test_trash_and_restore_photo(
+    stub: pb_grpc.PhotoServiceAsyncStub, app: App, owner: Owner, trash_id: str, restore_id: str
+) -> None:
+    before, other = await snapshot(app, owner.user.id), await snapshot(app, owner.other.id)
+    request = pb.TrashPhotoRequest(id=resolve(trash_id, owner))
+    out = await attempt(lambda r: stub.TrashPhoto(r, metadata=owner.user.metadata), request)
+    if out.error is not None:
+        await assert_unchanged(app, owner, before, other)
+    else:
+        assert trash_id == OWN, "trashed something that is not the caller's photo"
+        assert await snapshot(app, owner.other.id) == other
+        (row,) = (await snapshot(app, owner.user.id))["photos"]
+        assert row["trashed_at"] is not None
+    trashed = await snapshot(app, owner.user.id)
+    restore = pb.RestorePhotoRequest(id=resolve(restore_id, owner))
+    out = await attempt(lambda r: stub.RestorePhoto(r, metadata=owner.user.metadata), restore)
+    if out.error is not None:
+        await assert_unchanged(app, owner, trashed, other)
+    else:
+        assert restore_id == OWN, "restored something that is not the caller's photo"
+        assert isinstance(out.response, pb.RestorePhotoResponse)
+        assert out.response.photo.id == owner.photo.id
+    # Back in the library for the examples that follow.
+    await stub.RestorePhoto(pb.RestorePhotoRequest(id=owner.photo.id), metadata=owner.user.metadata)
+
+
+@FUZZ
+@given(page_size=int32, page_token=text)
+async def test_list_trash(
+    stub: pb_grpc.PhotoServiceAsyncStub, owner: Owner, page_size: int, page_token: str
+) -> None:
+    await stub.TrashPhoto(pb.TrashPhotoRequest(id=owner.photo.id), metadata=owner.user.metadata)
+    try:
+        request = pb.ListTrashRequest(page_size=page_size, page_token=page_token)
+        out = await attempt(lambda r: stub.ListTrash(r, metadata=owner.user.metadata), request)
+        if out.error is None:
+            assert isinstance(out.response, pb.ListTrashResponse)
+            assert [p.id for p in out.response.photos] == [owner.photo.id]
+        else:
+            assert out.error.code() == StatusCode.INVALID_ARGUMENT
+    finally:
+        await stub.RestorePhoto(
+            pb.RestorePhotoRequest(id=owner.photo.id), metadata=owner.user.metadata
+        )
+
+
+@FUZZ
 @given(
     file_name=half(st.just("big.jpg"), text),
     content_type=half(st.sampled_from(["image/jpeg", "image/png"]), text),
     size_bytes=half(st.integers(1, 1024 * 1024), int64),
     checksum_sha256=optional_text,
+    skip_if_duplicate=st.booleans(),
 )
 async def test_create_multipart_upload(
     stub: pb_grpc.PhotoServiceAsyncStub,
@@ -616,6 +669,7 @@ async def test_create_multipart_upload(
     content_type: str,
     size_bytes: int,
     checksum_sha256: str,
+    skip_if_duplicate: bool,
 ) -> None:
     user = new_user()
     assert await pending_bytes(stub, user) == 0  # the account exists (created on first use)
@@ -625,6 +679,7 @@ async def test_create_multipart_upload(
         content_type=content_type,
         size_bytes=size_bytes,
         checksum_sha256=checksum_sha256,
+        skip_if_duplicate=skip_if_duplicate,
     )
     out = await attempt(lambda r: stub.CreateMultipartUpload(r, metadata=user.metadata), request)
     if out.error is not None:
@@ -635,6 +690,92 @@ async def test_create_multipart_upload(
         assert reply.part_size_bytes >= 5 * 1024 * 1024
         assert 1 <= reply.part_count <= 10_000
         assert reply.part_size_bytes * reply.part_count >= size_bytes
+
+
+@dataclass
+class Checksummed:
+    """A user and another, each with one photo uploaded with its checksum (different bytes)."""
+
+    user: User
+    photo_id: str
+    checksum: str
+    other: User
+    other_checksum: str
+
+
+@pytest.fixture
+async def checksummed(stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient) -> Checksummed:
+    user, other = new_user(), new_user()
+    found = []
+    for who, data in ((user, jpeg(rgb=(7, 7, 7))), (other, jpeg(rgb=(8, 8, 8)))):
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        ticket = await stub.CreateUploadUrl(
+            pb.CreateUploadUrlRequest(
+                file_name="d.jpg",
+                content_type="image/jpeg",
+                size_bytes=len(data),
+                checksum_sha256=checksum,
+            ),
+            metadata=who.metadata,
+        )
+        assert (await put_bytes(http, ticket, data)).status_code == 200
+        confirmed = await stub.ConfirmUpload(
+            pb.ConfirmUploadRequest(upload_id=ticket.upload_id), metadata=who.metadata
+        )
+        found.append((confirmed.photo.id, checksum))
+    (photo_id, checksum), (_, other_checksum) = found
+    return Checksummed(user, photo_id, checksum, other, other_checksum)
+
+
+@FUZZ
+@given(
+    multipart=st.booleans(),
+    checksum=half(st.sampled_from(["own", "other"]), optional_text),
+    skip=st.booleans(),
+)
+async def test_skip_if_duplicate(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    checksummed: Checksummed,
+    multipart: bool,
+    checksum: str,
+    skip: bool,
+) -> None:
+    """Only the caller's own photo is ever answered, and only then is nothing reserved."""
+    sums = {"own": checksummed.checksum, "other": checksummed.other_checksum}
+    value = sums.get(checksum, checksum)
+    user = checksummed.user
+    other = await snapshot(app, checksummed.other.id)
+    before = await snapshot(app, user.id)
+    fields: dict[str, Any] = {
+        "file_name": "d.jpg",
+        "content_type": "image/jpeg",
+        "size_bytes": 1000,
+        "checksum_sha256": value,
+        "skip_if_duplicate": skip,
+    }
+    if multipart:
+        out = await attempt(
+            lambda r: stub.CreateMultipartUpload(r, metadata=user.metadata),
+            pb.CreateMultipartUploadRequest(**fields),
+        )
+    else:
+        out = await attempt(
+            lambda r: stub.CreateUploadUrl(r, metadata=user.metadata),
+            pb.CreateUploadUrlRequest(**fields),
+        )
+    assert await snapshot(app, checksummed.other.id) == other
+    if out.error is not None:
+        assert await snapshot(app, user.id) == before
+        return
+    existing = cast(Any, out.response).existing_photo_id
+    if skip and checksum == "own":
+        assert existing == checksummed.photo_id
+        assert await snapshot(app, user.id) == before, "a duplicate reserved something"
+    else:
+        assert existing == ""
+        upload_id = cast(Any, out.response).upload_id
+        await stub.AbortUpload(pb.AbortUploadRequest(upload_id=upload_id), metadata=user.metadata)
 
 
 @FUZZ

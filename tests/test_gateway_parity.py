@@ -288,6 +288,63 @@ async def test_multipart_rpcs_match_native_grpc(
     assert (await native("AbortUpload", native_abort, alice)).reply == pb.AbortUploadResponse()
 
 
+async def test_trash_rpcs_match_native_grpc(
+    caller: Caller,
+    native: Caller,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    http: httpx.AsyncClient,
+    alice: User,
+) -> None:
+    """Trash, list the trash, restore through one web protocol; natively, the same answers."""
+    first = await upload_photo(stub, http, alice, jpeg(rgb=(1, 2, 3)), title="one")
+    second = await upload_photo(stub, http, alice, jpeg(rgb=(3, 2, 1)), title="two")
+
+    for photo in (first, second):
+        trashed = await caller("TrashPhoto", pb.TrashPhotoRequest(id=photo.id), alice)
+        assert trashed.reply == pb.TrashPhotoResponse()
+    # Trashing again is idempotent, natively too.
+    again = await native("TrashPhoto", pb.TrashPhotoRequest(id=first.id), alice)
+    assert again.reply == pb.TrashPhotoResponse()
+
+    listing = pb.ListTrashRequest(page_size=1)
+    page, native_page = (
+        (await caller("ListTrash", listing, alice)),
+        (await native("ListTrash", listing, alice)),
+    )
+    assert page.reply == native_page.reply
+    assert isinstance(page.reply, pb.ListTrashResponse)
+    assert [p.id for p in page.reply.photos] == [second.id]
+    rest = pb.ListTrashRequest(page_size=1, page_token=page.reply.next_page_token)
+    page2, native_page2 = (
+        (await caller("ListTrash", rest, alice)),
+        (await native("ListTrash", rest, alice)),
+    )
+    assert page2.reply == native_page2.reply
+    assert isinstance(page2.reply, pb.ListTrashResponse)
+    assert [p.id for p in page2.reply.photos] == [first.id]
+
+    hidden = await caller("GetPhoto", pb.GetPhotoRequest(id=first.id), alice)
+    native_hidden = await native("GetPhoto", pb.GetPhotoRequest(id=first.id), alice)
+    assert hidden.code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert (hidden.code, hidden.message, hidden.status) == (
+        native_hidden.code,
+        native_hidden.message,
+        native_hidden.status,
+    )
+
+    restore = pb.RestorePhotoRequest(id=first.id)
+    restored, native_restored = (
+        (await caller("RestorePhoto", restore, alice)),
+        (await native("RestorePhoto", restore, alice)),
+    )
+    assert restored.reply == native_restored.reply
+    assert isinstance(restored.reply, pb.RestorePhotoResponse)
+    assert restored.reply.photo.title == "one"
+    listed = await caller("ListPhotos", pb.ListPhotosRequest(), alice)
+    assert isinstance(listed.reply, pb.ListPhotosResponse)
+    assert [p.id for p in listed.reply.photos] == [first.id]
+
+
 ERROR_CASES = [
     pytest.param("GetPhoto", pb.GetPhotoRequest(id="not-a-uuid"), True, 3, id="bad-id"),
     pytest.param("GetPhoto", pb.GetPhotoRequest(id=str(uuid.uuid4())), True, 5, id="unknown-id"),
@@ -323,6 +380,26 @@ ERROR_CASES = [
         True,
         3,
         id="bad-part-numbers",
+    ),
+    pytest.param(
+        "CreateMultipartUpload",
+        pb.CreateMultipartUploadRequest(
+            file_name="a.jpg", content_type="image/jpeg", size_bytes=10, skip_if_duplicate=True
+        ),
+        True,
+        3,
+        id="skip-duplicate-without-checksum",
+    ),
+    pytest.param("TrashPhoto", pb.TrashPhotoRequest(id="../x"), True, 3, id="trash-bad-id"),
+    pytest.param(
+        "RestorePhoto", pb.RestorePhotoRequest(id=str(uuid.uuid4())), True, 5, id="restore-unknown"
+    ),
+    pytest.param(
+        "ListTrash",
+        pb.ListTrashRequest(page_size=-1, page_token="not-a-token"),
+        True,
+        3,
+        id="trash-bad-page",
     ),
     pytest.param(
         "ListUploadedParts",

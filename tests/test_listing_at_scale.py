@@ -22,7 +22,8 @@ import asyncpg
 import pytest
 
 from photovault_dev.photo_load import OWNER, load_scale_database, scale_queries
-from photovault_server.adapters.postgres import PostgresPhotoRepository, _list_sql
+from photovault_server.adapters.postgres import PostgresPhotoRepository, _list_sql, _trash_sql
+from photovault_server.core.models import Cursor
 
 from .support.databases import own_database
 
@@ -108,3 +109,47 @@ async def test_tag_and_word_pages_are_never_run_on_a_generic_plan(scale_url: str
     # ... and the tag and word ones are planned on every call.
     generic = [p for p in plans if "tags @>" in p["statement"] or "LIKE" in p["statement"]]
     assert all(p["generic_plans"] == 0 for p in generic), generic
+
+
+async def test_a_trash_page_reads_bounded_buffers_through_its_partial_index(
+    scale_url: str,
+) -> None:
+    """ListTrash on an owner with a large trash (a tenth of the photos trashed, in a
+    transaction rolled back after, so the other tests see the table as loaded): the second
+    page's keyset scan of migration 0007's partial index, in page order, bounded."""
+    conn = await asyncpg.connect(scale_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE photos SET trashed_at = create_time "
+                "WHERE owner_id = $1 AND abs(hashtext(id::text)) % 10 = 0",
+                OWNER,
+            )
+            await conn.execute("ANALYZE photos")
+            first = await conn.fetch(
+                "SELECT trashed_at, id FROM photos WHERE owner_id = $1 AND trashed_at IS NOT NULL "
+                "ORDER BY trashed_at DESC, id DESC LIMIT 50",
+                OWNER,
+            )
+            after = Cursor(create_time=first[-1]["trashed_at"], photo_id=first[-1]["id"])
+            sql, args = _trash_sql(OWNER, after, 51)
+            text = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", *args)
+            raise _RollBack(text)
+    except _RollBack as done:
+        text = done.args[0]
+    finally:
+        await conn.close()
+    plan: dict[str, Any] = json.loads(text)[0]["Plan"]
+    nodes = list(_nodes(plan))
+    assert any(n.get("Index Name") == "photos_owner_trashed_at_id" for n in nodes), json.dumps(
+        plan, indent=1
+    )
+    assert all(n["Node Type"] not in ("Seq Scan", "Sort") for n in nodes), json.dumps(
+        plan, indent=1
+    )
+    assert plan["Shared Hit Blocks"] + plan["Shared Read Blocks"] <= BUFFER_BOUND
+    assert plan["Actual Rows"] == 51
+
+
+class _RollBack(Exception):
+    """Leaves the transaction (rolling it back) with the plan it read."""

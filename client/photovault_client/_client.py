@@ -1,4 +1,4 @@
-"""PhotoVaultClient: the eight RPCs with Python types, over native gRPC or Connect, with
+"""PhotoVaultClient: the RPCs with Python types, over native gRPC or Connect, with
 deadlines, retries of idempotent calls, a download-URL cache and the whole upload flow."""
 
 # `timeout=` on every method is the call's deadline, sent to the server (grpc-timeout,
@@ -179,14 +179,18 @@ class PhotoVaultClient:
         size_bytes: int,
         *,
         checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
         timeout: float | None = None,
     ) -> UploadTicket:
-        """Reserves quota and returns where to PUT the bytes (never retried)."""
+        """Reserves quota and returns where to PUT the bytes (never retried). With
+        `skip_if_duplicate` (and the checksum), a ticket whose `existing_photo_id` names the
+        caller's photo with those bytes, when there is one: nothing reserved, nothing to PUT."""
         request = pb.CreateUploadUrlRequest(
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
             checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
         )
         response = await self._call(rpcs.CREATE_UPLOAD_URL, request, timeout)
         return convert.upload_ticket(response)
@@ -351,6 +355,28 @@ class PhotoVaultClient:
         finally:
             self._urls.evict(photo_id)
 
+    async def trash_photo(self, photo_id: str, *, timeout: float | None = None) -> None:
+        """Moves the photo to the trash: hidden from every read until restore_photo, deleted
+        for good by the server's sweep after its retention."""
+        try:
+            await self._call(rpcs.TRASH_PHOTO, pb.TrashPhotoRequest(id=photo_id), timeout)
+        finally:
+            self._urls.evict(photo_id)
+
+    async def restore_photo(self, photo_id: str, *, timeout: float | None = None) -> Photo:
+        response = await self._call(
+            rpcs.RESTORE_PHOTO, pb.RestorePhotoRequest(id=photo_id), timeout
+        )
+        return self._remember(response.photo)
+
+    async def list_trash(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> PhotoPage:
+        """One page of the caller's trashed photos, most recently trashed first."""
+        request = pb.ListTrashRequest(page_size=page_size, page_token=page_token)
+        response = await self._call(rpcs.LIST_TRASH, request, timeout)
+        return convert.photo_page(response)
+
     async def get_account(self, *, timeout: float | None = None) -> Account:
         response = await self._call(rpcs.GET_ACCOUNT, pb.GetAccountRequest(), timeout)
         return convert.account(response.account)
@@ -464,8 +490,13 @@ class PhotoVaultClient:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
         resume: bool = False,
+        skip_if_duplicate: bool = False,
     ) -> Photo:
         """Uploads a file (path) or bytes and returns the confirmed photo.
+
+        With `skip_if_duplicate`, a file below the multipart threshold whose bytes one of the
+        caller's photos already holds is not uploaded again: that photo is returned, unchanged
+        (title, tags and the rest are not applied to it).
 
         Above `multipart_threshold` bytes the file goes in parts (`parts_in_flight` at once,
         each retried on its own); for a path, a state file beside it (`<name>.photovault-upload`)
@@ -508,8 +539,11 @@ class PhotoVaultClient:
             content_type,
             upload.size,
             checksum_sha256=await upload.sha256_base64(),
+            skip_if_duplicate=skip_if_duplicate,
             timeout=timeout,
         )
+        if ticket.existing_photo_id:
+            return await self.get_photo(ticket.existing_photo_id, timeout=timeout)
         await put_object(
             self._require_http(), ticket, upload, progress=progress, policy=self._upload_retry
         )

@@ -100,7 +100,7 @@ def photo_url(message: photo_pb2.PhotoUrl) -> PhotoUrl:
     )
 
 
-def photo_page(message: pb.ListPhotosResponse) -> PhotoPage:
+def photo_page(message: pb.ListPhotosResponse | pb.ListTrashResponse) -> PhotoPage:
     return PhotoPage(
         photos=tuple(photo(p) for p in message.photos), next_page_token=message.next_page_token
     )
@@ -124,6 +124,7 @@ def upload_ticket(message: pb.CreateUploadUrlResponse) -> UploadTicket:
         method=message.method or "PUT",
         required_headers=dict(message.required_headers),
         expire_time=_time(message, "expire_time"),
+        existing_photo_id=message.existing_photo_id,
     )
 
 

@@ -134,3 +134,6 @@ class UploadTicket:
     method: str
     required_headers: Mapping[str, str]
     expire_time: datetime | None
+    # Set (and the rest empty) when skip_if_duplicate found the caller's photo with the same
+    # checksum: nothing to upload.
+    existing_photo_id: str = ""

@@ -1,4 +1,4 @@
-"""The eight RPCs of photovault.v1.PhotoService as the transports see them: path, message types
+"""The RPCs of photovault.v1.PhotoService as the transports see them: path, message types
 and whether a failed attempt may be repeated safely."""
 
 from __future__ import annotations
@@ -65,3 +65,9 @@ LIST_UPLOADED_PARTS = Rpc(
 )
 # A repeated abort answers NOT_FOUND: not repeated.
 ABORT_UPLOAD = Rpc("AbortUpload", pb.AbortUploadRequest, pb.AbortUploadResponse, idempotent=False)
+# Trashing a trashed photo keeps its first trash time; restoring a restored one changes nothing.
+TRASH_PHOTO = Rpc("TrashPhoto", pb.TrashPhotoRequest, pb.TrashPhotoResponse, idempotent=True)
+RESTORE_PHOTO = Rpc(
+    "RestorePhoto", pb.RestorePhotoRequest, pb.RestorePhotoResponse, idempotent=True
+)
+LIST_TRASH = Rpc("ListTrash", pb.ListTrashRequest, pb.ListTrashResponse, idempotent=True)

@@ -113,6 +113,7 @@ async def _upload(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal
                     multipart_threshold=args.multipart_threshold,
                     parts_in_flight=args.parts_in_flight,
                     resume=args.resume,
+                    skip_if_duplicate=args.skip_duplicates,
                 )
             except (PhotoVaultError, OSError, ValueError) as exc:
                 return exc
@@ -180,6 +181,32 @@ async def _rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) ->
             status = EXIT_ERROR
         else:
             term.line(f"deleted {photo_id}")
+    return status
+
+
+async def _trash(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    status = EXIT_OK
+    for photo_id in args.ids:
+        try:
+            await pv.trash_photo(photo_id)
+        except PhotoVaultError as exc:
+            term.error(exc.reason, f"{photo_id}: {exc.message}")
+            status = EXIT_ERROR
+        else:
+            term.line(f"trashed {photo_id}")
+    return status
+
+
+async def _restore(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    status = EXIT_OK
+    for photo_id in args.ids:
+        try:
+            await pv.restore_photo(photo_id)
+        except PhotoVaultError as exc:
+            term.error(exc.reason, f"{photo_id}: {exc.message}")
+            status = EXIT_ERROR
+        else:
+            term.line(f"restored {photo_id}")
     return status
 
 
@@ -254,6 +281,11 @@ def add_client_commands(
     upload.add_argument("files", nargs="+", metavar="FILE", help="image files")
     upload.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     upload.add_argument("--title", help="title of every uploaded photo")
+    upload.add_argument(
+        "--skip-duplicates",
+        action="store_true",
+        help="do not upload a file one of your photos already holds: print that photo's id",
+    )
     upload.add_argument("--description", help="description of every uploaded photo")
     upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
     upload.add_argument(
@@ -307,6 +339,25 @@ def add_client_commands(
     )
     rm.add_argument("ids", nargs="+", metavar="ID", help="photo id")
     rm.set_defaults(func=_runner(_rm))
+
+    trash = subparsers.add_parser(
+        "trash",
+        parents=common,
+        help="move photos to the trash",
+        description="Move photos to the trash: hidden until restored, deleted for good by the "
+        "server after its retention (30 days by default).",
+    )
+    trash.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    trash.set_defaults(func=_runner(_trash))
+
+    restore = subparsers.add_parser(
+        "restore",
+        parents=common,
+        help="restore photos from the trash",
+        description="Bring trashed photos back.",
+    )
+    restore.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    restore.set_defaults(func=_runner(_restore))
 
     account = subparsers.add_parser(
         "account", parents=common, help="show usage and quota", description="Usage and quota."

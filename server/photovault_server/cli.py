@@ -55,7 +55,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(
         f"swept {report.expired_uploads} expired uploads, "
         f"{report.deleted_objects} objects of deleted photos, "
-        f"{report.aborted_incomplete_multipart} abandoned multipart uploads"
+        f"{report.aborted_incomplete_multipart} abandoned multipart uploads, "
+        f"{report.deleted_trashed_photos} photos past their time in the trash"
     )
     return 0
 

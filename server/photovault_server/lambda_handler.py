@@ -102,12 +102,14 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
             uploads=report.expired_uploads,
             deleted_objects=report.deleted_objects,
             aborted_incomplete_multipart=report.aborted_incomplete_multipart,
+            deleted_trashed_photos=report.deleted_trashed_photos,
             finished=report.finished,
         )
         return {
             "swept": report.expired_uploads,
             "deleted_objects": report.deleted_objects,
             "aborted_incomplete_multipart": report.aborted_incomplete_multipart,
+            "deleted_trashed_photos": report.deleted_trashed_photos,
             "finished": report.finished,
         }
     try:

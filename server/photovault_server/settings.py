@@ -296,6 +296,10 @@ class LimitSettings(_Section):
         le=7 * 24 * 3600,
         validation_alias=_env("PHOTOVAULT_MULTIPART_UPLOAD_TTL_SECONDS"),
     )
+    # How long a trashed photo stays restorable before the sweep deletes it for good.
+    trash_retention_days: int = Field(
+        30, ge=1, le=3650, validation_alias=_env("PHOTOVAULT_TRASH_RETENTION_DAYS")
+    )
     allowed_content_types: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_ALLOWED_TYPES), validation_alias=_env("PHOTOVAULT_ALLOWED_CONTENT_TYPES")
     )
@@ -349,6 +353,7 @@ class LimitSettings(_Section):
             confirm_window=timedelta(seconds=self.confirm_window_seconds),
             max_multipart_upload_bytes=self.max_multipart_upload_bytes,
             multipart_upload_ttl=timedelta(seconds=self.multipart_upload_ttl_seconds),
+            trash_retention=timedelta(days=self.trash_retention_days),
         )
 
 

@@ -926,3 +926,196 @@ async def test_taken_time_orders_and_filters_fall_back_to_the_create_time(
         after=Cursor(create_time=NOW, photo_id=plain.id),
     )
     assert [p.id for p in await repository.list_photos(after_plain)] == [old.id]
+
+
+# the trash ------------------------------------------------------------------------------------
+
+# Trash times of the purge tests: years long before any other test's photos were trashed (the
+# services' tests trash at the wall clock), so that `trashed_before` reaches this test's rows
+# and no other's that are still meant to be there.
+TRASHED_LONG_AGO = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+async def test_a_trashed_photo_is_hidden_from_reads_but_keeps_its_usage(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    kept = await stored_photo(repository, owner, 100)
+    trashed = await stored_photo(repository, owner, 250)
+    moved = await repository.trash_photo(owner, trashed.id, NOW)
+    assert moved == replace(trashed, trash_time=NOW)
+    assert await repository.get_photo(owner, trashed.id) is None
+    assert await repository.get_photos(owner, [kept.id, trashed.id]) == {kept.id: kept}
+    query = PhotoQuery(owner, PhotoFilter(), PhotoOrder.NEWEST_FIRST, limit=10)
+    assert await repository.list_photos(query) == [kept]
+    changes = PhotoChanges(paths=frozenset({"title"}), title="changed in the trash")
+    assert await repository.update_photo(owner, trashed.id, changes, NOW) is None
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert (account.photo_count, account.used_bytes) == (2, 350)
+
+    restored = await repository.restore_photo(owner, trashed.id)
+    assert restored == trashed
+    assert await repository.get_photo(owner, trashed.id) == trashed
+    assert await repository.list_photos(query) == sorted(
+        [kept, trashed], key=lambda p: (p.create_time, p.id), reverse=True
+    )
+
+
+async def test_trash_keeps_the_first_trash_time_and_restore_is_idempotent(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    photo = await stored_photo(repository, owner)
+    await repository.trash_photo(owner, photo.id, NOW)
+    again = await repository.trash_photo(owner, photo.id, NOW + timedelta(days=2))
+    assert again is not None
+    assert again.trash_time == NOW
+    assert await repository.restore_photo(owner, photo.id) == photo
+    assert await repository.restore_photo(owner, photo.id) == photo
+
+
+async def test_trash_and_restore_of_a_missing_or_foreign_photo_are_none(
+    repository: PhotoRepository,
+) -> None:
+    owner, other = new_owner(), new_owner()
+    photo = await stored_photo(repository, owner)
+    assert await repository.trash_photo(other, photo.id, NOW) is None
+    assert await repository.trash_photo(owner, uuid.uuid4(), NOW) is None
+    assert await repository.get_photo(owner, photo.id) == photo
+    await repository.trash_photo(owner, photo.id, NOW)
+    assert await repository.restore_photo(other, photo.id) is None
+    assert await repository.restore_photo(owner, uuid.uuid4()) is None
+    assert await repository.list_trash(other, after=None, limit=10) == []
+    assert [p.id for p in await repository.list_trash(owner, after=None, limit=10)] == [photo.id]
+
+
+async def test_list_trash_pages_by_trash_time_then_id_newest_first(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    photos = [await stored_photo(repository, owner) for _ in range(7)]
+    for i, photo in enumerate(photos):
+        # Pairs trashed at the same instant: the id breaks the tie.
+        await repository.trash_photo(owner, photo.id, NOW + timedelta(seconds=i // 2))
+    await stored_photo(repository, owner)  # not in the trash
+    expected = sorted(
+        (replace(p, trash_time=NOW + timedelta(seconds=i // 2)) for i, p in enumerate(photos)),
+        key=lambda p: (p.trash_time, p.id),
+        reverse=True,
+    )
+    for size in (1, 2, 3, 7, 8):
+        seen: list[Photo] = []
+        after = None
+        while True:
+            page = await repository.list_trash(owner, after=after, limit=size)
+            seen += page
+            if len(page) < size:
+                break
+            last = page[-1]
+            assert last.trash_time is not None
+            after = Cursor(create_time=last.trash_time, photo_id=last.id)
+        assert seen == expected
+
+
+async def test_delete_photo_deletes_a_trashed_photo(repository: PhotoRepository) -> None:
+    owner = new_owner()
+    photo = await stored_photo(repository, owner, 100)
+    await repository.trash_photo(owner, photo.id, NOW)
+    deleted = await repository.delete_photo(owner, photo.id, upload_window=WINDOW)
+    assert deleted == replace(photo, trash_time=NOW)
+    assert await repository.list_trash(owner, after=None, limit=10) == []
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert (account.photo_count, account.used_bytes) == (0, 0)
+    assert await claim_deletions(repository, [photo.object_key], now=NOW) == [photo.object_key]
+    await repository.objects_deleted([photo.object_key], deleted_at=NOW + WINDOW)
+
+
+async def test_purge_deletes_photos_trashed_before_as_delete_photo_does(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    old = await stored_photo(repository, owner, 100)
+    young = await stored_photo(repository, owner, 200)
+    live = await stored_photo(repository, owner, 300)
+    variants = variants_of(old)
+    assert await repository.finish_photo_job(owner, old.id, some_metadata(), variants, NOW)
+    await repository.trash_photo(owner, old.id, TRASHED_LONG_AGO)
+    await repository.trash_photo(owner, young.id, TRASHED_LONG_AGO + timedelta(days=1))
+
+    purged = await repository.purge_trash(
+        trashed_before=TRASHED_LONG_AGO + timedelta(hours=1), limit=EVERYTHING, upload_window=WINDOW
+    )
+    ours = [p for p in purged if p.owner_id == owner]
+    assert [p.id for p in ours] == [old.id]
+    assert ours[0].variants == tuple(variants)
+    assert await repository.get_photo(owner, live.id) == live
+    assert [p.id for p in await repository.list_trash(owner, after=None, limit=10)] == [young.id]
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert (account.photo_count, account.used_bytes) == (2, 500)
+    keys = [old.object_key, *(v.object_key for v in variants)]
+    assert sorted(await claim_deletions(repository, keys, now=NOW + WINDOW)) == sorted(keys)
+    await repository.objects_deleted(keys, deleted_at=NOW + WINDOW)
+    # Nothing is purged twice; the young one goes once its time has come.
+    purged = await repository.purge_trash(
+        trashed_before=TRASHED_LONG_AGO + timedelta(days=2), limit=EVERYTHING, upload_window=WINDOW
+    )
+    assert [p.id for p in purged if p.owner_id == owner] == [young.id]
+
+
+async def test_purge_takes_the_oldest_first_and_concurrent_purges_share_nothing(
+    repository: PhotoRepository,
+) -> None:
+    owner = new_owner()
+    photos = [await stored_photo(repository, owner, 10) for _ in range(12)]
+    for i, photo in enumerate(photos):
+        await repository.trash_photo(owner, photo.id, TRASHED_LONG_AGO + timedelta(seconds=i))
+    before = TRASHED_LONG_AGO + timedelta(days=1)
+    first = await repository.purge_trash(trashed_before=before, limit=2, upload_window=WINDOW)
+    assert [p.id for p in first] == [photos[0].id, photos[1].id]
+    answers = await asyncio.gather(
+        *(
+            repository.purge_trash(trashed_before=before, limit=3, upload_window=WINDOW)
+            for _ in range(5)
+        )
+    )
+    purged = [p.id for answer in answers for p in answer if p.owner_id == owner]
+    assert len(set(purged)) == len(purged), "two purges deleted the same photo"
+    assert sorted(purged) == sorted(p.id for p in photos[2:])
+    account = await repository.get_account(owner, default_quota_bytes=QUOTA, now=NOW)
+    assert (account.photo_count, account.used_bytes) == (0, 0)
+    keys = [p.object_key for p in photos]
+    assert sorted(await claim_deletions(repository, keys, now=NOW + WINDOW)) == sorted(keys)
+    await repository.objects_deleted(keys, deleted_at=NOW + WINDOW)
+
+
+# duplicates -----------------------------------------------------------------------------------
+
+
+async def test_find_by_checksum_sees_the_owners_confirmed_photos_outside_the_trash(
+    repository: PhotoRepository,
+) -> None:
+    owner, other = new_owner(), new_owner()
+    checksum = f"{uuid.uuid4().hex}{uuid.uuid4().hex[:12]}="  # unique to this test
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    pending = replace(an_upload(owner), checksum_sha256=checksum)
+    await reserve(repository, pending)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None  # not confirmed
+    theirs = await stored_photo(repository, other, checksum_sha256=checksum)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    assert await repository.find_photo_by_checksum(other, checksum) == theirs.id
+
+    first = await stored_photo(repository, owner, checksum_sha256=checksum)
+    later = await stored_photo(
+        repository,
+        owner,
+        checksum_sha256=checksum,
+        create_time=NOW + timedelta(seconds=1),
+        update_time=NOW + timedelta(seconds=1),
+    )
+    assert await repository.find_photo_by_checksum(owner, checksum) == first.id  # the oldest
+    await repository.trash_photo(owner, first.id, NOW)
+    assert await repository.find_photo_by_checksum(owner, checksum) == later.id
+    await repository.delete_photo(owner, later.id, upload_window=WINDOW)
+    assert await repository.find_photo_by_checksum(owner, checksum) is None
+    await repository.restore_photo(owner, first.id)
+    assert await repository.find_photo_by_checksum(owner, checksum) == first.id

@@ -30,6 +30,7 @@ from photovault_server.core import (
 )
 from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
 from photovault_server.core.models import (
+    Cursor,
     ImageMetadata,
     ObjectInfo,
     PhotoFilter,
@@ -531,12 +532,12 @@ class InMemoryPhotoRepository:
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
         await self._enter()
         photo = self.photos.get(photo_id)
-        return photo if photo is not None and photo.owner_id == owner_id else None
+        return photo if _live(photo, owner_id) else None
 
     async def get_photos(self, owner_id: str, photo_ids: Sequence[UUID]) -> dict[UUID, Photo]:
         await self._enter()
         found = {pid: self.photos.get(pid) for pid in photo_ids}
-        return {pid: p for pid, p in found.items() if p is not None and p.owner_id == owner_id}
+        return {pid: p for pid, p in found.items() if p is not None and _live(p, owner_id)}
 
     async def list_photos(self, query: PhotoQuery) -> list[Photo]:
         await self._enter()
@@ -548,7 +549,7 @@ class InMemoryPhotoRepository:
         rows = [
             p
             for p in self.photos.values()
-            if p.owner_id == query.owner_id and _matches(p, query.filter)
+            if _live(p, query.owner_id) and _matches(p, query.filter)
         ]
         if query.after is not None:
             cursor = (query.after.create_time, query.after.photo_id)
@@ -564,7 +565,7 @@ class InMemoryPhotoRepository:
     ) -> Photo | None:
         await self._enter()
         photo = self.photos.get(photo_id)
-        if photo is None or photo.owner_id != owner_id:
+        if photo is None or not _live(photo, owner_id):
             return None
         paths = changes.paths
         updated = replace(
@@ -586,13 +587,70 @@ class InMemoryPhotoRepository:
             photo = self.photos.get(photo_id)
             if photo is None or photo.owner_id != owner_id:
                 return None
-            del self.photos[photo_id]
-            self.jobs.pop(photo_id, None)
-            self._add_usage(owner_id, -1, -photo.size_bytes)
-            self._queue_deletion(photo.object_key, photo.create_time + upload_window)
-            for variant in photo.variants:
-                self._queue_deletion(variant.object_key, NO_SECOND_DELETION)
+            self._photo_deleted(photo, upload_window)
             return photo
+
+    def _photo_deleted(self, photo: Photo, upload_window: timedelta) -> None:
+        del self.photos[photo.id]
+        self.jobs.pop(photo.id, None)
+        self._add_usage(photo.owner_id, -1, -photo.size_bytes)
+        self._queue_deletion(photo.object_key, photo.create_time + upload_window)
+        for variant in photo.variants:
+            self._queue_deletion(variant.object_key, NO_SECOND_DELETION)
+
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        await self._enter()
+        matches = [
+            p
+            for p in self.photos.values()
+            if _live(p, owner_id) and p.checksum_sha256 == checksum_sha256
+        ]
+        return min(matches, key=lambda p: (p.create_time, p.id)).id if matches else None
+
+    async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            return None
+        if photo.trash_time is None:
+            photo = self.photos[photo_id] = replace(photo, trash_time=now)
+        return photo
+
+    async def restore_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        await self._enter()
+        photo = self.photos.get(photo_id)
+        if photo is None or photo.owner_id != owner_id:
+            return None
+        photo = self.photos[photo_id] = replace(photo, trash_time=None)
+        return photo
+
+    async def list_trash(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Photo]:
+        await self._enter()
+
+        def key(p: Photo) -> tuple[datetime, UUID]:
+            assert p.trash_time is not None
+            return (p.trash_time, p.id)
+
+        rows = [
+            p for p in self.photos.values() if p.owner_id == owner_id and p.trash_time is not None
+        ]
+        if after is not None:
+            rows = [p for p in rows if key(p) < (after.create_time, after.photo_id)]
+        rows.sort(key=key, reverse=True)
+        return rows[:limit]
+
+    async def purge_trash(
+        self, *, trashed_before: datetime, limit: int, upload_window: timedelta
+    ) -> list[Photo]:
+        await self._enter()
+        async with self._lock:
+            due = sorted(
+                (p for p in self.photos.values() if p.trash_time and p.trash_time < trashed_before),
+                key=lambda p: (p.trash_time, p.id),
+            )[:limit]
+            for photo in due:
+                self._photo_deleted(photo, upload_window)
+            return due
 
     def _queue_deletion(self, key: str, not_before: datetime) -> None:
         queued = self.object_deletions.get(key)
@@ -708,6 +766,11 @@ class QueuedDeletion:
     not_before: datetime
     deleted_once: bool = False
     claimed_until: datetime | None = None
+
+
+def _live(photo: Photo | None, owner_id: str) -> bool:
+    """The owner's photo, not in the trash (what the repository's reads see)."""
+    return photo is not None and photo.owner_id == owner_id and photo.trash_time is None
 
 
 def taken_sort_time(photo: Photo) -> datetime:
@@ -903,6 +966,7 @@ def make_harness(
     allowed_content_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES,
     max_multipart_upload_bytes: int = 5 * 1024**3,
     max_open_multipart_uploads: int = 20,
+    trash_retention: timedelta = timedelta(days=30),
 ) -> Harness:
     """Builds the service on fresh fakes, the URL policy and config from the arguments."""
     clock = FakeClock()
@@ -921,6 +985,7 @@ def make_harness(
         variant_names=("thumb", "preview"),
         max_multipart_upload_bytes=max_multipart_upload_bytes,
         max_open_multipart_uploads=max_open_multipart_uploads,
+        trash_retention=trash_retention,
     )
     multipart = InMemoryMultipartRepository(repo)
     service = PhotoService(

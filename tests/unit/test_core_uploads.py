@@ -141,7 +141,7 @@ async def test_create_upload_url_rejects_invalid_field(
     }
     request.update(overrides)
     with pytest.raises(InvalidArgument) as caught:
-        await harness.service.create_upload_url("alice", **request)  # type: ignore[arg-type]
+        await harness.service.create_upload_url("alice", **request)  # type: ignore[call-overload]
     assert caught.value.code is ErrorCode.INVALID_ARGUMENT
     assert _fields(caught.value) == {field}
     assert harness.repo.uploads == {}
@@ -171,7 +171,7 @@ async def test_create_upload_url_accepts_values_at_the_limits(
         "size_bytes": 100,
     }
     request.update(overrides)
-    ticket = await harness.service.create_upload_url("alice", **request)  # type: ignore[arg-type]
+    ticket = await harness.service.create_upload_url("alice", **request)  # type: ignore[call-overload]
     upload = harness.repo.uploads[ticket.upload_id]
     assert upload.file_name == stored_name
     assert upload.content_type == stored_type

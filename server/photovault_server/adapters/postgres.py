@@ -20,6 +20,7 @@ import asyncpg
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import (
     Account,
+    Cursor,
     GeoPoint,
     ImageMetadata,
     Photo,
@@ -40,7 +41,7 @@ _INSERT_COLUMNS = (
 )
 _PHOTO_COLUMNS = (
     _INSERT_COLUMNS + ", processing_state, width, height, taken_time, camera, latitude, "
-    "longitude, placeholder, variants"
+    "longitude, placeholder, variants, trashed_at"
 )
 _UPLOAD_COLUMNS = (
     "id, owner_id, object_key, file_name, content_type, size_bytes, checksum_sha256, "
@@ -107,6 +108,7 @@ def _photo(row: asyncpg.Record) -> Photo:
         processing_state=ProcessingState(row["processing_state"]),
         metadata=_metadata(row),
         variants=_variants(row["variants"]),
+        trash_time=row["trashed_at"],
     )
 
 
@@ -356,7 +358,8 @@ class PostgresPhotoRepository:
     async def get_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE id = $1 AND owner_id = $2",
+                f"SELECT {_PHOTO_COLUMNS} FROM photos "
+                "WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL",
                 photo_id,
                 owner_id,
             )
@@ -365,7 +368,8 @@ class PostgresPhotoRepository:
     async def get_photos(self, owner_id: str, photo_ids: Sequence[UUID]) -> dict[UUID, Photo]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE owner_id = $1 AND id = ANY($2::uuid[])",
+                f"SELECT {_PHOTO_COLUMNS} FROM photos "
+                "WHERE owner_id = $1 AND id = ANY($2::uuid[]) AND trashed_at IS NULL",
                 owner_id,
                 list(photo_ids),
             )
@@ -399,7 +403,7 @@ class PostgresPhotoRepository:
                     tags = CASE WHEN $7 THEN $8::text[] ELSE tags END,
                     visibility = CASE WHEN $9 THEN $10::smallint ELSE visibility END,
                     update_time = $11
-                WHERE id = $1 AND owner_id = $2
+                WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL
                 RETURNING {_PHOTO_COLUMNS}
                 """,
                 photo_id,
@@ -428,17 +432,67 @@ class PostgresPhotoRepository:
             if row is None:
                 return None
             photo = _photo(row)
-            await conn.execute(
-                "UPDATE accounts SET used_bytes = used_bytes - $2, photo_count = photo_count - 1 "
-                "WHERE user_id = $1",
-                owner_id,
-                photo.size_bytes,
-            )
-            await _queue_deletion(conn, photo.object_key, photo.create_time + upload_window)
-            # Variants are written by the worker alone, before the row that names them: one
-            # deletion after this commit is enough.
-            await _queue_deletions(conn, [v.object_key for v in photo.variants], not_before=None)
+            await _photo_deleted(conn, photo, upload_window)
             return photo
+
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        # Index (owner_id, checksum_sha256), migration 0007.
+        async with self._conn() as conn:
+            found: UUID | None = await conn.fetchval(
+                "SELECT id FROM photos WHERE owner_id = $1 AND checksum_sha256 = $2 "
+                "AND trashed_at IS NULL ORDER BY create_time, id LIMIT 1",
+                owner_id,
+                checksum_sha256,
+            )
+        return found
+
+    async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "UPDATE photos SET trashed_at = coalesce(trashed_at, $3) "
+                f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
+                photo_id,
+                owner_id,
+                now,
+            )
+        return _photo(row) if row else None
+
+    async def restore_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "UPDATE photos SET trashed_at = NULL "
+                f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
+                photo_id,
+                owner_id,
+            )
+        return _photo(row) if row else None
+
+    async def list_trash(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Photo]:
+        sql, args = _trash_sql(owner_id, after, limit)
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_photo(row) for row in rows]
+
+    async def purge_trash(
+        self, *, trashed_before: datetime, limit: int, upload_window: timedelta
+    ) -> list[Photo]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                f"""
+                DELETE FROM photos
+                 WHERE id IN (SELECT id FROM photos WHERE trashed_at < $1
+                               ORDER BY trashed_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                RETURNING {_PHOTO_COLUMNS}
+                """,
+                trashed_before,
+                limit,
+            )
+            photos = sorted(
+                (_photo(row) for row in rows), key=lambda p: p.trash_time or p.create_time
+            )
+            for photo in photos:
+                await _photo_deleted(conn, photo, upload_window)
+            return photos
 
     async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:
         async with self._conn() as conn:
@@ -567,6 +621,21 @@ class PostgresPhotoRepository:
             )
 
 
+async def _photo_deleted(conn: _Conn, photo: Photo, upload_window: timedelta) -> None:
+    """What follows a photo row's deletion, in its transaction (DeletePhoto and the trash's
+    sweep alike): its usage released and its objects queued for deletion."""
+    await conn.execute(
+        "UPDATE accounts SET used_bytes = used_bytes - $2, photo_count = photo_count - 1 "
+        "WHERE user_id = $1",
+        photo.owner_id,
+        photo.size_bytes,
+    )
+    await _queue_deletion(conn, photo.object_key, photo.create_time + upload_window)
+    # Variants are written by the worker alone, before the row that names them: one deletion
+    # after this commit is enough.
+    await _queue_deletions(conn, [v.object_key for v in photo.variants], not_before=None)
+
+
 async def _queue_deletion(conn: _Conn, object_key: str, not_before: datetime) -> None:
     await conn.execute(
         "INSERT INTO object_deletions (object_key, not_before) VALUES ($1, $2) "
@@ -593,6 +662,21 @@ async def _queue_deletions(
     )
 
 
+def _trash_sql(owner_id: str, after: Cursor | None, limit: int) -> tuple[str, list[Any]]:
+    """ListTrash: a keyset scan of the partial index (owner_id, trashed_at, id) (migration
+    0007), most recently trashed first."""
+    where = "owner_id = $1 AND trashed_at IS NOT NULL"
+    args: list[Any] = [owner_id, limit]
+    if after is not None:
+        where += " AND (trashed_at, id) < ($3, $4)"
+        args += [after.create_time, after.photo_id]
+    sql = (
+        f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE {where} "
+        "ORDER BY trashed_at DESC, id DESC LIMIT $2"
+    )
+    return sql, args
+
+
 def _like_escaped(text: str) -> str:
     """`text` as a LIKE pattern matching itself: its wildcards and escape character escaped."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -610,7 +694,8 @@ def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
 
     newest_first = query.order.newest_first
     key = "taken_sort_time" if query.order.by_taken_time else "create_time"
-    where = ["owner_id = $1"]
+    # Trashed photos are filtered out of the listing indexes' scans (rare: never worth an index).
+    where = ["owner_id = $1", "trashed_at IS NULL"]
     if query.after is not None:
         op = "<" if newest_first else ">"
         where.append(

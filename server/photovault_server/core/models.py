@@ -135,6 +135,8 @@ class Photo:
     # Filled in by the core on the way out; never stored.
     url: str = ""
     url_expire_time: datetime | None = None
+    # When the photo was moved to the trash; None for a photo in the library.
+    trash_time: datetime | None = None
 
     def with_url(
         self,
@@ -164,6 +166,7 @@ class Photo:
             self.variants if variants is None else variants,
             url,
             expire_time,
+            self.trash_time,
         )
 
 
@@ -220,6 +223,14 @@ class UploadTicket:
     method: str
     required_headers: dict[str, str]
     expire_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingPhoto:
+    """What CreateUploadUrl and CreateMultipartUpload answer, reserving nothing, when asked to
+    skip a duplicate and the caller already has a photo with those bytes (core/duplicates.py)."""
+
+    photo_id: UUID
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from . import validation as val
+from .duplicates import check_skip_if_duplicate, existing_duplicate
 from .errors import (
     ErrorCode,
     FailedPrecondition,
@@ -24,7 +25,7 @@ from .errors import (
     PhotoVaultError,
     QuotaExceeded,
 )
-from .models import Upload
+from .models import ExistingPhoto, Upload
 from .multipart_models import MultipartTicket, MultipartUpload, PartUrl, UploadedPart
 from .ports import MultipartRepository, ObjectStore, PhotoRepository
 
@@ -97,7 +98,8 @@ class MultipartUploads:
         content_type: str,
         size_bytes: int,
         checksum_sha256: str = "",
-    ) -> MultipartTicket:
+        skip_if_duplicate: bool = False,
+    ) -> MultipartTicket | ExistingPhoto:
         v = val.Violations()
         file_name = val.check_file_name(v, "file_name", file_name)
         content_type = val.check_content_type(v, "content_type", content_type, self._types)
@@ -106,7 +108,11 @@ class MultipartUploads:
         elif size_bytes > self._max_bytes:
             v.add("size_bytes", f"must be at most {self._max_bytes} bytes")
         checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
+        check_skip_if_duplicate(v, skip_if_duplicate, checksum_sha256)
         v.raise_if_any()
+        existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
+        if existing is not None:
+            return existing
 
         now = self._clock()
         upload_id = uuid.uuid4()

@@ -38,6 +38,11 @@ def _micros(t: datetime) -> int:
     return (t - _EPOCH) // _ONE_MICRO
 
 
+def _trash_digest(owner_id: str) -> str:
+    canonical = json.dumps(["trash", owner_id], separators=(",", ":"))
+    return _b64(hashlib.sha256(canonical.encode()).digest()[:12])
+
+
 class PageTokenCodec:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -85,10 +90,25 @@ class PageTokenCodec:
         payload = json.dumps(body, separators=(",", ":")).encode()
         return _b64(payload + self._mac(payload))
 
+    def encode_trash(self, cursor: Cursor, owner_id: str) -> str:
+        """A ListTrash token: its digest names the listing, so that neither RPC takes the
+        other's tokens."""
+        payload = json.dumps(
+            [_VERSION, _micros(cursor.create_time), cursor.photo_id.hex, _trash_digest(owner_id)],
+            separators=(",", ":"),
+        ).encode()
+        return _b64(payload + self._mac(payload))
+
+    def decode_trash(self, token: str, owner_id: str) -> Cursor:
+        return self._decode(token, _trash_digest(owner_id), "ListTrash")
+
     def decode(self, token: str, owner_id: str, flt: PhotoFilter, order: PhotoOrder) -> Cursor:
+        return self._decode(token, self._query_digest(owner_id, flt, order), "ListPhotos")
+
+    def _decode(self, token: str, expected_digest: str, rpc: str) -> Cursor:
         invalid = InvalidArgument.field(
             "page_token",
-            "is not a token from a previous ListPhotos response",
+            f"is not a token from a previous {rpc} response",
             reason="INVALID_PAGE_TOKEN",
         )
         try:
@@ -101,7 +121,9 @@ class PageTokenCodec:
         version, micros, photo_id, digest = json.loads(payload)
         if version != _VERSION:
             raise invalid
-        if digest != self._query_digest(owner_id, flt, order):
+        if rpc == "ListTrash" and digest != expected_digest:
+            raise invalid
+        if digest != expected_digest:
             raise InvalidArgument.field(
                 "page_token",
                 "was issued for other filters or order; send the same filters as the first page",

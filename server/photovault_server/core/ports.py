@@ -13,6 +13,7 @@ from uuid import UUID
 
 from .models import (
     Account,
+    Cursor,
     ImageMetadata,
     ObjectInfo,
     Photo,
@@ -249,6 +250,37 @@ class PhotoRepository(Protocol):
         and are never forgotten. The queue keeps the photo's object until it has been deleted
         once at or after the photo's create_time + `upload_window`, when no upload URL can
         create it again."""
+        ...
+
+    async def find_photo_by_checksum(self, owner_id: str, checksum_sha256: str) -> UUID | None:
+        """The id of the owner's oldest confirmed photo outside the trash with this checksum,
+        if any; looked up by owner first, never reading another owner's photos."""
+        ...
+
+    # The trash: a trashed photo keeps its row and usage; get_photo, get_photos, list_photos
+    # and update_photo do not see it, delete_photo does.
+
+    async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
+        """Moves the photo to the trash at `now`, or keeps its first trash time when it is
+        there already. None when the owner has no such photo."""
+        ...
+
+    async def restore_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
+        """Takes the photo out of the trash (a photo not in it is returned unchanged). None when
+        the owner has no such photo."""
+        ...
+
+    async def list_trash(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Photo]:
+        """Up to `limit` of the owner's trashed photos after `after` (its `create_time` holds
+        a trash time), most recently trashed first, then by id, descending."""
+        ...
+
+    async def purge_trash(
+        self, *, trashed_before: datetime, limit: int, upload_window: timedelta
+    ) -> list[Photo]:
+        """Deletes up to `limit` photos trashed before `trashed_before`, whoever owns them,
+        oldest in the trash first, each exactly as delete_photo does (usage released, objects
+        queued), in one transaction; concurrent sweeps take different photos."""
         ...
 
     async def claim_photo_jobs(self, now: datetime, limit: int, lease: timedelta) -> list[PhotoJob]:

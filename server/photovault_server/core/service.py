@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, overload
 
 from . import validation as val
+from .duplicates import check_skip_if_duplicate, existing_duplicate
 from .errors import (
     FailedPrecondition,
     NotFound,
@@ -22,6 +24,7 @@ from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
 from .models import (
     Account,
     Cursor,
+    ExistingPhoto,
     Photo,
     PhotoChanges,
     PhotoFilter,
@@ -80,6 +83,8 @@ class ServiceConfig:
     max_multipart_upload_bytes: int = 5 * 1024**3
     multipart_upload_ttl: timedelta = timedelta(days=1)
     max_open_multipart_uploads: int = 20
+    # How long a trashed photo stays restorable; the sweep deletes it for good after that.
+    trash_retention: timedelta = timedelta(days=30)
 
     def __post_init__(self) -> None:
         unknown = set(self.allowed_content_types) - set(FORMATS)
@@ -91,6 +96,8 @@ class ServiceConfig:
             raise ValueError("max upload size must be positive and quota not negative")
         if self.max_pending_uploads < 1:
             raise ValueError("max pending uploads must be at least 1")
+        if self.trash_retention <= timedelta(0):
+            raise ValueError("trash retention must be positive")
 
 
 def object_key(owner_id: str, upload_id: uuid.UUID, content_type: str) -> str:
@@ -145,6 +152,7 @@ class PhotoService:
     def url_stats(self) -> UrlStats:
         return self._urls.stats
 
+    @overload
     async def create_upload_url(
         self,
         user_id: str,
@@ -153,7 +161,33 @@ class PhotoService:
         content_type: str,
         size_bytes: int,
         checksum_sha256: str = "",
-    ) -> UploadTicket:
+        skip_if_duplicate: Literal[False] = False,
+    ) -> UploadTicket: ...
+
+    @overload
+    async def create_upload_url(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool,
+    ) -> UploadTicket | ExistingPhoto: ...
+
+    async def create_upload_url(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
+    ) -> UploadTicket | ExistingPhoto:
+        """With `skip_if_duplicate`, the caller's photo with that checksum, if any, instead of
+        a ticket: nothing is signed or reserved (core/duplicates.py)."""
         cfg = self._config
         v = val.Violations()
         file_name = val.check_file_name(v, "file_name", file_name)
@@ -165,7 +199,11 @@ class PhotoService:
         elif size_bytes > cfg.max_upload_bytes:
             v.add("size_bytes", f"must be at most {cfg.max_upload_bytes} bytes")
         checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
+        check_skip_if_duplicate(v, skip_if_duplicate, checksum_sha256)
         v.raise_if_any()
+        existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
+        if existing is not None:
+            return existing
 
         now = self._clock()
         upload_id = uuid.uuid4()
@@ -522,6 +560,60 @@ class PhotoService:
                 [deleted.object_key, *(v.object_key for v in deleted.variants)]
             )
 
+    async def trash_photo(self, user_id: str, photo_id: str) -> None:
+        """The photo leaves every listing at once and stays restorable (its quota kept) until
+        the sweep deletes it, `trash_retention` after it was first trashed."""
+        pid = _checked_id(photo_id)
+        trashed = await self._repo.trash_photo(user_id, pid, self._clock())
+        if trashed is None:
+            raise _photo_not_found(photo_id)
+        # Its cached URLs go: a restored photo gets fresh ones.
+        await self._urls.forget([trashed])
+
+    async def restore_photo(self, user_id: str, photo_id: str) -> Photo:
+        pid = _checked_id(photo_id)
+        restored = await self._repo.restore_photo(user_id, pid)
+        if restored is None:
+            raise _photo_not_found(photo_id)
+        return await self._with_url(restored)
+
+    async def list_trash(
+        self, user_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> PhotoPage:
+        """Most recently trashed first; keyset pages on (trash time, id)."""
+        v = val.Violations()
+        limit = val.check_page_size(v, "page_size", page_size)
+        if len(page_token) > val.MAX_PAGE_TOKEN_CHARS:
+            v.add("page_token", "is not a token from a previous ListTrash response")
+        v.raise_if_any()
+        after = self._tokens.decode_trash(page_token, user_id) if page_token else None
+        rows = await self._repo.list_trash(user_id, after=after, limit=limit + 1)
+        page, more = rows[:limit], len(rows) > limit
+        photos = await self._urls.attach(page, self._clock())
+        token = ""
+        if more:
+            last = photos[-1]
+            assert last.trash_time is not None
+            token = self._tokens.encode_trash(Cursor(last.trash_time, last.id), user_id)
+        return PhotoPage(photos=photos, next_page_token=token)
+
+    async def sweep_trash(self, *, limit: int = 1000) -> int:
+        """Deletes for good the photos trashed longer than the retention, as DeletePhoto does:
+        rows first (objects queued in the same transaction), objects after. Returns how many
+        photos it deleted; objects the store could not delete stay queued."""
+        photos = await self._repo.purge_trash(
+            trashed_before=self._clock() - self._config.trash_retention,
+            limit=limit,
+            upload_window=UPLOAD_WINDOW,
+        )
+        if photos:
+            await self._urls.forget(photos)
+            with contextlib.suppress(Unavailable):
+                await self._delete_queued_objects(
+                    [k for p in photos for k in (p.object_key, *(v.object_key for v in p.variants))]
+                )
+        return len(photos)
+
     async def _delete_queued_objects(self, keys: Sequence[str]) -> int:
         """Deletes queued objects in batches; returns how many were deleted. Keys the store
         could not delete stay queued (claimed until SWEEP_CLAIM has passed)."""
@@ -590,6 +682,7 @@ class PhotoService:
             self.sweep_expired_uploads,
             self.sweep_deleted_objects,
             self.sweep_incomplete_multipart,
+            self.sweep_trash,
         ):
             total = 0
             while stop_at is None or time.monotonic() < stop_at:
@@ -604,6 +697,7 @@ class PhotoService:
             deleted_objects=counts[1],
             finished=finished,
             aborted_incomplete_multipart=counts[2],
+            deleted_trashed_photos=counts[3],
         )
 
     async def sweep_incomplete_multipart(self, *, limit: int = 1000) -> int:
@@ -620,6 +714,7 @@ class PhotoService:
             )
         return self._multipart
 
+    @overload
     async def create_multipart_upload(
         self,
         user_id: str,
@@ -628,13 +723,38 @@ class PhotoService:
         content_type: str,
         size_bytes: int,
         checksum_sha256: str = "",
-    ) -> MultipartTicket:
+        skip_if_duplicate: Literal[False] = False,
+    ) -> MultipartTicket: ...
+
+    @overload
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool,
+    ) -> MultipartTicket | ExistingPhoto: ...
+
+    async def create_multipart_upload(
+        self,
+        user_id: str,
+        *,
+        file_name: str,
+        content_type: str,
+        size_bytes: int,
+        checksum_sha256: str = "",
+        skip_if_duplicate: bool = False,
+    ) -> MultipartTicket | ExistingPhoto:
         return await self._multipart_uploads().create(
             user_id,
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
             checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
         )
 
     async def sign_upload_parts(
@@ -697,6 +817,8 @@ class SweepReport:
     finished: bool  # False when the time budget ran out, possibly with work left
     # S3's own open multipart uploads under our prefix that no upload row owned.
     aborted_incomplete_multipart: int = 0
+    # Photos trashed longer than the retention, deleted for good.
+    deleted_trashed_photos: int = 0
 
 
 def _cursor(photo: Photo, order: PhotoOrder) -> Cursor:
@@ -741,6 +863,14 @@ def _upload_expired(upload_id: uuid.UUID) -> FailedPrecondition:
         f"upload {upload_id} expired before it was confirmed; request a new upload URL",
         reason="UPLOAD_EXPIRED",
     )
+
+
+def _checked_id(photo_id: str) -> uuid.UUID:
+    v = val.Violations()
+    pid = val.check_id(v, "id", photo_id)
+    v.raise_if_any()
+    assert pid is not None
+    return pid
 
 
 def _photo_not_found(photo_id: str) -> NotFound:

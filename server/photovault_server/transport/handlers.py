@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault_server.core import PhotoChanges, PhotoService
-from photovault_server.core.models import Photo
+from photovault_server.core.models import ExistingPhoto, Photo
 
 from .convert import (
     account_to_proto,
@@ -62,7 +62,10 @@ class PhotoHandlers:
             content_type=request.content_type,
             size_bytes=request.size_bytes,
             checksum_sha256=request.checksum_sha256,
+            skip_if_duplicate=request.skip_if_duplicate,
         )
+        if isinstance(ticket, ExistingPhoto):
+            return pb.CreateUploadUrlResponse(existing_photo_id=str(ticket.photo_id))
         return pb.CreateUploadUrlResponse(
             upload_id=str(ticket.upload_id),
             upload_url=ticket.url,
@@ -151,7 +154,10 @@ class PhotoHandlers:
             content_type=request.content_type,
             size_bytes=request.size_bytes,
             checksum_sha256=request.checksum_sha256,
+            skip_if_duplicate=request.skip_if_duplicate,
         )
+        if isinstance(ticket, ExistingPhoto):
+            return pb.CreateMultipartUploadResponse(existing_photo_id=str(ticket.photo_id))
         return pb.CreateMultipartUploadResponse(
             upload_id=str(ticket.upload_id),
             part_size_bytes=ticket.part_size_bytes,
@@ -197,6 +203,25 @@ class PhotoHandlers:
     ) -> pb.AbortUploadResponse:
         await self._service.abort_upload(user, upload_id=request.upload_id)
         return pb.AbortUploadResponse()
+
+    async def TrashPhoto(self, user: str, request: pb.TrashPhotoRequest) -> pb.TrashPhotoResponse:
+        await self._service.trash_photo(user, request.id)
+        return pb.TrashPhotoResponse()
+
+    async def RestorePhoto(
+        self, user: str, request: pb.RestorePhotoRequest
+    ) -> pb.RestorePhotoResponse:
+        photo = await self._service.restore_photo(user, request.id)
+        return pb.RestorePhotoResponse(photo=photo_to_proto(photo))
+
+    async def ListTrash(self, user: str, request: pb.ListTrashRequest) -> pb.ListTrashResponse:
+        page = await self._service.list_trash(
+            user, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListTrashResponse(
+            photos=[photo_to_proto(p) for p in page.photos],
+            next_page_token=page.next_page_token,
+        )
 
 
 Handler = Callable[[str, Any], Awaitable[Message]]

@@ -27,19 +27,21 @@ PHOTO_ORDER_TAKEN_NEWEST_FIRST: PhotoOrder
 PHOTO_ORDER_TAKEN_OLDEST_FIRST: PhotoOrder
 
 class CreateUploadUrlRequest(_message.Message):
-    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256", "skip_if_duplicate")
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content_type: str
     size_bytes: int
     checksum_sha256: str
-    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+    skip_if_duplicate: bool
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., skip_if_duplicate: _Optional[bool] = ...) -> None: ...
 
 class CreateUploadUrlResponse(_message.Message):
-    __slots__ = ("upload_id", "upload_url", "method", "required_headers", "expire_time")
+    __slots__ = ("upload_id", "upload_url", "method", "required_headers", "expire_time", "existing_photo_id")
     class RequiredHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -52,12 +54,14 @@ class CreateUploadUrlResponse(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_HEADERS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     upload_url: str
     method: str
     required_headers: _containers.ScalarMap[str, str]
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    existing_photo_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., upload_url: _Optional[str] = ..., method: _Optional[str] = ..., required_headers: _Optional[_Mapping[str, str]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., existing_photo_id: _Optional[str] = ...) -> None: ...
 
 class ConfirmUploadRequest(_message.Message):
     __slots__ = ("upload_id", "title", "description", "tags", "visibility")
@@ -176,28 +180,32 @@ class GetAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[_account_pb2.Account, _Mapping]] = ...) -> None: ...
 
 class CreateMultipartUploadRequest(_message.Message):
-    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256")
+    __slots__ = ("file_name", "content_type", "size_bytes", "checksum_sha256", "skip_if_duplicate")
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHECKSUM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     file_name: str
     content_type: str
     size_bytes: int
     checksum_sha256: str
-    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ...) -> None: ...
+    skip_if_duplicate: bool
+    def __init__(self, file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., checksum_sha256: _Optional[str] = ..., skip_if_duplicate: _Optional[bool] = ...) -> None: ...
 
 class CreateMultipartUploadResponse(_message.Message):
-    __slots__ = ("upload_id", "part_size_bytes", "part_count", "expire_time")
+    __slots__ = ("upload_id", "part_size_bytes", "part_count", "expire_time", "existing_photo_id")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     PART_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     PART_COUNT_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXISTING_PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
     part_size_bytes: int
     part_count: int
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, upload_id: _Optional[str] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    existing_photo_id: str
+    def __init__(self, upload_id: _Optional[str] = ..., part_size_bytes: _Optional[int] = ..., part_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., existing_photo_id: _Optional[str] = ...) -> None: ...
 
 class SignUploadPartsRequest(_message.Message):
     __slots__ = ("upload_id", "part_numbers", "checksums_sha256")
@@ -267,3 +275,41 @@ class AbortUploadRequest(_message.Message):
 class AbortUploadResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class TrashPhotoRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class TrashPhotoResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RestorePhotoRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RestorePhotoResponse(_message.Message):
+    __slots__ = ("photo",)
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    photo: _photo_pb2.Photo
+    def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
+
+class ListTrashRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTrashResponse(_message.Message):
+    __slots__ = ("photos", "next_page_token")
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    photos: _containers.RepeatedCompositeFieldContainer[_photo_pb2.Photo]
+    next_page_token: str
+    def __init__(self, photos: _Optional[_Iterable[_Union[_photo_pb2.Photo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -98,6 +98,21 @@ class PhotoServiceStub:
                 request_serializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.SerializeToString,
                 response_deserializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.FromString,
                 _registered_method=True)
+        self.TrashPhoto = channel.unary_unary(
+                '/photovault.v1.PhotoService/TrashPhoto',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.TrashPhotoRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.TrashPhotoResponse.FromString,
+                _registered_method=True)
+        self.RestorePhoto = channel.unary_unary(
+                '/photovault.v1.PhotoService/RestorePhoto',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.RestorePhotoRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.RestorePhotoResponse.FromString,
+                _registered_method=True)
+        self.ListTrash = channel.unary_unary(
+                '/photovault.v1.PhotoService/ListTrash',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.FromString,
+                _registered_method=True)
 
 
 class PhotoServiceServicer:
@@ -195,6 +210,31 @@ class PhotoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrashPhoto(self, request, context):
+        """Moves a photo to the trash: it leaves ListPhotos, GetPhoto and BatchGetPhotoUrls (NOT_FOUND)
+        but keeps counting against the quota until RestorePhoto brings it back or the sweep deletes
+        it for good, PHOTOVAULT_TRASH_RETENTION_DAYS after it was trashed. Idempotent: trashing a
+        trashed photo keeps its first trash time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestorePhoto(self, request, context):
+        """Brings a trashed photo back where it was. Idempotent: restoring a photo not in the trash
+        returns it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTrash(self, request, context):
+        """Lists the caller's trashed photos, most recently trashed first, each with a download URL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhotoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +297,21 @@ def add_PhotoServiceServicer_to_server(servicer, server):
                     servicer.AbortUpload,
                     request_deserializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.FromString,
                     response_serializer=photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.SerializeToString,
+            ),
+            'TrashPhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrashPhoto,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.TrashPhotoRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.TrashPhotoResponse.SerializeToString,
+            ),
+            'RestorePhoto': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestorePhoto,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.RestorePhotoRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.RestorePhotoResponse.SerializeToString,
+            ),
+            'ListTrash': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrash,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -587,6 +642,87 @@ class PhotoService:
             '/photovault.v1.PhotoService/AbortUpload',
             photovault_dot_v1_dot_photo__service__pb2.AbortUploadRequest.SerializeToString,
             photovault_dot_v1_dot_photo__service__pb2.AbortUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrashPhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/TrashPhoto',
+            photovault_dot_v1_dot_photo__service__pb2.TrashPhotoRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.TrashPhotoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestorePhoto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/RestorePhoto',
+            photovault_dot_v1_dot_photo__service__pb2.RestorePhotoRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.RestorePhotoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrash(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/ListTrash',
+            photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,18 @@ class PhotoServiceStub:
     """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
     reservation is released.
     """
+    TrashPhoto: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.TrashPhotoRequest, _photo_service_pb2.TrashPhotoResponse]
+    """Moves a photo to the trash: it leaves ListPhotos, GetPhoto and BatchGetPhotoUrls (NOT_FOUND)
+    but keeps counting against the quota until RestorePhoto brings it back or the sweep deletes
+    it for good, PHOTOVAULT_TRASH_RETENTION_DAYS after it was trashed. Idempotent: trashing a
+    trashed photo keeps its first trash time.
+    """
+    RestorePhoto: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.RestorePhotoRequest, _photo_service_pb2.RestorePhotoResponse]
+    """Brings a trashed photo back where it was. Idempotent: restoring a photo not in the trash
+    returns it unchanged.
+    """
+    ListTrash: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.ListTrashRequest, _photo_service_pb2.ListTrashResponse]
+    """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
 
 @_typing.type_check_only
 class PhotoServiceAsyncStub(PhotoServiceStub):
@@ -111,6 +123,18 @@ class PhotoServiceAsyncStub(PhotoServiceStub):
     """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
     reservation is released.
     """
+    TrashPhoto: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.TrashPhotoRequest, _photo_service_pb2.TrashPhotoResponse]  # type: ignore[assignment]
+    """Moves a photo to the trash: it leaves ListPhotos, GetPhoto and BatchGetPhotoUrls (NOT_FOUND)
+    but keeps counting against the quota until RestorePhoto brings it back or the sweep deletes
+    it for good, PHOTOVAULT_TRASH_RETENTION_DAYS after it was trashed. Idempotent: trashing a
+    trashed photo keeps its first trash time.
+    """
+    RestorePhoto: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.RestorePhotoRequest, _photo_service_pb2.RestorePhotoResponse]  # type: ignore[assignment]
+    """Brings a trashed photo back where it was. Idempotent: restoring a photo not in the trash
+    returns it unchanged.
+    """
+    ListTrash: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.ListTrashRequest, _photo_service_pb2.ListTrashResponse]  # type: ignore[assignment]
+    """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
 
 class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
     """PhotoService issues presigned S3 URLs so that clients move photo bytes directly to and from
@@ -222,5 +246,35 @@ class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
         """Abandons an upload (single or multipart): S3 keeps none of its bytes and its quota
         reservation is released.
         """
+
+    @_abc_1.abstractmethod
+    def TrashPhoto(
+        self,
+        request: _photo_service_pb2.TrashPhotoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.TrashPhotoResponse, _abc.Awaitable[_photo_service_pb2.TrashPhotoResponse]]:
+        """Moves a photo to the trash: it leaves ListPhotos, GetPhoto and BatchGetPhotoUrls (NOT_FOUND)
+        but keeps counting against the quota until RestorePhoto brings it back or the sweep deletes
+        it for good, PHOTOVAULT_TRASH_RETENTION_DAYS after it was trashed. Idempotent: trashing a
+        trashed photo keeps its first trash time.
+        """
+
+    @_abc_1.abstractmethod
+    def RestorePhoto(
+        self,
+        request: _photo_service_pb2.RestorePhotoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.RestorePhotoResponse, _abc.Awaitable[_photo_service_pb2.RestorePhotoResponse]]:
+        """Brings a trashed photo back where it was. Idempotent: restoring a photo not in the trash
+        returns it unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTrash(
+        self,
+        request: _photo_service_pb2.ListTrashRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.ListTrashResponse, _abc.Awaitable[_photo_service_pb2.ListTrashResponse]]:
+        """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
 
 def add_PhotoServiceServicer_to_server(servicer: PhotoServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

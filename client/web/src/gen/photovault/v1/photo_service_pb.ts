@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file photovault/v1/photo_service.proto.
  */
 export const file_photovault_v1_photo_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEibgoWQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBIRCglmaWxlX25hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSFwoPY2hlY2tzdW1fc2hhMjU2GAQgASgJIpACChdDcmVhdGVVcGxvYWRVcmxSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSEgoKdXBsb2FkX3VybBgCIAEoCRIOCgZtZXRob2QYAyABKAkSVQoQcmVxdWlyZWRfaGVhZGVycxgEIAMoCzI7LnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2UuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiigEKFENvbmZpcm1VcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIMCgR0YWdzGAQgAygJEi0KCnZpc2liaWxpdHkYBSABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkiPAoVQ29uZmlybVVwbG9hZFJlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIdCg9HZXRQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiNwoQR2V0UGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iogMKEUxpc3RQaG90b3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHRhZ3MYAyADKAkSDQoFcXVlcnkYBCABKAkSMQoNY3JlYXRlZF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCnZpc2liaWxpdHkYByABKA4yGS5waG90b3ZhdWx0LnYxLlZpc2liaWxpdHkSFAoMY29udGVudF90eXBlGAggASgJEigKBW9yZGVyGAkgASgOMhkucGhvdG92YXVsdC52MS5QaG90b09yZGVyEi8KC3Rha2VuX2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx0YWtlbl9iZWZvcmUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHZhcmlhbnRzGAwgAygJIlMKEkxpc3RQaG90b3NSZXNwb25zZRIkCgZwaG90b3MYASADKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI+ChhCYXRjaEdldFBob3RvVXJsc1JlcXVlc3QSEQoJcGhvdG9faWRzGAEgAygJEg8KB3ZhcmlhbnQYAiABKAkiQgoZQmF0Y2hHZXRQaG90b1VybHNSZXNwb25zZRIlCgR1cmxzGAEgAygLMhcucGhvdG92YXVsdC52MS5QaG90b1VybCJqChJVcGRhdGVQaG90b1JlcXVlc3QSIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChNVcGRhdGVQaG90b1Jlc3BvbnNlEiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90byIgChJEZWxldGVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlUGhvdG9SZXNwb25zZSITChFHZXRBY2NvdW50UmVxdWVzdCI9ChJHZXRBY2NvdW50UmVzcG9uc2USJwoHYWNjb3VudBgBIAEoCzIWLnBob3RvdmF1bHQudjEuQWNjb3VudCJ0ChxDcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXF1ZXN0EhEKCWZpbGVfbmFtZRgBIAEoCRIUCgxjb250ZW50X3R5cGUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIXCg9jaGVja3N1bV9zaGEyNTYYBCABKAkikAEKHUNyZWF0ZU11bHRpcGFydFVwbG9hZFJlc3BvbnNlEhEKCXVwbG9hZF9pZBgBIAEoCRIXCg9wYXJ0X3NpemVfYnl0ZXMYAiABKAMSEgoKcGFydF9jb3VudBgDIAEoBRIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoWU2lnblVwbG9hZFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSFAoMcGFydF9udW1iZXJzGAIgAygFEhgKEGNoZWNrc3Vtc19zaGEyNTYYAyADKAki9wEKDVVwbG9hZFBhcnRVcmwSEwoLcGFydF9udW1iZXIYASABKAUSCwoDdXJsGAIgASgJEg4KBm1ldGhvZBgDIAEoCRJLChByZXF1aXJlZF9oZWFkZXJzGAQgAygLMjEucGhvdG92YXVsdC52MS5VcGxvYWRQYXJ0VXJsLlJlcXVpcmVkSGVhZGVyc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBo2ChRSZXF1aXJlZEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKF1NpZ25VcGxvYWRQYXJ0c1Jlc3BvbnNlEisKBXBhcnRzGAEgAygLMhwucGhvdG92YXVsdC52MS5VcGxvYWRQYXJ0VXJsIi0KGExpc3RVcGxvYWRlZFBhcnRzUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkiRQoMVXBsb2FkZWRQYXJ0EhMKC3BhcnRfbnVtYmVyGAEgASgFEhIKCnNpemVfYnl0ZXMYAiABKAMSDAoEZXRhZxgDIAEoCSJHChlMaXN0VXBsb2FkZWRQYXJ0c1Jlc3BvbnNlEioKBXBhcnRzGAEgAygLMhsucGhvdG92YXVsdC52MS5VcGxvYWRlZFBhcnQiJwoSQWJvcnRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSIVChNBYm9ydFVwbG9hZFJlc3BvbnNlKq0BCgpQaG90b09yZGVyEhsKF1BIT1RPX09SREVSX1VOU1BFQ0lGSUVEEAASHAoYUEhPVE9fT1JERVJfTkVXRVNUX0ZJUlNUEAESHAoYUEhPVE9fT1JERVJfT0xERVNUX0ZJUlNUEAISIgoeUEhPVE9fT1JERVJfVEFLRU5fTkVXRVNUX0ZJUlNUEAMSIgoeUEhPVE9fT1JERVJfVEFLRU5fT0xERVNUX0ZJUlNUEAQy5wgKDFBob3RvU2VydmljZRJgCg9DcmVhdGVVcGxvYWRVcmwSJS5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QaJi5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlEloKDUNvbmZpcm1VcGxvYWQSIy5waG90b3ZhdWx0LnYxLkNvbmZpcm1VcGxvYWRSZXF1ZXN0GiQucGhvdG92YXVsdC52MS5Db25maXJtVXBsb2FkUmVzcG9uc2USSwoIR2V0UGhvdG8SHi5waG90b3ZhdWx0LnYxLkdldFBob3RvUmVxdWVzdBofLnBob3RvdmF1bHQudjEuR2V0UGhvdG9SZXNwb25zZRJRCgpMaXN0UGhvdG9zEiAucGhvdG92YXVsdC52MS5MaXN0UGhvdG9zUmVxdWVzdBohLnBob3RvdmF1bHQudjEuTGlzdFBob3Rvc1Jlc3BvbnNlEmYKEUJhdGNoR2V0UGhvdG9VcmxzEicucGhvdG92YXVsdC52MS5CYXRjaEdldFBob3RvVXJsc1JlcXVlc3QaKC5waG90b3ZhdWx0LnYxLkJhdGNoR2V0UGhvdG9VcmxzUmVzcG9uc2USVAoLVXBkYXRlUGhvdG8SIS5waG90b3ZhdWx0LnYxLlVwZGF0ZVBob3RvUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuVXBkYXRlUGhvdG9SZXNwb25zZRJUCgtEZWxldGVQaG90bxIhLnBob3RvdmF1bHQudjEuRGVsZXRlUGhvdG9SZXF1ZXN0GiIucGhvdG92YXVsdC52MS5EZWxldGVQaG90b1Jlc3BvbnNlElEKCkdldEFjY291bnQSIC5waG90b3ZhdWx0LnYxLkdldEFjY291bnRSZXF1ZXN0GiEucGhvdG92YXVsdC52MS5HZXRBY2NvdW50UmVzcG9uc2UScgoVQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkEisucGhvdG92YXVsdC52MS5DcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXF1ZXN0GiwucGhvdG92YXVsdC52MS5DcmVhdGVNdWx0aXBhcnRVcGxvYWRSZXNwb25zZRJgCg9TaWduVXBsb2FkUGFydHMSJS5waG90b3ZhdWx0LnYxLlNpZ25VcGxvYWRQYXJ0c1JlcXVlc3QaJi5waG90b3ZhdWx0LnYxLlNpZ25VcGxvYWRQYXJ0c1Jlc3BvbnNlEmYKEUxpc3RVcGxvYWRlZFBhcnRzEicucGhvdG92YXVsdC52MS5MaXN0VXBsb2FkZWRQYXJ0c1JlcXVlc3QaKC5waG90b3ZhdWx0LnYxLkxpc3RVcGxvYWRlZFBhcnRzUmVzcG9uc2USVAoLQWJvcnRVcGxvYWQSIS5waG90b3ZhdWx0LnYxLkFib3J0VXBsb2FkUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuQWJvcnRVcGxvYWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_photo]);
+  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEiiQEKFkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAgoXQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhIKCnVwbG9hZF91cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJElUKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyOy5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlLlJlcXVpcmVkSGVhZGVyc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgGIAEoCRo2ChRSZXF1aXJlZEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIooBChRDb25maXJtVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEdGFncxgEIAMoCRItCgp2aXNpYmlsaXR5GAUgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5IjwKFUNvbmZpcm1VcGxvYWRSZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iHQoPR2V0UGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIjcKEEdldFBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIqIDChFMaXN0UGhvdG9zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgR0YWdzGAMgAygJEg0KBXF1ZXJ5GAQgASgJEjEKDWNyZWF0ZWRfYWZ0ZXIYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgp2aXNpYmlsaXR5GAcgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5EhQKDGNvbnRlbnRfdHlwZRgIIAEoCRIoCgVvcmRlchgJIAEoDjIZLnBob3RvdmF1bHQudjEuUGhvdG9PcmRlchIvCgt0YWtlbl9hZnRlchgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMdGFrZW5fYmVmb3JlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh2YXJpYW50cxgMIAMoCSJTChJMaXN0UGhvdG9zUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPgoYQmF0Y2hHZXRQaG90b1VybHNSZXF1ZXN0EhEKCXBob3RvX2lkcxgBIAMoCRIPCgd2YXJpYW50GAIgASgJIkIKGUJhdGNoR2V0UGhvdG9VcmxzUmVzcG9uc2USJQoEdXJscxgBIAMoCzIXLnBob3RvdmF1bHQudjEuUGhvdG9VcmwiagoSVXBkYXRlUGhvdG9SZXF1ZXN0EiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90bxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoTVXBkYXRlUGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iIAoSRGVsZXRlUGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0RlbGV0ZVBob3RvUmVzcG9uc2UiEwoRR2V0QWNjb3VudFJlcXVlc3QiPQoSR2V0QWNjb3VudFJlc3BvbnNlEicKB2FjY291bnQYASABKAsyFi5waG90b3ZhdWx0LnYxLkFjY291bnQijwEKHENyZWF0ZU11bHRpcGFydFVwbG9hZFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAQodQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhcKD3BhcnRfc2l6ZV9ieXRlcxgCIAEoAxISCgpwYXJ0X2NvdW50GAMgASgFEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgFIAEoCSJbChZTaWduVXBsb2FkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIUCgxwYXJ0X251bWJlcnMYAiADKAUSGAoQY2hlY2tzdW1zX3NoYTI1NhgDIAMoCSL3AQoNVXBsb2FkUGFydFVybBITCgtwYXJ0X251bWJlchgBIAEoBRILCgN1cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJEksKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyMS5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoXU2lnblVwbG9hZFBhcnRzUmVzcG9uc2USKwoFcGFydHMYASADKAsyHC5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwiLQoYTGlzdFVwbG9hZGVkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJFCgxVcGxvYWRlZFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSEgoKc2l6ZV9ieXRlcxgCIAEoAxIMCgRldGFnGAMgASgJIkcKGUxpc3RVcGxvYWRlZFBhcnRzUmVzcG9uc2USKgoFcGFydHMYASADKAsyGy5waG90b3ZhdWx0LnYxLlVwbG9hZGVkUGFydCInChJBYm9ydFVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiHwoRVHJhc2hQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFAoSVHJhc2hQaG90b1Jlc3BvbnNlIiEKE1Jlc3RvcmVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiOwoUUmVzdG9yZVBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIjkKEExpc3RUcmFzaFJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUgoRTGlzdFRyYXNoUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqrQEKClBob3RvT3JkZXISGwoXUEhPVE9fT1JERVJfVU5TUEVDSUZJRUQQABIcChhQSE9UT19PUkRFUl9ORVdFU1RfRklSU1QQARIcChhQSE9UT19PUkRFUl9PTERFU1RfRklSU1QQAhIiCh5QSE9UT19PUkRFUl9UQUtFTl9ORVdFU1RfRklSU1QQAxIiCh5QSE9UT19PUkRFUl9UQUtFTl9PTERFU1RfRklSU1QQBDLjCgoMUGhvdG9TZXJ2aWNlEmAKD0NyZWF0ZVVwbG9hZFVybBIlLnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBomLnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2USWgoNQ29uZmlybVVwbG9hZBIjLnBob3RvdmF1bHQudjEuQ29uZmlybVVwbG9hZFJlcXVlc3QaJC5waG90b3ZhdWx0LnYxLkNvbmZpcm1VcGxvYWRSZXNwb25zZRJLCghHZXRQaG90bxIeLnBob3RvdmF1bHQudjEuR2V0UGhvdG9SZXF1ZXN0Gh8ucGhvdG92YXVsdC52MS5HZXRQaG90b1Jlc3BvbnNlElEKCkxpc3RQaG90b3MSIC5waG90b3ZhdWx0LnYxLkxpc3RQaG90b3NSZXF1ZXN0GiEucGhvdG92YXVsdC52MS5MaXN0UGhvdG9zUmVzcG9uc2USZgoRQmF0Y2hHZXRQaG90b1VybHMSJy5waG90b3ZhdWx0LnYxLkJhdGNoR2V0UGhvdG9VcmxzUmVxdWVzdBooLnBob3RvdmF1bHQudjEuQmF0Y2hHZXRQaG90b1VybHNSZXNwb25zZRJUCgtVcGRhdGVQaG90bxIhLnBob3RvdmF1bHQudjEuVXBkYXRlUGhvdG9SZXF1ZXN0GiIucGhvdG92YXVsdC52MS5VcGRhdGVQaG90b1Jlc3BvbnNlElQKC0RlbGV0ZVBob3RvEiEucGhvdG92YXVsdC52MS5EZWxldGVQaG90b1JlcXVlc3QaIi5waG90b3ZhdWx0LnYxLkRlbGV0ZVBob3RvUmVzcG9uc2USUQoKR2V0QWNjb3VudBIgLnBob3RvdmF1bHQudjEuR2V0QWNjb3VudFJlcXVlc3QaIS5waG90b3ZhdWx0LnYxLkdldEFjY291bnRSZXNwb25zZRJyChVDcmVhdGVNdWx0aXBhcnRVcGxvYWQSKy5waG90b3ZhdWx0LnYxLkNyZWF0ZU11bHRpcGFydFVwbG9hZFJlcXVlc3QaLC5waG90b3ZhdWx0LnYxLkNyZWF0ZU11bHRpcGFydFVwbG9hZFJlc3BvbnNlEmAKD1NpZ25VcGxvYWRQYXJ0cxIlLnBob3RvdmF1bHQudjEuU2lnblVwbG9hZFBhcnRzUmVxdWVzdBomLnBob3RvdmF1bHQudjEuU2lnblVwbG9hZFBhcnRzUmVzcG9uc2USZgoRTGlzdFVwbG9hZGVkUGFydHMSJy5waG90b3ZhdWx0LnYxLkxpc3RVcGxvYWRlZFBhcnRzUmVxdWVzdBooLnBob3RvdmF1bHQudjEuTGlzdFVwbG9hZGVkUGFydHNSZXNwb25zZRJUCgtBYm9ydFVwbG9hZBIhLnBob3RvdmF1bHQudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GiIucGhvdG92YXVsdC52MS5BYm9ydFVwbG9hZFJlc3BvbnNlElEKClRyYXNoUGhvdG8SIC5waG90b3ZhdWx0LnYxLlRyYXNoUGhvdG9SZXF1ZXN0GiEucGhvdG92YXVsdC52MS5UcmFzaFBob3RvUmVzcG9uc2USVwoMUmVzdG9yZVBob3RvEiIucGhvdG92YXVsdC52MS5SZXN0b3JlUGhvdG9SZXF1ZXN0GiMucGhvdG92YXVsdC52MS5SZXN0b3JlUGhvdG9SZXNwb25zZRJOCglMaXN0VHJhc2gSHy5waG90b3ZhdWx0LnYxLkxpc3RUcmFzaFJlcXVlc3QaIC5waG90b3ZhdWx0LnYxLkxpc3RUcmFzaFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_photo]);
 
 /**
  * Request for CreateUploadUrl.
@@ -53,6 +53,15 @@ export type CreateUploadUrlRequest = Message<"photovault.v1.CreateUploadUrlReque
    * @generated from field: string checksum_sha256 = 4;
    */
   checksumSha256: string;
+
+  /**
+   * With `checksum_sha256`: when one of the caller's own photos (confirmed, not in the trash)
+   * has that checksum, no upload is reserved and the response carries only
+   * `existing_photo_id`. Other users' photos never match. Requires `checksum_sha256`.
+   *
+   * @generated from field: bool skip_if_duplicate = 5;
+   */
+  skipIfDuplicate: boolean;
 };
 
 /**
@@ -102,6 +111,14 @@ export type CreateUploadUrlResponse = Message<"photovault.v1.CreateUploadUrlResp
    * @generated from field: google.protobuf.Timestamp expire_time = 5;
    */
   expireTime?: Timestamp | undefined;
+
+  /**
+   * Set, and every other field empty, when `skip_if_duplicate` found the caller's photo with
+   * the same checksum: nothing was reserved and there is nothing to upload.
+   *
+   * @generated from field: string existing_photo_id = 6;
+   */
+  existingPhotoId: string;
 };
 
 /**
@@ -558,6 +575,15 @@ export type CreateMultipartUploadRequest = Message<"photovault.v1.CreateMultipar
    * @generated from field: string checksum_sha256 = 4;
    */
   checksumSha256: string;
+
+  /**
+   * With `checksum_sha256`: when one of the caller's own photos (confirmed, not in the trash)
+   * has that checksum, no upload is reserved and the response carries only
+   * `existing_photo_id`. Other users' photos never match. Requires `checksum_sha256`.
+   *
+   * @generated from field: bool skip_if_duplicate = 5;
+   */
+  skipIfDuplicate: boolean;
 };
 
 /**
@@ -600,6 +626,14 @@ export type CreateMultipartUploadResponse = Message<"photovault.v1.CreateMultipa
    * @generated from field: google.protobuf.Timestamp expire_time = 4;
    */
   expireTime?: Timestamp | undefined;
+
+  /**
+   * Set, and every other field empty, when `skip_if_duplicate` found the caller's photo with
+   * the same checksum: nothing was reserved and there is nothing to upload.
+   *
+   * @generated from field: string existing_photo_id = 5;
+   */
+  existingPhotoId: string;
 };
 
 /**
@@ -829,6 +863,140 @@ export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__P
   messageDesc(file_photovault_v1_photo_service, 25);
 
 /**
+ * Request for TrashPhoto.
+ *
+ * @generated from message photovault.v1.TrashPhotoRequest
+ */
+export type TrashPhotoRequest = Message<"photovault.v1.TrashPhotoRequest"> & {
+  /**
+   * The photo's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message photovault.v1.TrashPhotoRequest.
+ * Use `create(TrashPhotoRequestSchema)` to create a new message.
+ */
+export const TrashPhotoRequestSchema: GenMessage<TrashPhotoRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 26);
+
+/**
+ * Response for TrashPhoto.
+ *
+ * @generated from message photovault.v1.TrashPhotoResponse
+ */
+export type TrashPhotoResponse = Message<"photovault.v1.TrashPhotoResponse"> & {
+};
+
+/**
+ * Describes the message photovault.v1.TrashPhotoResponse.
+ * Use `create(TrashPhotoResponseSchema)` to create a new message.
+ */
+export const TrashPhotoResponseSchema: GenMessage<TrashPhotoResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 27);
+
+/**
+ * Request for RestorePhoto.
+ *
+ * @generated from message photovault.v1.RestorePhotoRequest
+ */
+export type RestorePhotoRequest = Message<"photovault.v1.RestorePhotoRequest"> & {
+  /**
+   * The trashed photo's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message photovault.v1.RestorePhotoRequest.
+ * Use `create(RestorePhotoRequestSchema)` to create a new message.
+ */
+export const RestorePhotoRequestSchema: GenMessage<RestorePhotoRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 28);
+
+/**
+ * Response for RestorePhoto.
+ *
+ * @generated from message photovault.v1.RestorePhotoResponse
+ */
+export type RestorePhotoResponse = Message<"photovault.v1.RestorePhotoResponse"> & {
+  /**
+   * The restored photo, with a download URL.
+   *
+   * @generated from field: photovault.v1.Photo photo = 1;
+   */
+  photo?: Photo | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.RestorePhotoResponse.
+ * Use `create(RestorePhotoResponseSchema)` to create a new message.
+ */
+export const RestorePhotoResponseSchema: GenMessage<RestorePhotoResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 29);
+
+/**
+ * Request for ListTrash.
+ *
+ * @generated from message photovault.v1.ListTrashRequest
+ */
+export type ListTrashRequest = Message<"photovault.v1.ListTrashRequest"> & {
+  /**
+   * Most photos to return: 0 means 50; values above 500 are treated as 500.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of a previous ListTrash response.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.ListTrashRequest.
+ * Use `create(ListTrashRequestSchema)` to create a new message.
+ */
+export const ListTrashRequestSchema: GenMessage<ListTrashRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 30);
+
+/**
+ * Response for ListTrash.
+ *
+ * @generated from message photovault.v1.ListTrashResponse
+ */
+export type ListTrashResponse = Message<"photovault.v1.ListTrashResponse"> & {
+  /**
+   * The trashed photos, most recently trashed first (then by id).
+   *
+   * @generated from field: repeated photovault.v1.Photo photos = 1;
+   */
+  photos: Photo[];
+
+  /**
+   * Pass as `page_token` to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.ListTrashResponse.
+ * Use `create(ListTrashResponseSchema)` to create a new message.
+ */
+export const ListTrashResponseSchema: GenMessage<ListTrashResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 31);
+
+/**
  * Order of ListPhotos results.
  *
  * @generated from enum photovault.v1.PhotoOrder
@@ -1008,6 +1176,40 @@ export const PhotoService: GenService<{
     methodKind: "unary";
     input: typeof AbortUploadRequestSchema;
     output: typeof AbortUploadResponseSchema;
+  },
+  /**
+   * Moves a photo to the trash: it leaves ListPhotos, GetPhoto and BatchGetPhotoUrls (NOT_FOUND)
+   * but keeps counting against the quota until RestorePhoto brings it back or the sweep deletes
+   * it for good, PHOTOVAULT_TRASH_RETENTION_DAYS after it was trashed. Idempotent: trashing a
+   * trashed photo keeps its first trash time.
+   *
+   * @generated from rpc photovault.v1.PhotoService.TrashPhoto
+   */
+  trashPhoto: {
+    methodKind: "unary";
+    input: typeof TrashPhotoRequestSchema;
+    output: typeof TrashPhotoResponseSchema;
+  },
+  /**
+   * Brings a trashed photo back where it was. Idempotent: restoring a photo not in the trash
+   * returns it unchanged.
+   *
+   * @generated from rpc photovault.v1.PhotoService.RestorePhoto
+   */
+  restorePhoto: {
+    methodKind: "unary";
+    input: typeof RestorePhotoRequestSchema;
+    output: typeof RestorePhotoResponseSchema;
+  },
+  /**
+   * Lists the caller's trashed photos, most recently trashed first, each with a download URL.
+   *
+   * @generated from rpc photovault.v1.PhotoService.ListTrash
+   */
+  listTrash: {
+    methodKind: "unary";
+    input: typeof ListTrashRequestSchema;
+    output: typeof ListTrashResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_photovault_v1_photo_service, 0);
