@@ -6,14 +6,8 @@ read, let alone matched, and the answer's timing cannot tell whether they hold t
 
 from __future__ import annotations
 
-from . import validation as val
 from .models import ExistingPhoto
 from .ports import PhotoRepository
-
-
-def check_skip_if_duplicate(v: val.Violations, skip: bool, checksum_sha256: str) -> None:
-    if skip and not checksum_sha256:
-        v.add("checksum_sha256", "is required with skip_if_duplicate: the duplicate's checksum")
 
 
 async def existing_duplicate(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from . import validation as val
-from .duplicates import check_skip_if_duplicate, existing_duplicate
+from .duplicates import existing_duplicate
 from .errors import (
     ErrorCode,
     FailedPrecondition,
@@ -100,16 +100,20 @@ class MultipartUploads:
         checksum_sha256: str = "",
         skip_if_duplicate: bool = False,
     ) -> MultipartTicket | ExistingPhoto:
-        v = val.Violations()
-        file_name = val.check_file_name(v, "file_name", file_name)
-        content_type = val.check_content_type(v, "content_type", content_type, self._types)
-        if size_bytes <= 0:
-            v.add("size_bytes", "must be the exact size of the file in bytes (at least 1)")
-        elif size_bytes > self._max_bytes:
-            v.add("size_bytes", f"must be at most {self._max_bytes} bytes")
-        checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
-        check_skip_if_duplicate(v, skip_if_duplicate, checksum_sha256)
-        v.raise_if_any()
+        request = val.check_new_upload(
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
+            allowed_types=self._types,
+            max_bytes=self._max_bytes,
+        )
+        file_name, content_type, checksum = (
+            request.file_name,
+            request.content_type,
+            request.checksum_sha256,
+        )
         existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
         if existing is not None:
             return existing

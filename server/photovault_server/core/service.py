@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, overload
 
 from . import validation as val
-from .duplicates import check_skip_if_duplicate, existing_duplicate
+from .duplicates import existing_duplicate
 from .errors import (
     FailedPrecondition,
     NotFound,
@@ -189,18 +189,20 @@ class PhotoService:
         """With `skip_if_duplicate`, the caller's photo with that checksum, if any, instead of
         a ticket: nothing is signed or reserved (core/duplicates.py)."""
         cfg = self._config
-        v = val.Violations()
-        file_name = val.check_file_name(v, "file_name", file_name)
-        content_type = val.check_content_type(
-            v, "content_type", content_type, cfg.allowed_content_types
+        request = val.check_new_upload(
+            file_name=file_name,
+            content_type=content_type,
+            size_bytes=size_bytes,
+            checksum_sha256=checksum_sha256,
+            skip_if_duplicate=skip_if_duplicate,
+            allowed_types=cfg.allowed_content_types,
+            max_bytes=cfg.max_upload_bytes,
         )
-        if size_bytes <= 0:
-            v.add("size_bytes", "must be the exact size of the file in bytes (at least 1)")
-        elif size_bytes > cfg.max_upload_bytes:
-            v.add("size_bytes", f"must be at most {cfg.max_upload_bytes} bytes")
-        checksum = val.check_checksum(v, "checksum_sha256", checksum_sha256)
-        check_skip_if_duplicate(v, skip_if_duplicate, checksum_sha256)
-        v.raise_if_any()
+        file_name, content_type, checksum = (
+            request.file_name,
+            request.content_type,
+            request.checksum_sha256,
+        )
         existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
         if existing is not None:
             return existing

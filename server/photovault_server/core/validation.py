@@ -10,6 +10,7 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from .errors import FieldViolation, InvalidArgument
@@ -193,3 +194,38 @@ def check_page_size(v: Violations, field: str, value: int) -> int:
     if value == 0:
         return DEFAULT_PAGE_SIZE
     return min(value, MAX_PAGE_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpload:
+    """A new upload's request fields, checked: the single-PUT and the multipart RPCs alike."""
+
+    file_name: str
+    content_type: str
+    checksum_sha256: str
+
+
+def check_new_upload(
+    *,
+    file_name: str,
+    content_type: str,
+    size_bytes: int,
+    checksum_sha256: str,
+    skip_if_duplicate: bool,
+    allowed_types: Sequence[str],
+    max_bytes: int,
+) -> NewUpload:
+    """Every field of CreateUploadUrl / CreateMultipartUpload; raises InvalidArgument naming
+    each bad one."""
+    v = Violations()
+    name = check_file_name(v, "file_name", file_name)
+    kind = check_content_type(v, "content_type", content_type, allowed_types)
+    if size_bytes <= 0:
+        v.add("size_bytes", "must be the exact size of the file in bytes (at least 1)")
+    elif size_bytes > max_bytes:
+        v.add("size_bytes", f"must be at most {max_bytes} bytes")
+    checksum = check_checksum(v, "checksum_sha256", checksum_sha256)
+    if skip_if_duplicate and not checksum_sha256:
+        v.add("checksum_sha256", "is required with skip_if_duplicate: the duplicate's checksum")
+    v.raise_if_any()
+    return NewUpload(name, kind, checksum)
