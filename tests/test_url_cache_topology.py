@@ -166,6 +166,9 @@ async def test_a_slot_no_master_covers_fails_open_for_its_keys_only(
         kept_key = cache_key(scope, kept_page.photos[0])
         slot = int(nodes.cli(nodes.ports[0], "cluster", "keyslot", lost_key))
         assert slot != int(nodes.cli(nodes.ports[0], "cluster", "keyslot", kept_key))
+        cache = app.redis_cache
+        assert cache is not None
+        old_owner = cache.topology.shard_of(lost_key)
         for port in nodes.running():
             nodes.cli(port, "cluster", "delslots", str(slot))
         expected_lost = await list_urls(stub, lost)
@@ -183,9 +186,12 @@ async def test_a_slot_no_master_covers_fails_open_for_its_keys_only(
             assert counters(app)[0] == hits  # no hit: its slot has no master
             await list_urls(stub, kept)
             assert counters(app)[0] - hits == PAGE  # the other keys still hit
-        cache = app.redis_cache
-        assert cache is not None
-        assert cache.breaker.open_shards() in ([], [f"slot {slot}"])
+        # Until the map is refreshed, the slot's old master answers CLUSTERDOWN, which redis-py
+        # meets with a 250 ms sleep that the cache's bound cuts: that master's breaker may open
+        # too (and stays half-open until one of its other keys is asked for). Nothing else may.
+        open_shards = set(cache.breaker.open_shards())
+        assert open_shards <= {f"slot {slot}", old_owner}
+        assert cache.topology.shard_of(kept_key) not in open_shards
 
 
 @pytest.mark.parametrize("mode", ["standalone", "cluster"])
