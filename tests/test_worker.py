@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import sys
@@ -202,3 +203,16 @@ async def test_the_worker_lambda_handler_drains_due_jobs(
         stderr.decode()[-3000:],
     )
     assert {v.name for v in photo.variants} == {"thumb", "preview"}
+    # Its CloudWatch EMF line: this invocation's jobs, and the queue left behind (nothing due:
+    # the other jobs were put off a day).
+    (emf,) = [
+        json.loads(line)
+        for line in stdout.decode().splitlines()
+        if line.startswith("{") and '"photovault-worker"' in line
+    ]
+    assert emf["jobs_ready"] == 1
+    assert emf["jobs_failed"] == 0
+    assert emf["jobs_due"] == 0
+    assert emf["jobs_oldest_due_seconds"] == 0
+    declared = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared == {k for k in emf if k.startswith("jobs_")}

@@ -40,6 +40,7 @@ from photovault_server.core import (
 from photovault_server.core.ports import DownloadSigner, MultipartRepository
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
+from photovault_server.job_backlog import BacklogGauge
 from photovault_server.settings import (
     AdmissionSettings,
     CacheSettings,
@@ -130,6 +131,8 @@ class App:
     tracing: Tracing = NO_TRACING
     # The cap on calls in progress and the per-user rate, shared by every transport.
     admission: Admission = field(default_factory=Admission)
+    # The processing queue's last reading (refreshed by `serve`, the worker Lambda).
+    job_backlog: BacklogGauge = field(default_factory=BacklogGauge)
 
     def build_service(
         self,

@@ -10,8 +10,6 @@ as `photovault serve` does, CORS included (so the Function URL must not add its 
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -151,13 +149,13 @@ def _emit_metrics(app: App) -> None:
     """The URL counters as a CloudWatch EMF line (deltas since the last invocation), and one
     line per RPC outcome with its method, code and transport as dimensions: stdout lines, no
     client library, nothing on the cold-start path."""
-    from photovault_server.observability import Sources, counter_fields
+    from photovault_server.observability import Sources, counter_fields, write_emf
 
     current = counter_fields(Sources.of(app))
     delta = {k: v - _runtime.counters.get(k, 0) for k, v in current.items()}
     _runtime.counters = current
     if any(delta.values()):
-        _write_emf(
+        write_emf(
             ["Service"], {"Service": "photovault"}, {n: (v, "Count") for n, v in delta.items()}
         )
     for (method, code, transport), count in app.rpc_stats.handled.items():
@@ -168,7 +166,7 @@ def _emit_metrics(app: App) -> None:
         latencies = app.rpc_stats.latencies[(method, transport)]
         seen = _runtime.rpc_seconds.get((method, transport), 0.0)
         _runtime.rpc_seconds[(method, transport)] = latencies.total
-        _write_emf(
+        write_emf(
             ["Service", "Method", "Code", "Transport"],
             {"Service": "photovault", "Method": method, "Code": code, "Transport": transport},
             {
@@ -180,26 +178,3 @@ def _emit_metrics(app: App) -> None:
                 ),
             },
         )
-
-
-def _write_emf(
-    dimensions: list[str], values: dict[str, str], metrics: dict[str, tuple[float, str]]
-) -> None:
-    record: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": "PhotoVault",
-                    "Dimensions": [dimensions],
-                    "Metrics": [
-                        {"Name": n, "Unit": unit} for n, (_, unit) in sorted(metrics.items())
-                    ],
-                }
-            ],
-        },
-        **values,
-        **{name: value for name, (value, _) in metrics.items()},
-    }
-    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
-    sys.stdout.flush()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from photovault_server.app import App
-    from photovault_server.core.processing import PhotoProcessing
+    from photovault_server.core.processing import PhotoProcessing, WorkerStats
 
 # Stop starting jobs this long before the invocation's timeout (a job takes well under that).
 STOP_MARGIN_SECONDS = 15.0
@@ -52,4 +52,24 @@ async def _handle(context: Any) -> dict[str, Any]:
     await app.pool.expire_connections()
     remaining = context.get_remaining_time_in_millis() / 1000 if context else DEFAULT_BUDGET_SECONDS
     stats = await drain_due(processing, max(remaining - STOP_MARGIN_SECONDS, 0.0))
+    await app.job_backlog.refresh(app.backends.repository, app.clock)
+    _emit_metrics(app, stats)
     return vars(stats)
+
+
+def _emit_metrics(app: App, stats: WorkerStats) -> None:
+    """This invocation's job counts (already deltas) and the queue's gauges as one CloudWatch
+    EMF line: alarms on `jobs_oldest_due_seconds` catch a worker that stopped keeping up."""
+    from photovault_server.observability import Sources, counter_fields, gauge_fields, write_emf
+
+    sources = Sources.of(app, worker=stats)
+    worker_fields = {f"jobs_{name}" for name in vars(stats)}
+    metrics: dict[str, tuple[float, str]] = {
+        name: (float(value), "Count")
+        for name, value in counter_fields(sources).items()
+        if name in worker_fields
+    }
+    for name, value in gauge_fields(sources).items():
+        if name.startswith("jobs_"):
+            metrics[name] = (value, "Seconds" if name.endswith("_seconds") else "Count")
+    write_emf(["Service"], {"Service": "photovault-worker"}, metrics)

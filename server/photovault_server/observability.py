@@ -10,9 +10,12 @@ docs/operations.md lists the table (tests/unit/test_observability.py keeps them 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from photovault_server.core.urls import UrlStats
 
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from photovault_server.adapters.local_cache import TieredUrlCache
     from photovault_server.adapters.redis_cache import RedisUrlCache
     from photovault_server.app import App
+    from photovault_server.core.processing import WorkerStats
+    from photovault_server.job_backlog import BacklogGauge
     from photovault_server.transport.rpc_stats import RpcStats
 
 Kind = Literal["counter", "gauge", "histogram"]
@@ -54,9 +59,18 @@ class Sources:
     loop: asyncio.AbstractEventLoop | None = None
     pool: asyncpg.Pool | None = None
     rpcs: RpcStats | None = None
+    # The jobs this process's worker ran (`photovault worker`, the worker Lambda, `dev`).
+    worker: WorkerStats | None = None
+    backlog: BacklogGauge | None = None
 
     @classmethod
-    def of(cls, app: App, *, loop: asyncio.AbstractEventLoop | None = None) -> Sources:
+    def of(
+        cls,
+        app: App,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        worker: WorkerStats | None = None,
+    ) -> Sources:
         """An app's counters; with `loop`, its runtime gauges too."""
         return cls(
             urls=app.service.url_stats,
@@ -65,6 +79,8 @@ class Sources:
             loop=loop,
             pool=app.pool if loop is not None else None,
             rpcs=app.rpc_stats,
+            worker=worker,
+            backlog=app.job_backlog,
         )
 
 
@@ -143,7 +159,13 @@ def _handling_seconds(s: Sources) -> Reading:
     return samples
 
 
+def _worker(read: Callable[[WorkerStats], float]) -> Callable[[Sources], Reading]:
+    return lambda s: None if s.worker is None else read(s.worker)
+
+
 URL_STATS = "UrlStats (core/urls.py)"
+WORKER_STATS = "WorkerStats (core/processing.py), counted by the worker"
+BACKLOG = "BacklogGauge (job_backlog.py): photo_jobs read every 15 s by `serve`"
 REDIS_STATS = "RedisUrlCache.stats (adapters/redis_cache.py)"
 
 METRICS: tuple[Metric, ...] = (
@@ -254,6 +276,54 @@ METRICS: tuple[Metric, ...] = (
         log_value=lambda s: None if s.redis is None else s.redis.breaker.state,
     ),
     Metric(
+        "photovault_photo_jobs_ready",
+        "counter",
+        "Photos this process's worker processed (variants stored, READY)",
+        WORKER_STATS,
+        _worker(lambda w: w.ready),
+        log_field="jobs_ready",
+    ),
+    Metric(
+        "photovault_photo_jobs_failed",
+        "counter",
+        "Photos that can never be processed (FAILED: corrupt, too large, attempts spent)",
+        WORKER_STATS,
+        _worker(lambda w: w.failed),
+        log_field="jobs_failed",
+    ),
+    Metric(
+        "photovault_photo_jobs_retried",
+        "counter",
+        "Jobs put back with a backoff after a passing failure (S3 or Postgres down)",
+        WORKER_STATS,
+        _worker(lambda w: w.retried),
+        log_field="jobs_retried",
+    ),
+    Metric(
+        "photovault_photo_jobs_gone",
+        "counter",
+        "Jobs whose photo was deleted while it was processed (its variants queued for deletion)",
+        WORKER_STATS,
+        _worker(lambda w: w.gone),
+        log_field="jobs_gone",
+    ),
+    Metric(
+        "photovault_photo_jobs_due",
+        "gauge",
+        "Processing jobs due that no worker holds: grows while workers are down or too few",
+        BACKLOG,
+        lambda s: None if s.backlog is None else s.backlog.due(),
+        log_field="jobs_due",
+    ),
+    Metric(
+        "photovault_photo_jobs_oldest_due_seconds",
+        "gauge",
+        "How long the longest waiting job has been due (0 when none is): alert on it",
+        BACKLOG,
+        lambda s: None if s.backlog is None else s.backlog.oldest_due_seconds(),
+        log_field="jobs_oldest_due_seconds",
+    ),
+    Metric(
         "photovault_asyncio_tasks",
         "gauge",
         "Tasks of the server's event loop (calls in progress and the servers' own)",
@@ -281,6 +351,16 @@ def log_fields(sources: Sources, table: Sequence[Metric] = METRICS) -> dict[str,
         if value is not None:
             fields[metric.log_field] = value
     return fields
+
+
+def gauge_fields(sources: Sources, table: Sequence[Metric] = METRICS) -> dict[str, float]:
+    """The logged unlabelled gauges with a value (for EMF lines beside the counters)."""
+    gauges = {m.log_field for m in table if m.kind == "gauge" and m.log_field and not m.labels}
+    return {
+        k: float(v)
+        for k, v in log_fields(sources, table).items()
+        if k in gauges and isinstance(v, int | float)
+    }
 
 
 def counter_fields(sources: Sources, table: Sequence[Metric] = METRICS) -> dict[str, int]:
@@ -360,3 +440,28 @@ def markdown_table(table: Sequence[Metric] = METRICS) -> str:
         field = f"`{m.log_field}`" if m.log_field else "—"
         rows.append(f"| `{name}` | {m.kind} | {labels} | {m.help} | {field} | {m.source} |")
     return "\n".join(rows) + "\n"
+
+
+def write_emf(
+    dimensions: list[str], values: dict[str, str], metrics: dict[str, tuple[float, str]]
+) -> None:
+    """One CloudWatch Embedded Metric Format line on stdout (Lambda's log is the transport:
+    no client library, nothing on the cold-start path)."""
+    record: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "PhotoVault",
+                    "Dimensions": [dimensions],
+                    "Metrics": [
+                        {"Name": n, "Unit": unit} for n, (_, unit) in sorted(metrics.items())
+                    ],
+                }
+            ],
+        },
+        **values,
+        **{name: value for name, (value, _) in metrics.items()},
+    }
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

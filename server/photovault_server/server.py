@@ -16,6 +16,8 @@ from prometheus_client import start_http_server
 
 from photovault.v1 import photo_service_pb2
 from photovault_server.app import App, open_app
+from photovault_server.core.processing import WorkerStats
+from photovault_server.job_backlog import keep_reading
 from photovault_server.observability import Sources, log_fields, registry_for
 from photovault_server.readiness import CHECK_EVERY_SECONDS, Listener, watching_readiness
 from photovault_server.settings import ServerSettings, Settings
@@ -98,13 +100,17 @@ async def running_grpc_server(
 
 
 @contextmanager
-def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
-    """Prometheus /metrics on its own port (a thread of prometheus_client's); None when off."""
+def metrics_endpoint(
+    app: App, address: str, *, worker: WorkerStats | None = None
+) -> Iterator[int | None]:
+    """Prometheus /metrics on its own port (a thread of prometheus_client's); None when off.
+    `worker`: the counters of a worker running in this process."""
     if not address:
         yield None
         return
     host, _, port = address.rpartition(":")
-    registry = registry_for(Sources.of(app, loop=asyncio.get_running_loop()), process=True)
+    sources = Sources.of(app, loop=asyncio.get_running_loop(), worker=worker)
+    registry = registry_for(sources, process=True)
     server, thread = start_http_server(int(port), addr=host, registry=registry)
     try:
         yield server.server_port
@@ -113,10 +119,10 @@ def metrics_endpoint(app: App, address: str) -> Iterator[int | None]:
         thread.join(timeout=5)
 
 
-async def _log_counters(app: App, every: float) -> None:
+async def _log_counters(app: App, every: float, worker: WorkerStats | None) -> None:
     while True:
         await asyncio.sleep(every)
-        log.info("url_counters", **log_fields(Sources.of(app)))
+        log.info("url_counters", **log_fields(Sources.of(app, worker=worker)))
 
 
 async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seconds: float) -> None:
@@ -144,7 +150,8 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
                 gateway, settings.http_addr, grace_seconds=settings.shutdown_grace_seconds
             ) as http_port,
         ):
-            with metrics_endpoint(app, settings.metrics_addr) as metrics_port:
+            stats = WorkerStats() if with_worker else None
+            with metrics_endpoint(app, settings.metrics_addr, worker=stats) as metrics_port:
                 host = settings.grpc_addr.rsplit(":", 1)[0]
                 web_host = settings.http_addr.rsplit(":", 1)[0]
                 log.info(
@@ -153,10 +160,14 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
                     http=f"{web_host}:{http_port}",
                     metrics_port=metrics_port,
                 )
-                counters = asyncio.create_task(_log_counters(app, 60.0))
-                worker = asyncio.create_task(_worker(app, stop)) if with_worker else None
+                counters = asyncio.create_task(_log_counters(app, 60.0, stats))
+                backlog = asyncio.create_task(
+                    keep_reading(app.job_backlog, app.backends.repository, app.clock)
+                )
+                worker = asyncio.create_task(_worker(app, stop, stats)) if stats else None
                 await stop.wait()
                 counters.cancel()
+                backlog.cancel()
                 if worker is not None:
                     await worker  # the job in hand finishes
                 log.info(
@@ -165,16 +176,16 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
                     grace_seconds=settings.shutdown_grace_seconds,
                 )
                 await lame_duck(running.health, gateway, settings.shutdown_lame_duck_seconds)
-                log.info("url_counters", **log_fields(Sources.of(app)))
+                log.info("url_counters", **log_fields(Sources.of(app, worker=stats)))
         # Leaving the block closed the listeners: the gateway once its requests in progress
         # were answered, then gRPC (GOAWAY) once its calls finished, within the grace period.
     log.info("stopped")
 
 
-async def _worker(app: App, stop: asyncio.Event) -> None:
+async def _worker(app: App, stop: asyncio.Event, stats: WorkerStats) -> None:
     from photovault_server.worker import build_processing, run_until_stopped
 
-    await run_until_stopped(build_processing(app), stop)
+    await run_until_stopped(build_processing(app), stop, stats)
 
 
 __all__ = [

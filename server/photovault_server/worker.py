@@ -14,7 +14,8 @@ import structlog
 
 from photovault_server.app import App
 from photovault_server.core.errors import Unavailable
-from photovault_server.core.processing import JobOutcome, PhotoProcessing
+from photovault_server.core.processing import PhotoProcessing, WorkerStats
+from photovault_server.core.urls import UrlStats
 from photovault_server.settings import ProcessingSettings
 
 log = structlog.get_logger("photovault.worker")
@@ -22,6 +23,7 @@ log = structlog.get_logger("photovault.worker")
 POLL_SECONDS = 1.0
 # After a backend failure outside a job (the claim itself), before trying again.
 FAILURE_PAUSE_SECONDS = 5.0
+COUNTERS_EVERY_SECONDS = 60.0
 
 
 def build_processing(app: App, settings: ProcessingSettings | None = None) -> PhotoProcessing:
@@ -39,19 +41,6 @@ def build_processing(app: App, settings: ProcessingSettings | None = None) -> Ph
         processor=pipeline,
         clock=app.clock,
     )
-
-
-@dataclass
-class WorkerStats:
-    ready: int = 0
-    failed: int = 0
-    retried: int = 0
-    gone: int = 0
-
-    def count(self, outcomes: list[JobOutcome]) -> None:
-        for outcome in outcomes:
-            name = "retried" if outcome.outcome == "retry" else outcome.outcome
-            setattr(self, name, getattr(self, name) + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +104,25 @@ async def run_worker(app: App) -> WorkerStats:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker_started")
-    stats = await run_until_stopped(build_processing(app), stop)
+    stats = WorkerStats()
+    counters = asyncio.create_task(_log_counters(app, stats, COUNTERS_EVERY_SECONDS))
+    try:
+        await run_until_stopped(build_processing(app), stop, stats)
+    finally:
+        counters.cancel()
     log.info("worker_stopped", **vars(stats))
     return stats
+
+
+async def _log_counters(app: App, stats: WorkerStats, every: float) -> None:
+    """The worker opens no port: its counters and the queue's gauges go to the log (as
+    `serve`'s `url_counters` event does), every minute."""
+    from photovault_server.observability import Sources, log_fields
+
+    while True:
+        await asyncio.sleep(every)
+        await app.job_backlog.refresh(app.backends.repository, app.clock)
+        log.info(
+            "worker_counters",
+            **log_fields(Sources(urls=UrlStats(), worker=stats, backlog=app.job_backlog)),
+        )

@@ -3,7 +3,8 @@ random photos go into both repositories, then random queries page through both t
 every page must be the same. Create times are drawn from a few values (ties, broken by id), text
 from a small alphabet with upper and lower case (so words match across case), tags from a few
 names (all-of), and the time bounds from the create times themselves (inclusive after,
-exclusive before)."""
+exclusive before). Some photos are processed with a taken time drawn from the same instants (or
+none: the create time stands in), for the taken-time orders and bounds."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.core.models import (
     Cursor,
+    ImageMetadata,
     Photo,
     PhotoFilter,
     PhotoOrder,
@@ -49,6 +51,8 @@ photo_fields = st.fixed_dictionaries(
         "create_time": st.sampled_from(TIMES),
     }
 )
+# None: never processed; TIMES[0] - 1 day: taken long before any upload (the orders differ).
+taken_times = st.none() | st.sampled_from([*TIMES, TIMES[0] - timedelta(days=1)])
 filters = st.builds(
     PhotoFilter,
     tags=st.lists(st.sampled_from(TAGS), unique=True, max_size=2).map(tuple),
@@ -57,11 +61,13 @@ filters = st.builds(
     created_before=st.none() | st.sampled_from(TIMES),
     visibility=st.sampled_from(list(Visibility)),
     content_type=st.sampled_from(["", *CONTENT_TYPES]),
+    taken_after=st.none() | st.sampled_from(TIMES),
+    taken_before=st.none() | st.sampled_from(TIMES),
 )
 queries = st.tuples(filters, st.sampled_from(list(PhotoOrder)), st.integers(1, 4))
 
 
-async def store(repo: PhotoRepository, photo: Photo) -> None:
+async def store(repo: PhotoRepository, photo: Photo, taken: datetime | None) -> None:
     upload = Upload(
         id=photo.id,
         owner_id=photo.owner_id,
@@ -78,6 +84,15 @@ async def store(repo: PhotoRepository, photo: Photo) -> None:
     )
     assert reservation.accepted
     assert await repo.confirm_upload(photo, now=BASE) == photo
+    if taken is not None:
+        metadata = ImageMetadata(width=4, height=3, taken_time=taken)
+        assert await repo.finish_photo_job(photo.owner_id, photo.id, metadata, (), BASE)
+
+
+def order_key(photo: Photo, order: PhotoOrder) -> datetime:
+    """The keyset cursor's time: as the service makes it (core/service.py `_cursor`)."""
+    taken = photo.metadata.taken_time if photo.metadata else None
+    return (taken or photo.create_time) if order.by_taken_time else photo.create_time
 
 
 async def pages(repo: PhotoRepository, query: PhotoQuery) -> list[list[Photo]]:
@@ -94,7 +109,7 @@ async def pages(repo: PhotoRepository, query: PhotoQuery) -> list[list[Photo]]:
             query.filter,
             query.order,
             query.limit,
-            Cursor(last.create_time, last.id),
+            Cursor(order_key(last, query.order), last.id),
         )
 
 
@@ -104,17 +119,17 @@ async def pages(repo: PhotoRepository, query: PhotoQuery) -> list[list[Photo]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    fields=st.lists(photo_fields, max_size=12),
+    fields=st.lists(st.tuples(photo_fields, taken_times), max_size=12),
     drawn_queries=st.lists(queries, min_size=1, max_size=4),
 )
 async def test_the_fake_pages_through_every_query_as_postgres_does(
     postgres_pool: asyncpg.Pool,
-    fields: list[dict[str, object]],
+    fields: list[tuple[dict[str, object], datetime | None]],
     drawn_queries: list[tuple[PhotoFilter, PhotoOrder, int]],
 ) -> None:
     owner = f"agree-{uuid.uuid4().hex[:12]}"
     postgres, fake = PostgresPhotoRepository(postgres_pool), InMemoryPhotoRepository()
-    for f in fields:
+    for f, taken in fields:
         photo_id = uuid.uuid4()
         photo = Photo(
             id=photo_id,
@@ -125,8 +140,8 @@ async def test_the_fake_pages_through_every_query_as_postgres_does(
             update_time=BASE,
             **f,  # type: ignore[arg-type]
         )
-        await store(postgres, photo)
-        await store(fake, photo)
+        await store(postgres, photo, taken)
+        await store(fake, photo, taken)
     everything = (PhotoFilter(), PhotoOrder.OLDEST_FIRST, 3)
     for flt, order, limit in [everything, *drawn_queries]:
         query = PhotoQuery(owner, flt, order, limit)

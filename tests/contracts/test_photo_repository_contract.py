@@ -19,6 +19,7 @@ from photovault_server.core.models import (
     Cursor,
     GeoPoint,
     ImageMetadata,
+    JobBacklog,
     Photo,
     PhotoChanges,
     PhotoFilter,
@@ -1119,3 +1120,26 @@ async def test_find_by_checksum_sees_the_owners_confirmed_photos_outside_the_tra
     assert await repository.find_photo_by_checksum(owner, checksum) is None
     await repository.restore_photo(owner, first.id)
     assert await repository.find_photo_by_checksum(owner, checksum) == first.id
+
+
+async def test_the_backlog_counts_the_due_jobs_no_worker_holds(
+    repository: PhotoRepository,
+) -> None:
+    at = CLAIM_AT + timedelta(days=1)
+    # Every job of the other tests is due by then: claim them all out of the way.
+    await repository.claim_photo_jobs(at, EVERYTHING, LEASE)
+    assert await repository.job_backlog(at) == JobBacklog(due=0, oldest_due=None)
+    first = await stored_photo(repository, new_owner())
+    second = await stored_photo(repository, new_owner())
+    await repository.retry_photo_job(second.id, at - timedelta(hours=1), "S3 down")
+    await repository.retry_photo_job(first.id, at - timedelta(hours=2), "S3 down")
+    assert await repository.job_backlog(at) == JobBacklog(2, at - timedelta(hours=2))
+    # Not due yet, or held by a worker: not waiting.
+    assert await repository.job_backlog(at - timedelta(hours=1, seconds=1)) == JobBacklog(
+        1, at - timedelta(hours=2)
+    )
+    # Claimed when only the first was due: while its lease runs, the second alone waits.
+    claimed_at = at - timedelta(hours=1, seconds=1)
+    assert len(await claim_own(repository, first, claimed_at)) == 1
+    waiting = JobBacklog(1, at - timedelta(hours=1))
+    assert await repository.job_backlog(claimed_at + LEASE - timedelta(seconds=1)) == waiting

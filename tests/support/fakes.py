@@ -32,6 +32,7 @@ from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
 from photovault_server.core.models import (
     Cursor,
     ImageMetadata,
+    JobBacklog,
     ObjectInfo,
     PhotoFilter,
     PhotoJob,
@@ -718,6 +719,11 @@ class InMemoryPhotoRepository:
         job = self.jobs.get(photo_id)
         if job is not None:
             job.run_after, job.last_error = run_after, error
+
+    async def job_backlog(self, now: datetime) -> JobBacklog:
+        await self._enter()
+        due = [job.run_after for job in self.jobs.values() if job.run_after <= now]
+        return JobBacklog(due=len(due), oldest_due=min(due, default=None))
 
     async def claim_object_deletions(
         self, *, now: datetime, claim_until: datetime, limit: int

@@ -19,6 +19,7 @@ from photovault_server.observability import (
     Reading,
     Sources,
     counter_fields,
+    gauge_fields,
     log_fields,
     markdown_table,
     registry_for,
@@ -161,3 +162,61 @@ def test_the_docs_show_the_table() -> None:
         "docs/operations.md's metrics table differs from observability.METRICS; replace it by:\n"
         + markdown_table()
     )
+
+
+async def test_the_worker_counters_and_the_queue_gauges() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from photovault_server.core.models import JobBacklog
+    from photovault_server.core.processing import WorkerStats
+    from photovault_server.job_backlog import BacklogGauge
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    class Queue:  # the one repository method the gauge reads
+        async def job_backlog(self, at: datetime) -> JobBacklog:
+            assert at == now
+            return JobBacklog(due=7, oldest_due=now - timedelta(seconds=90))
+
+    backlog = BacklogGauge()
+    assert (
+        log_fields(Sources(urls=UrlStats(), backlog=backlog))
+        .keys()
+        .isdisjoint({"jobs_due", "jobs_oldest_due_seconds"})
+    )  # before the first reading: absent, not zero
+    await backlog.refresh(Queue(), lambda: now)  # type: ignore[arg-type]
+    sources = Sources(
+        urls=UrlStats(), worker=WorkerStats(ready=4, failed=1, retried=2), backlog=backlog
+    )
+    text = _exposition(sources).splitlines()
+    for line in (
+        "photovault_photo_jobs_ready_total 4.0",
+        "photovault_photo_jobs_failed_total 1.0",
+        "photovault_photo_jobs_retried_total 2.0",
+        "photovault_photo_jobs_gone_total 0.0",
+        "photovault_photo_jobs_due 7.0",
+        "photovault_photo_jobs_oldest_due_seconds 90.0",
+    ):
+        assert line in text, line
+    assert gauge_fields(sources) == {"jobs_due": 7.0, "jobs_oldest_due_seconds": 90.0}
+    assert counter_fields(sources)["jobs_ready"] == 4
+    # A process that runs no worker exports no worker counters.
+    assert "photovault_photo_jobs_ready" not in _exposition(Sources(urls=UrlStats()))
+
+
+async def test_an_unreadable_queue_clears_the_gauges() -> None:
+    from datetime import UTC, datetime
+
+    from photovault_server.core.errors import Unavailable
+    from photovault_server.core.models import JobBacklog
+    from photovault_server.job_backlog import BacklogGauge
+
+    backlog = BacklogGauge(JobBacklog(due=3, oldest_due=None), datetime.now(UTC))
+
+    class Down:
+        async def job_backlog(self, at: datetime) -> JobBacklog:
+            raise Unavailable("the metadata database is unavailable; retry shortly")
+
+    await backlog.refresh(Down(), lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    assert backlog.due() is None
+    assert "photovault_photo_jobs_due" not in _exposition(Sources(urls=UrlStats(), backlog=backlog))

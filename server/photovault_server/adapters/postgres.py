@@ -23,6 +23,7 @@ from photovault_server.core.models import (
     Cursor,
     GeoPoint,
     ImageMetadata,
+    JobBacklog,
     Photo,
     PhotoChanges,
     PhotoJob,
@@ -577,6 +578,17 @@ class PostgresPhotoRepository:
                 run_after,
                 error,
             )
+
+    async def job_backlog(self, now: datetime) -> JobBacklog:
+        # An index range scan on photo_jobs_run_after (claimed jobs are due in the future).
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS due, min(run_after) AS oldest"
+                " FROM photo_jobs WHERE run_after <= $1",
+                now,
+            )
+        assert row is not None
+        return JobBacklog(due=row["due"], oldest_due=row["oldest"])
 
     async def claim_object_deletions(
         self, *, now: datetime, claim_until: datetime, limit: int

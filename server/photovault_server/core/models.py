@@ -188,6 +188,14 @@ class ProcessedImage:
 
 
 @dataclass(frozen=True, slots=True)
+class JobBacklog:
+    """Processing jobs waiting for a worker: due and claimed by none."""
+
+    due: int
+    oldest_due: datetime | None  # when the longest waiting one became due; None when none is
+
+
+@dataclass(frozen=True, slots=True)
 class PhotoJob:
     """A claimed job: the photo to process and how many times it has been claimed (this one
     included), so that a job that keeps killing its worker ends FAILED instead of looping."""

@@ -15,6 +15,7 @@ from .models import (
     Account,
     Cursor,
     ImageMetadata,
+    JobBacklog,
     ObjectInfo,
     Photo,
     PhotoChanges,
@@ -311,6 +312,10 @@ class PhotoRepository(Protocol):
 
     async def retry_photo_job(self, photo_id: UUID, run_after: datetime, error: str) -> None:
         """The job is due again at `run_after` (a passing failure: S3 or Postgres down)."""
+        ...
+
+    async def job_backlog(self, now: datetime) -> JobBacklog:
+        """The jobs due at `now` that no worker holds (for the operators' gauges)."""
         ...
 
     async def claim_object_deletions(

@@ -68,6 +68,21 @@ class JobOutcome:
     detail: str = ""
 
 
+@dataclass
+class WorkerStats:
+    """Jobs a worker ran, by outcome (the `photovault_photo_jobs_*` counters)."""
+
+    ready: int = 0
+    failed: int = 0
+    retried: int = 0
+    gone: int = 0
+
+    def count(self, outcomes: list[JobOutcome]) -> None:
+        for outcome in outcomes:
+            name = "retried" if outcome.outcome == "retry" else outcome.outcome
+            setattr(self, name, getattr(self, name) + 1)
+
+
 class PhotoProcessing:
     def __init__(
         self,
