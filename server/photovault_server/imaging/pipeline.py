@@ -4,6 +4,9 @@ Decodes once for every size: JPEGs are decoded already shrunk (libjpeg's DCT sca
 `draft`) to the largest variant's size, and each smaller variant is resized from the one above
 it. Bounded: an image of more than `max_pixels` is refused before any pixel is decoded, and
 truncated files are never decoded tolerantly (Pillow's LOAD_TRUNCATED_IMAGES stays off).
+
+Pillow rather than libvips: pyvips 3 with libvips 8.18 (thumbnail with shrink-on-load, WebP
+effort 1, one thread) took 124 ms of CPU per 12-megapixel JPEG where this pipeline took 113 ms.
 """
 
 from __future__ import annotations
