@@ -17,7 +17,7 @@ import pytest
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
-from photovault_server.core.service import SWEEP_GRACE
+from photovault_server.core.service import MULTIPART_SETTLE, SWEEP_GRACE
 
 from .support.grpc_status import call_error, details
 from .support.multipart import create, large_jpeg, sha256_b64, upload_parts
@@ -203,3 +203,39 @@ async def test_sweep_aborts_expired_uploads_and_s3_leftovers(
     assert s3_ids[fresh.upload_id] in still_open  # a row owns it: never aborted while live
     assert outside in still_open  # not under our prefix: not ours to abort
     s3.abort_multipart_upload(Bucket=BUCKET, Key="elsewhere/x.jpg", UploadId=outside)
+
+
+async def test_an_object_assembled_after_the_sweep_is_deleted_again(
+    app: App, stub: pb_grpc.PhotoServiceAsyncStub, http: httpx.AsyncClient, alice: User, s3: Any
+) -> None:
+    """A confirm that began before the deadline may still be having S3 assemble the object
+    when the sweep takes the expired upload (abort, delete, row gone): S3 can finish the
+    CompleteMultipartUpload after all that. The sweep queues the key for another deletion once
+    no such call can still be running, so no object is left that nothing tracks."""
+    data = large_jpeg(4096)
+    upload = await create(stub, alice, data)
+    await upload_parts(stub, http, alice, upload, data, [1])
+    key = await app.pool.fetchval(
+        "UPDATE uploads SET reserved_until = now() - $2::interval WHERE id = $1::uuid "
+        "RETURNING object_key",
+        upload.upload_id,
+        SWEEP_GRACE + timedelta(minutes=1),
+    )
+    swept_at = app.clock()
+    await app.service.sweep()
+    # The late assembly lands: the object appears under the upload's key after the sweep.
+    s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    queued = await app.pool.fetchrow(
+        "SELECT not_before FROM object_deletions WHERE object_key = $1", key
+    )
+    assert queued is not None, "the swept multipart key was not queued for another deletion"
+    assert queued["not_before"] >= swept_at + MULTIPART_SETTLE
+    await app.service.sweep()  # not yet: a confirm may still be assembling it
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=key)["KeyCount"] == 1
+    await app.pool.execute(
+        "UPDATE object_deletions SET not_before = now() - interval '1 second' "
+        "WHERE object_key = $1",
+        key,
+    )
+    await app.service.sweep()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=key)["KeyCount"] == 0

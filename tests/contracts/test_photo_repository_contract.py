@@ -407,6 +407,28 @@ async def test_a_claim_holds_expired_uploads_until_claim_until(
     assert await claim(NOW + 10 * CLAIM) == []
 
 
+async def test_deleted_uploads_may_queue_their_keys_for_another_deletion(
+    repository: PhotoRepository,
+) -> None:
+    """The sweep's multipart uploads: rows gone, keys deleted now and again at not_before
+    (a late CompleteMultipartUpload may make the object again meanwhile)."""
+    owner = new_owner()
+    uploads = [expired_upload(owner, datetime(1004, 1, 1, tzinfo=UTC)) for _ in range(2)]
+    await reserve_expired(repository, uploads)
+    again = [uploads[0].object_key]
+    settle = NOW + timedelta(hours=1)
+    await repository.delete_uploads([u.id for u in uploads], delete_again=again, not_before=settle)
+    for u in uploads:
+        assert await repository.get_upload(owner, u.id) is None
+    keys = [u.object_key for u in uploads]
+    assert await claim_deletions(repository, keys, now=NOW) == again
+    await repository.objects_deleted(again, deleted_at=NOW)
+    assert await claim_deletions(repository, keys, now=settle - timedelta(microseconds=1)) == []
+    assert await claim_deletions(repository, keys, now=settle) == again
+    await repository.objects_deleted(again, deleted_at=settle)
+    assert await claim_deletions(repository, keys, now=settle + 2 * CLAIM) == []
+
+
 async def test_concurrent_claimers_never_get_the_same_expired_uploads(
     repository: PhotoRepository,
 ) -> None:

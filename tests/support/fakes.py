@@ -504,11 +504,19 @@ class InMemoryPhotoRepository:
         self.upload_claims.update({u.id: claim_until for u in taken})
         return taken
 
-    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
+    async def delete_uploads(
+        self,
+        upload_ids: Sequence[UUID],
+        *,
+        delete_again: Sequence[str] = (),
+        not_before: datetime | None = None,
+    ) -> None:
         await self._enter()
         for upload_id in upload_ids:
             self.uploads.pop(upload_id, None)
             self.upload_claims.pop(upload_id, None)
+        for key in delete_again:
+            self._queue_deletion(key, not_before or datetime.min.replace(tzinfo=UTC))
 
     async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:
         await self._enter()

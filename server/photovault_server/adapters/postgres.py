@@ -293,9 +293,16 @@ class PostgresPhotoRepository:
             )
         return sorted((_upload(row) for row in rows), key=lambda u: u.reserved_until)
 
-    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
-        async with self._conn() as conn:
+    async def delete_uploads(
+        self,
+        upload_ids: Sequence[UUID],
+        *,
+        delete_again: Sequence[str] = (),
+        not_before: datetime | None = None,
+    ) -> None:
+        async with self._transaction() as conn:
             await conn.execute("DELETE FROM uploads WHERE id = ANY($1::uuid[])", list(upload_ids))
+            await _queue_deletions(conn, delete_again, not_before=not_before)
 
     async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:
         async with self._conn() as conn:

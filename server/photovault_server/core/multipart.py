@@ -246,13 +246,16 @@ class MultipartUploads:
         """S3 drops the upload and its parts (the caller took, or holds a claim on, its row)."""
         await self._store.abort_multipart(upload.object_key, multipart.s3_upload_id)
 
-    async def abort_all_in_store(self, uploads: Sequence[Upload]) -> None:
+    async def abort_all_in_store(self, uploads: Sequence[Upload]) -> list[Upload]:
         """Aborts the S3 multipart uploads of those `uploads` that are multipart (the sweep's
-        claimed expired uploads, before their rows and S3 ids go)."""
+        claimed expired uploads, before their rows and S3 ids go); returns those."""
         found = await self._multipart.multiparts_of([u.id for u in uploads])
+        aborted = []
         for upload in uploads:
             if (multipart := found.get(upload.id)) is not None:
                 await self.abort_in_store(upload, multipart)
+                aborted.append(upload)
+        return aborted
 
     async def assemble(self, upload: Upload) -> None:
         """ConfirmUpload's first step for a multipart upload (nothing for a single one): every

@@ -215,8 +215,16 @@ class PhotoRepository(Protocol):
         other sweeper holds (SKIP LOCKED); they are this sweeper's until `claim_until`."""
         ...
 
-    async def delete_uploads(self, upload_ids: Sequence[UUID]) -> None:
-        """Deletes claimed uploads whose objects are gone."""
+    async def delete_uploads(
+        self,
+        upload_ids: Sequence[UUID],
+        *,
+        delete_again: Sequence[str] = (),
+        not_before: datetime | None = None,
+    ) -> None:
+        """Deletes claimed uploads whose objects are gone; in the same transaction queues
+        `delete_again` (object keys that may still appear: a multipart upload a late confirm
+        is assembling) for another deletion at or after `not_before`."""
         ...
 
     async def release_uploads(self, upload_ids: Sequence[UUID]) -> None:

@@ -55,6 +55,9 @@ SWEEP_GRACE = timedelta(minutes=10)
 UPLOAD_WINDOW = MAX_UPLOAD_URL_TTL + SWEEP_GRACE
 # A sweeper's rows are its own this long; a crashed sweeper's come back after it.
 SWEEP_CLAIM = timedelta(minutes=5)
+# After the sweep took an expired multipart upload: longer than a confirm that began before its
+# deadline can still take to have S3 assemble the object (AWS: minutes for 5 GiB).
+MULTIPART_SETTLE = timedelta(hours=1)
 # Keys per object-store batch deletion (S3 DeleteObjects takes at most 1,000).
 DELETE_BATCH = 1000
 
@@ -325,7 +328,11 @@ class PhotoService:
             upload.owner_id,
             upload.id,
             now=now,
-            not_before=upload.reserved_until + SWEEP_GRACE,
+            # Deleted again once no upload URL (or, for a multipart upload, no confirm still
+            # assembling it) can make the object again.
+            not_before=now + MULTIPART_SETTLE
+            if multipart is not None
+            else upload.reserved_until + SWEEP_GRACE,
         )
         if key is None:
             confirmed = await self._repo.get_photo(upload.owner_id, upload.id)
@@ -657,16 +664,24 @@ class PhotoService:
         )
         for start in range(0, len(expired), DELETE_BATCH):
             chunk = expired[start : start + DELETE_BATCH]
+            multipart: list[Upload] = []
             try:
                 if self._multipart is not None:
                     # Before the rows go: a multipart upload's S3 id goes with its row.
-                    await self._multipart.abort_all_in_store(chunk)
+                    multipart = await self._multipart.abort_all_in_store(chunk)
                 failed = set(await self._store.delete_many([u.object_key for u in chunk]))
             except Unavailable:
                 with contextlib.suppress(Unavailable):
                     await self._repo.release_uploads([u.id for u in expired[start:]])
                 raise
-            await self._repo.delete_uploads([u.id for u in chunk if u.object_key not in failed])
+            # A confirm that began before the deadline may still be assembling a multipart
+            # upload: S3 can finish CompleteMultipartUpload after the abort and the deletion
+            # above. Its object is deleted again once no such call can still be running.
+            await self._repo.delete_uploads(
+                [u.id for u in chunk if u.object_key not in failed],
+                delete_again=[u.object_key for u in multipart if u.object_key not in failed],
+                not_before=now + MULTIPART_SETTLE,
+            )
         return len(expired)
 
     async def sweep(
