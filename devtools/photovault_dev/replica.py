@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .postgres import _clean_env, _launch_for, _Launch, _run, _stop, _wait_ready
 from .ports import LOOPBACK, free_port
+from .postgres import _clean_env, _Launch, _launch_for, _run, _stop, _wait_ready
 
 _SUPERUSER = "postgres"
 _DATABASE = "photovault"
@@ -163,7 +163,8 @@ def streaming_replica() -> Iterator[StreamingPair]:
             _run(
                 [
                     str(bin_dir / "pg_basebackup"),
-                    *("-D", str(replica_dir), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"),
+                    *("-D", str(replica_dir), "-R", "-X", "stream", "--no-sync"),
+                    "--checkpoint=fast",  # not a spread one: seconds, not minutes
                     *("-h", LOOPBACK, "-p", str(primary.port), "-U", _SUPERUSER),
                 ],
                 launch,

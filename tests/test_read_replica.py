@@ -1,0 +1,317 @@
+"""Reads on a real streaming replica (DATABASE_READ_URL): a primary and its hot standby of the
+test's own (`pg_basebackup -R`, devtools/photovault_dev/replica.py), the service over native
+gRPC in front of both.
+
+With the replica's replay paused (`pg_wal_replay_pause()`), the replica is a snapshot of the
+past: a photo its owner deleted is still there, and a row changed on the primary alone is not.
+That tells apart where each read ran: the owner never sees the deleted photo (read-your-writes),
+another user sees the replica's old row (their reads do go to the replica). Stopped, the
+replica costs nothing but load: calls succeed on the primary, and it serves again once back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import grpc
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_dev.replica import StreamingPair, streaming_replica
+from photovault_server.adapters.migrations import migrate
+from photovault_server.adapters.read_router import ReadRouter
+from photovault_server.adapters.redis_write_marks import RedisWriteMarks
+from photovault_server.app import App, open_app
+from photovault_server.server import running_grpc_server
+
+from .support.grpc_status import call_error
+from .support.images import jpeg, png
+from .support.settings import make_settings
+from .support.users import User, new_user, upload_photo
+
+# Longer than any test: a paused replica is "behind", never "too far behind", unless a test
+# says otherwise with a router of its own.
+GENEROUS_LAG_MS = 600_000
+CATCH_UP_DEADLINE = 60.0
+
+
+@pytest.fixture(scope="module")
+async def pair() -> AsyncIterator[StreamingPair]:
+    with streaming_replica() as pair:
+        conn = await asyncpg.connect(pair.primary_url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        await caught_up(pair)
+        yield pair
+
+
+async def caught_up(pair: StreamingPair) -> None:
+    """Waits until the replica has replayed everything the primary has written so far."""
+    primary = await asyncpg.connect(pair.primary_url)
+    try:
+        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
+    finally:
+        await primary.close()
+    deadline = time.monotonic() + CATCH_UP_DEADLINE
+    while True:
+        try:
+            replica = await asyncpg.connect(pair.replica_url)
+            try:
+                if await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target):
+                    return
+            finally:
+                await replica.close()
+        except (OSError, asyncpg.PostgresError):
+            pass  # still starting
+        assert time.monotonic() < deadline, "the replica did not catch up"
+        await asyncio.sleep(0.05)
+
+
+async def on_replica(pair: StreamingPair, sql: str, *args: object) -> object:
+    conn = await asyncpg.connect(pair.replica_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def on_primary(pair: StreamingPair, sql: str, *args: object) -> object:
+    conn = await asyncpg.connect(pair.primary_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Served:
+    app: App
+    stub: pb_grpc.PhotoServiceAsyncStub
+
+    @property
+    def router(self) -> ReadRouter:
+        assert self.app.read_router is not None
+        return self.app.read_router
+
+    def reads(self, target: str, reason: str) -> int:
+        return self.router.stats.reads[target, reason]  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+async def served(pair: StreamingPair, redis_url: str, aws_env: None) -> AsyncIterator[Served]:
+    settings = make_settings(
+        pair.primary_url,
+        redis_url,
+        DATABASE_READ_URL=pair.replica_url,
+        PHOTOVAULT_DB_READ_MAX_LAG_MS=GENEROUS_LAG_MS,
+    )
+    async with (
+        open_app(settings) as app,
+        running_grpc_server(app, "127.0.0.1:0") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        yield Served(app, pb_grpc.PhotoServiceStub(channel))
+
+
+@pytest.fixture
+async def resumed(pair: StreamingPair) -> AsyncIterator[None]:
+    """The replica running and replaying after the test, whatever the test did to it."""
+    yield
+    if pair.replica.proc is None:
+        pair.start_replica()
+    await on_replica(pair, "SELECT pg_wal_replay_resume()")
+
+
+async def listed(served: Served, user: User) -> list[str]:
+    page = await served.stub.ListPhotos(pb.ListPhotosRequest(page_size=50), metadata=user.metadata)
+    return [p.id for p in page.photos]
+
+
+async def test_a_paused_replica_never_shows_its_owner_a_deleted_photo_yet_serves_others(
+    pair: StreamingPair, served: Served, http: httpx.AsyncClient, resumed: None
+) -> None:
+    owner, other = new_user(), new_user()
+    kept = await upload_photo(served.stub, http, owner, jpeg(), title="kept")
+    doomed = await upload_photo(
+        served.stub, http, owner, png(), content_type="image/png", file_name="d.png"
+    )
+    theirs = await upload_photo(served.stub, http, other, jpeg(), title="before")
+    await caught_up(pair)
+    assert await served.router.check() == "ok"
+
+    # Caught up: the owner's marks are replayed, so even the writer reads from the replica.
+    on_replica_before = served.reads("replica", "replica")
+    assert set(await listed(served, owner)) == {kept.id, doomed.id}
+    assert served.reads("replica", "replica") == on_replica_before + 1
+
+    await on_replica(pair, "SELECT pg_wal_replay_pause()")
+    await served.stub.DeletePhoto(pb.DeletePhotoRequest(id=doomed.id), metadata=owner.metadata)
+    # Changed on the primary behind the service's back: no mark, only the primary has it.
+    await on_primary(pair, "UPDATE photos SET title = 'after' WHERE id = $1::uuid", theirs.id)
+    # The replica really is behind: the deleted photo is still there.
+    assert await on_replica(pair, "SELECT count(*) FROM photos WHERE id = $1::uuid", doomed.id)
+    await served.router.check()  # a fresh verdict: still within the (generous) lag bound
+
+    ryw_before = served.reads("primary", "read_your_writes")
+    for _ in range(3):
+        assert await listed(served, owner) == [kept.id]
+        error = await call_error(
+            served.stub.GetPhoto(pb.GetPhotoRequest(id=doomed.id), metadata=owner.metadata)
+        )
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert served.reads("primary", "read_your_writes") == ryw_before + 6
+
+    # The other user's reads go to the replica: they see the row as it was before.
+    on_replica_before = served.reads("replica", "replica")
+    got = await served.stub.GetPhoto(pb.GetPhotoRequest(id=theirs.id), metadata=other.metadata)
+    assert got.photo.title == "before"
+    assert served.reads("replica", "replica") == on_replica_before + 1
+
+    await on_replica(pair, "SELECT pg_wal_replay_resume()")
+    await caught_up(pair)
+    await served.router.check()
+    got = await served.stub.GetPhoto(pb.GetPhotoRequest(id=theirs.id), metadata=other.metadata)
+    assert got.photo.title == "after"
+    # Replayed past the owner's mark: back on the replica, which now agrees.
+    on_replica_before = served.reads("replica", "replica")
+    assert await listed(served, owner) == [kept.id]
+    assert served.reads("replica", "replica") == on_replica_before + 1
+
+
+async def test_calls_succeed_on_the_primary_while_the_replica_is_down_and_it_serves_again(
+    pair: StreamingPair, served: Served, http: httpx.AsyncClient, resumed: None
+) -> None:
+    user = new_user()
+    photo = await upload_photo(served.stub, http, user, jpeg(), title="up")
+    await caught_up(pair)
+    await served.router.check()
+    assert await listed(served, user) == [photo.id]
+
+    pair.stop_replica()
+    unavailable_before = served.reads("primary", "replica_unavailable")
+    # The first read finds the replica gone mid-call and runs again on the primary; the next
+    # ones go to the primary straight away.
+    for _ in range(3):
+        assert await listed(served, user) == [photo.id]
+        got = await served.stub.GetPhoto(pb.GetPhotoRequest(id=photo.id), metadata=user.metadata)
+        assert got.photo.title == "up"
+    assert served.reads("primary", "replica_unavailable") == unavailable_before + 6
+    assert served.router.health == "down"
+    assert await served.router.check() == "down"
+    # Writes never needed it.
+    second = await upload_photo(served.stub, http, user, png(), content_type="image/png")
+    assert set(await listed(served, user)) == {photo.id, second.id}
+
+    pair.start_replica()
+    await caught_up(pair)
+    assert await served.router.check() == "ok"
+    on_replica_before = served.reads("replica", "replica")
+    assert set(await listed(served, user)) == {photo.id, second.id}
+    assert served.reads("replica", "replica") == on_replica_before + 1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def pools(pair: StreamingPair) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.Pool]]:
+    async with (
+        asyncpg.create_pool(pair.primary_url, min_size=0, max_size=2) as primary,
+        asyncpg.create_pool(pair.replica_url, min_size=0, max_size=2) as replica,
+    ):
+        yield primary, replica
+
+
+async def test_a_replica_lagging_past_the_bound_serves_nobody_until_it_catches_up(
+    pair: StreamingPair, pools: tuple[asyncpg.Pool, asyncpg.Pool], resumed: None
+) -> None:
+    clock = FakeClock()
+    router = ReadRouter(*pools, max_lag=timedelta(seconds=1), clock=clock)
+    await caught_up(pair)
+    assert await router.check() == "ok"
+    assert await router.route("anyone") == "replica"
+
+    await on_replica(pair, "SELECT pg_wal_replay_pause()")
+    await on_primary(pair, "CREATE TABLE IF NOT EXISTS lag_probe (n int)")
+    await on_primary(pair, "INSERT INTO lag_probe VALUES (1)")
+    clock.now += 0.5
+    assert await router.check() == "ok"  # behind, but for less than the bound
+    clock.now += 1.5
+    assert await router.check() == "lagging"  # the write sampled 1.5 s ago is not replayed
+    assert await router.route("anyone") == "replica_lagging"
+    assert router.stats.lag_seconds == pytest.approx(1.5)
+
+    await on_replica(pair, "SELECT pg_wal_replay_resume()")
+    await caught_up(pair)
+    clock.now += 0.5
+    assert await router.check() == "ok"
+    assert await router.route("anyone") == "replica"
+
+
+async def test_a_write_mark_is_seen_by_every_process_through_redis(
+    pair: StreamingPair, pools: tuple[asyncpg.Pool, asyncpg.Pool], redis_url: str, resumed: None
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        writer = ReadRouter(*pools, marks=RedisWriteMarks(redis, timeout=timedelta(seconds=1)))
+        reader = ReadRouter(*pools, marks=RedisWriteMarks(redis, timeout=timedelta(seconds=1)))
+        await caught_up(pair)
+        assert await reader.check() == "ok"
+        user = new_user().id
+        assert await reader.route(user) == "replica"
+
+        await on_replica(pair, "SELECT pg_wal_replay_pause()")
+        await on_primary(pair, "CREATE TABLE IF NOT EXISTS lag_probe (n int)")
+        await on_primary(pair, "INSERT INTO lag_probe VALUES (2)")
+        await writer.wrote([user])  # the write happened in another process
+        await reader.check()
+        assert await reader.route(user) == "read_your_writes"
+        assert await reader.route(new_user().id) == "replica"
+
+        await on_replica(pair, "SELECT pg_wal_replay_resume()")
+        await caught_up(pair)
+        await reader.check()
+        assert await reader.route(user) == "replica"  # replayed past the mark
+    finally:
+        await redis.aclose()
+
+
+async def test_unreadable_marks_send_the_read_to_the_primary(
+    pair: StreamingPair, pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0")
+    try:
+        router = ReadRouter(*pools, marks=RedisWriteMarks(nowhere))
+        await caught_up(pair)
+        assert await router.check() == "ok"
+        assert await router.route(new_user().id) == "read_your_writes"
+    finally:
+        await nowhere.aclose()
+
+
+async def test_a_replica_without_replay_serves_those_who_did_not_write(
+    pair: StreamingPair, pools: tuple[asyncpg.Pool, asyncpg.Pool]
+) -> None:
+    # The primary as its own "replica": it reports no replay position, as an Aurora reader.
+    primary, _ = pools
+    router = ReadRouter(primary, primary)
+    assert await router.check() == "ok"
+    assert router.stats.lag_seconds is None
+    writer, reader = new_user().id, new_user().id
+    await router.wrote([writer])
+    assert await router.route(writer) == "read_your_writes"
+    assert await router.route(reader) == "replica"
