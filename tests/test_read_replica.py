@@ -298,7 +298,7 @@ async def test_unreadable_marks_send_the_read_to_the_primary(
         router = ReadRouter(*pools, marks=RedisWriteMarks(nowhere))
         await caught_up(pair)
         assert await router.check() == "ok"
-        assert await router.route(new_user().id) == "read_your_writes"
+        assert await router.route(new_user().id) == "marks_unreadable"
     finally:
         await nowhere.aclose()
 

@@ -209,6 +209,7 @@ METRICS: tuple[Metric, ...] = (
         "counter",
         "Routed reads (photos, listings, trash) by where they ran (`replica`, `primary`) and why"
         " (`replica`; `read_your_writes`: the caller wrote what the replica has not replayed;"
+        " `marks_unreadable`: Redis could not say whether they did;"
         " `replica_unavailable`: down or failing; `replica_lagging`: behind the bound or not yet"
         " shown to keep up). Only with DATABASE_READ_URL",
         READS,

@@ -63,10 +63,13 @@ UNKNOWN_LSN = 2**64 - 1
 # Samples of the primary's position kept while the replica has not replayed them.
 _MAX_SAMPLES = 256
 
-Reason = Literal["replica", "read_your_writes", "replica_unavailable", "replica_lagging"]
+Reason = Literal[
+    "replica", "read_your_writes", "marks_unreadable", "replica_unavailable", "replica_lagging"
+]
 REASONS: tuple[Reason, ...] = (
     "replica",
     "read_your_writes",
+    "marks_unreadable",
     "replica_unavailable",
     "replica_lagging",
 )
@@ -159,6 +162,7 @@ class ReadRouter:
         self._measurable = True
         self._health: Health = "unknown"
         self._verified = False
+        self._marks_failing = False
         self._checked_at: float | None = None
         self._check_lock = asyncio.Lock()
         self.stats = ReadStats()
@@ -259,8 +263,11 @@ class ReadRouter:
         try:
             mark = await self._mark(user)
         except Exception as exc:
-            log.warning("write_marks_unreadable", error=type(exc).__name__)
-            return "read_your_writes"  # cannot tell whether they wrote: the safe side
+            if not self._marks_failing:  # logged once per outage, not once per read
+                log.warning("write_marks_unreadable", error=type(exc).__name__)
+            self._marks_failing = True
+            return "marks_unreadable"  # cannot tell whether they wrote: the safe side
+        self._marks_failing = False
         if mark is None:
             return "replica"
         if self._measurable and self._replayed is not None and mark <= self._replayed:
