@@ -27,7 +27,7 @@ from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_dev.replica import StreamingPair, streaming_replica
 from photovault_server.adapters.migrations import migrate
 from photovault_server.adapters.read_router import ReadRouter
-from photovault_server.adapters.redis_write_marks import RedisWriteMarks
+from photovault_server.adapters.redis_write_marks import RedisWriteMarks, write_mark_key
 from photovault_server.app import App, open_app
 from photovault_server.server import running_grpc_server
 
@@ -315,3 +315,21 @@ async def test_a_replica_without_replay_serves_those_who_did_not_write(
     await router.wrote([writer])
     assert await router.route(writer) == "read_your_writes"
     assert await router.route(reader) == "replica"
+
+
+async def test_a_mark_only_ever_rises_and_always_expires(redis_url: str) -> None:
+    """Two writes' marks arriving out of order keep the later LSN; every mark expires."""
+    redis = Redis.from_url(redis_url)
+    try:
+        marks = RedisWriteMarks(redis, timeout=timedelta(seconds=1))
+        user = new_user().id
+        assert await marks.get(user) is None
+        await marks.put(user, 0x2_0000_0010, timedelta(seconds=30))
+        await marks.put(user, 0x1_FFFF_FFFF, timedelta(seconds=60))
+        assert await marks.get(user) == 0x2_0000_0010
+        assert 30_000 < await redis.pttl(write_mark_key(user)) <= 60_000  # life renewed
+        await marks.put(user, 0x2_0000_0011, timedelta(seconds=10))
+        assert await marks.get(user) == 0x2_0000_0011
+        assert 0 < await redis.pttl(write_mark_key(user)) <= 10_000  # a later mark: its own life
+    finally:
+        await redis.aclose()

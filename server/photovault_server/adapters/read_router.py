@@ -60,6 +60,8 @@ T = TypeVar("T")
 
 # An LSN above any real one: "this user wrote, and where is unknown" (the primary did not say).
 UNKNOWN_LSN = 2**64 - 1
+# Seconds between checks of a replica found down.
+_DOWN_RECHECK = 5.0
 # Samples of the primary's position kept while the replica has not replayed them.
 _MAX_SAMPLES = 256
 
@@ -244,7 +246,10 @@ class ReadRouter:
 
     async def _fresh_health(self) -> Health:
         checked = self._checked_at
-        stale = checked is None or self._clock() - checked >= self._interval
+        # A replica found down is tried again less often: a check of a host that does not
+        # answer costs the read that makes it up to the check timeout.
+        interval = max(self._interval, _DOWN_RECHECK) if self._health == "down" else self._interval
+        stale = checked is None or self._clock() - checked >= interval
         # Callers arriving during a check use the last verdict rather than queue behind it.
         if stale and not self._check_lock.locked():
             async with self._check_lock:
@@ -287,15 +292,17 @@ class ReadRouter:
         on_primary: Callable[[], Awaitable[T]],
     ) -> T:
         """Runs the read where `route` says; a replica that fails it is marked down and the
-        read runs again on the primary (a bug would fail there the same way)."""
+        read runs again on the primary (a bug would fail there the same way). A replica pool
+        with no connection free within the acquire timeout (busy, or a host that does not
+        answer) sends that read to the primary, whose own bound sheds it if it is busy too;
+        the next check tells a dead replica from a busy one."""
         reason = await self.route(user)
         if reason == "replica":
             try:
                 result = await on_replica()
             except Unavailable as exc:
-                if exc.reason == "DB_POOL_EXHAUSTED":
-                    raise  # overload: shed, not moved onto the primary
-                self._replica_failed(exc)
+                if exc.reason != "DB_POOL_EXHAUSTED":
+                    self._replica_failed(exc)
             except asyncpg.PostgresError as exc:  # e.g. cancelled by a recovery conflict
                 self._replica_failed(exc)
             else:
