@@ -235,8 +235,9 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "photovault_db_replica_lag_seconds",
         "gauge",
-        "The replica's lag at the router's last check: the age of the oldest primary WAL position"
-        " it had not replayed (absent until measured; never for a replica without replay)",
+        "The replica's lag at the router's last check: 0 when it had replayed the primary's"
+        " position, else the primary's clock minus the last replayed commit's time (absent"
+        " until measured; never for a replica without replay)",
         READS,
         lambda s: None if s.reads is None else s.reads.lag_seconds,
     ),

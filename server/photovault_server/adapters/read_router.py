@@ -9,21 +9,22 @@ the user sees it, and in this process. A read of that user goes to the replica o
 replica has replayed past the mark (`pg_last_wal_replay_lsn()`); until then, to the primary.
 Precise, unlike a "sticky for N seconds" rule: a replica that keeps up serves the user again
 within a check interval, one that falls behind never serves a stale page to the writer. Marks
-expire after the lag bound plus two check intervals: by then a replica not lagging beyond the
-bound has replayed them (argued at `mark_ttl`), so idle users cost no memory.
+expire once a replica the router would use must have replayed them (argued at `mark_ttl`), so
+idle users cost no memory.
 
 When the marks cannot be read (Redis down or slow), the read goes to the primary: a stale
 page to a writer is a correctness bug, a read on the primary is only load. A mark that could
 not be written (Redis failing at that moment) leaves other processes unaware for at most the
 lag bound; this process keeps its own.
 
-The replica's lag is measured, not trusted: every check (at most one per `check_interval`,
-made by the first read that finds the last one stale, so no background task is needed — Lambda
-freezes those) samples the primary's position with the time, then asks the replica how far it
-has replayed. The lag is the age of the oldest sample not yet replayed: exact to a check
-interval, and right on an idle primary, where `now() - pg_last_xact_replay_timestamp()` grows
-without the replica being behind. A replica down, failing a read, or lagging past the bound
-sends every read to the primary until a later check finds it well.
+The replica's lag is measured, not trusted: every check (at most one per check interval, made
+by the first read that finds the last one stale, so no background task is needed: Lambda
+freezes those) asks the replica how far it has replayed and the time of the last transaction it
+replayed, then the primary for its position and clock. Caught up with that position: no lag (an
+idle primary too). Behind it: the lag is the primary's clock minus that last replayed commit's
+time, never less than the true lag (every commit after it is still to come), and measured on
+one clock, the primary's. A replica down, failing a read, lagging past the bound or not yet
+measured sends every read to the primary until a later check finds it well.
 
 A replica that reports no replay position (not a streaming standby, e.g. an Aurora reader,
 whose storage is shared) cannot be measured: it serves users without a live mark, and marks
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,8 +62,6 @@ T = TypeVar("T")
 UNKNOWN_LSN = 2**64 - 1
 # Seconds between checks of a replica found down.
 _DOWN_RECHECK = 5.0
-# Samples of the primary's position kept while the replica has not replayed them.
-_MAX_SAMPLES = 256
 
 Reason = Literal[
     "replica", "read_your_writes", "marks_unreadable", "replica_unavailable", "replica_lagging"
@@ -159,11 +157,9 @@ class ReadRouter:
         self._interval = interval.total_seconds()
         self._check_timeout = check_timeout.total_seconds()
         self._clock = clock
-        self._samples: deque[tuple[float, int]] = deque()
         self._replayed: int | None = None  # the replica's replay LSN at the last check
         self._measurable = True
         self._health: Health = "unknown"
-        self._verified = False
         self._marks_failing = False
         self._checked_at: float | None = None
         self._check_lock = asyncio.Lock()
@@ -175,73 +171,67 @@ class ReadRouter:
 
     @property
     def mark_ttl(self) -> timedelta:
-        """How long a write mark lives. A write at t is on the primary before the next sample
-        (taken by t + interval); a read at r uses the last check's verdict, made at c >= r -
-        interval, which says every sample taken by c - max_lag is replayed; so from
-        r >= t + max_lag + 2 * interval the write is on a replica that the router uses."""
-        return timedelta(seconds=self._max_lag + 2 * self._interval)
+        """How long a write mark lives. A check that starts at c and finds the replica within
+        the bound shows every commit made by c - max_lag replayed. A read at r uses the verdict
+        of a check started at c >= r - interval - 2 * check_timeout (a stale verdict makes the
+        next read check again; reads meanwhile use the last one). So a write committed at t is
+        on any replica the router uses from r >= t + max_lag + interval + 2 * check_timeout;
+        one more interval covers commit-time order against WAL order and clock rates."""
+        return timedelta(seconds=self._max_lag + 2 * self._interval + 2 * self._check_timeout)
 
     # -- the replica's state
 
     async def check(self) -> Health:
-        """Samples the primary's position and the replica's replay now (tests call it to see a
-        change at once; reads call it when the last check is older than the interval)."""
+        """Measures the replica now (tests call it to see a change at once; reads call it
+        when the last check is older than the interval)."""
         async with self._check_lock:
             await self._check()
         return self._health
 
     async def _check(self) -> None:
-        now = self._clock()
-        self._checked_at = now
+        self._checked_at = self._clock()
         try:
             async with asyncio.timeout(self._check_timeout):
-                lsn = await self.primary.fetchval("SELECT pg_current_wal_lsn()")
-            self._sample(now, int(lsn))
-        except Exception as exc:  # the primary's own trouble is for its callers to see
-            log.warning("replica_check_primary_failed", error=type(exc).__name__)
-        try:
-            async with asyncio.timeout(self._check_timeout):
-                replayed = await self.replica.fetchval("SELECT pg_last_wal_replay_lsn()")
+                # The replica first: the primary's position and clock, read after, can then
+                # only be later, and the lag only come out longer.
+                replica = await self.replica.fetchrow(
+                    "SELECT pg_last_wal_replay_lsn() AS lsn, "
+                    "pg_last_xact_replay_timestamp() AS replayed_at"
+                )
         except Exception as exc:
             self._down(exc)
             return
-        if replayed is None:
+        assert replica is not None
+        if replica["lsn"] is None:
             # No replay position: not a streaming standby. Usable, but not measurable.
             self._measurable, self._replayed, self._health = False, None, "ok"
             self.stats.lag_seconds = None
             return
-        self._measurable, self._replayed = True, int(replayed)
-        replayed_one = False
-        while self._samples and self._samples[0][1] <= self._replayed:
-            self._samples.popleft()
-            replayed_one = True
-        # Since it came (back), the replica has not shown that it replays what we sampled, its
-        # lag is unknown: until it does, or the oldest sample shows it too far behind.
-        self._verified = self._verified or replayed_one
-        lag = now - self._samples[0][0] if self._samples else 0.0
-        self.stats.lag_seconds = lag if self._verified else None
-        if lag > self._max_lag:
-            self._health = "lagging"
+        self._measurable, self._replayed = True, int(replica["lsn"])
+        try:
+            async with asyncio.timeout(self._check_timeout):
+                primary = await self.primary.fetchrow(
+                    "SELECT pg_current_wal_lsn() AS lsn, clock_timestamp() AS now"
+                )
+        except Exception as exc:  # the primary's own trouble is for its callers to see
+            log.warning("replica_check_primary_failed", error=type(exc).__name__)
+            self._health, self.stats.lag_seconds = "unknown", None
+            return
+        assert primary is not None
+        lag: float | None
+        if self._replayed >= int(primary["lsn"]):
+            lag = 0.0
+        elif replica["replayed_at"] is None:
+            lag = None  # behind, and no transaction replayed since it started: unknown
         else:
-            self._health = "ok" if self._verified else "unknown"
-
-    def _sample(self, now: float, lsn: int) -> None:
-        if self._samples and self._samples[-1][1] >= lsn:
-            return  # nothing written since the last sample: its time is the older, truer one
-        self._samples.append((now, lsn))
-        if len(self._samples) > _MAX_SAMPLES:
-            # Merge the second and third: the earlier time with the later position, so the lag
-            # measured from them can only come out longer, never shorter.
-            t1, _ = self._samples[1]
-            _, lsn2 = self._samples[2]
-            del self._samples[2]
-            self._samples[1] = (t1, lsn2)
+            lag = max(0.0, (primary["now"] - replica["replayed_at"]).total_seconds())
+        self.stats.lag_seconds = lag
+        self._health = "ok" if lag is not None and lag <= self._max_lag else "lagging"
 
     def _down(self, exc: BaseException) -> None:
         if self._health != "down":
             log.warning("replica_unavailable", error=type(exc).__name__)
         self._health = "down"
-        self._verified = False
         self._checked_at = self._clock()
 
     async def _fresh_health(self) -> Health:
@@ -264,7 +254,7 @@ class ReadRouter:
         if health == "down":
             return "replica_unavailable"
         if health != "ok":
-            return "replica_lagging"  # behind the bound, or not yet shown to keep up
+            return "replica_lagging"  # behind the bound, or not measured yet
         try:
             mark = await self._mark(user)
         except Exception as exc:
