@@ -10,6 +10,7 @@ namespace, or as an unprivileged account."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -134,8 +135,6 @@ def streaming_replica() -> Iterator[StreamingPair]:
         primary_dir.mkdir(mode=0o700)
         launch = _launch_for(bin_dir, primary_dir)
         if launch.owner is not None:
-            import os
-
             os.chown(root, *launch.owner)
             os.chown(primary_dir, *launch.owner)
         _run(
