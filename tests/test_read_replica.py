@@ -294,10 +294,14 @@ async def test_unreadable_marks_send_the_read_to_the_primary(
 ) -> None:
     nowhere = Redis.from_url("redis://127.0.0.1:1/0")
     try:
-        router = ReadRouter(*pools, marks=RedisWriteMarks(nowhere))
+        marks = RedisWriteMarks(nowhere)
+        router = ReadRouter(*pools, marks=marks)
         await caught_up(pair)
         assert await router.check() == "ok"
-        assert await router.route(new_user().id) == "marks_unreadable"
+        for _ in range(5):
+            assert await router.route(new_user().id) == "marks_unreadable"
+        # After three failures in a row Redis is not asked for a while: no timeout per read.
+        assert marks.breaker.state == "open"
     finally:
         await nowhere.aclose()
 

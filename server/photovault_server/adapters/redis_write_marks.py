@@ -5,13 +5,18 @@ Keys are `pv:rw:{<user>}` (one slot per user on a Redis Cluster), values the LSN
 digits, so that Lua compares them as strings (its numbers are doubles: an LSN past 2^53 would
 round). One script raises the mark, never lowers it, whatever order two writes' marks arrive
 in, and renews its life. Every call is bounded by the Redis timeout; failures raise, and the
-router decides (reads go to the primary, a write's mark stays in-process)."""
+router decides (reads go to the primary, a write's mark stays in-process). After a few failures
+in a row a circuit breaker (redis_cache.py's) fails calls at once for a cool-down, so an outage
+costs the reads one Redis timeout now and then, not one each."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from .redis_cache import CircuitBreaker
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -29,6 +34,13 @@ return 1
 """
 
 
+T = TypeVar("T")
+
+
+class MarksUnavailable(Exception):
+    """The breaker is open: Redis is not asked."""
+
+
 def write_mark_key(user: str) -> str:
     return f"pv:rw:{{{user}}}"
 
@@ -40,15 +52,27 @@ class RedisWriteMarks:
         self._redis = redis
         self._script = redis.register_script(RAISE_MARK)
         self._timeout = timeout.total_seconds()
+        self.breaker = CircuitBreaker()
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise MarksUnavailable("write marks skipped: the breaker is open")
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await call()
+        except Exception:
+            self.breaker.failed()
+            raise
+        self.breaker.succeeded()
+        return result
 
     async def get(self, user: str) -> int | None:
-        async with asyncio.timeout(self._timeout):
-            raw = await self._redis.get(write_mark_key(user))
+        raw = await self._call(lambda: self._redis.get(write_mark_key(user)))
         if raw is None:
             return None
         return int(raw.decode() if isinstance(raw, bytes) else raw, 16)
 
     async def put(self, user: str, lsn: int, ttl: timedelta) -> None:
         millis = max(1, int(ttl.total_seconds() * 1000))
-        async with asyncio.timeout(self._timeout):
-            await self._script(keys=[write_mark_key(user)], args=[f"{lsn:016X}", millis])
+        key, args = write_mark_key(user), [f"{lsn:016X}", str(millis)]
+        await self._call(lambda: self._script(keys=[key], args=args))
