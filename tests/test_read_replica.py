@@ -187,6 +187,38 @@ async def test_a_paused_replica_never_shows_its_owner_a_deleted_photo_yet_serves
     assert served.reads("replica", "replica") == on_replica_before + 1
 
 
+async def test_a_write_on_one_process_keeps_the_writers_reads_on_another_off_the_replica(
+    pair: StreamingPair, served: Served, redis_url: str, http: httpx.AsyncClient, resumed: None
+) -> None:
+    """The fleet: the delete goes to one process, the next listing to another (as behind a
+    balancer, or two Lambda environments); the mark they share in Redis is what keeps the
+    second one off the stale replica."""
+    settings = make_settings(
+        pair.primary_url,
+        redis_url,
+        DATABASE_READ_URL=pair.replica_url,
+        PHOTOVAULT_DB_READ_MAX_LAG_MS=GENEROUS_LAG_MS,
+    )
+    async with (
+        open_app(settings) as other_app,
+        running_grpc_server(other_app, "127.0.0.1:0") as running,
+        grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        elsewhere = Served(other_app, pb_grpc.PhotoServiceStub(channel))
+        owner = new_user()
+        kept = await upload_photo(served.stub, http, owner, jpeg())
+        doomed = await upload_photo(served.stub, http, owner, png(), content_type="image/png")
+        await caught_up(pair)
+        assert await elsewhere.router.check() == "ok"
+        assert set(await listed(elsewhere, owner)) == {kept.id, doomed.id}
+        assert elsewhere.reads("replica", "replica") == 1
+
+        await on_replica(pair, "SELECT pg_wal_replay_pause()")
+        await served.stub.DeletePhoto(pb.DeletePhotoRequest(id=doomed.id), metadata=owner.metadata)
+        assert await listed(elsewhere, owner) == [kept.id]
+        assert elsewhere.reads("primary", "read_your_writes") == 1
+
+
 async def test_calls_succeed_on_the_primary_while_the_replica_is_down_and_it_serves_again(
     pair: StreamingPair, served: Served, http: httpx.AsyncClient, resumed: None
 ) -> None:
