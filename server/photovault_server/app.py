@@ -3,7 +3,8 @@ reverse order. Every entry point (serve, Lambda, sweep, tests, benchmarks) goes 
 `open_app`; each backend can be handed in instead of built, and the clock too.
 
 Each component is built from its own settings section, in one function here: `create_pool`
-(DatabaseSettings), `open_url_cache` (CacheSettings), `open_s3_store` (S3Settings); the core's
+(DatabaseSettings), `open_read_router` (the replica, DATABASE_READ_URL), `open_url_cache`
+(CacheSettings), `open_s3_store` (S3Settings); the core's
 policy comes from LimitSettings.service_config() and AuthSettings.page_token_key()."""
 
 from __future__ import annotations
