@@ -12,6 +12,9 @@ within a check interval, one that falls behind never serves a stale page to the 
 expire once a replica the router would use must have replayed them (argued at `mark_ttl`), so
 idle users cost no memory.
 
+The router measures whichever server its check reaches: behind an endpoint that balances over
+several replicas, a check and a read may reach different ones (docs/operations.md).
+
 When the marks cannot be read (Redis down or slow), the read goes to the primary: a stale
 page to a writer is a correctness bug, a read on the primary is only load. A mark that could
 not be written (Redis failing at that moment) leaves other processes unaware for at most the
@@ -26,9 +29,9 @@ time, never less than the true lag (every commit after it is still to come), and
 one clock, the primary's. A replica down, failing a read, lagging past the bound or not yet
 measured sends every read to the primary until a later check finds it well.
 
-A replica that reports no replay position (not a streaming standby, e.g. an Aurora reader,
-whose storage is shared) cannot be measured: it serves users without a live mark, and marks
-are then honoured for their whole life."""
+A replica that reports no replay position (not a streaming standby; an Aurora reader on its
+shared storage may be one, not verified here) cannot be measured: it serves users without a
+live mark, and marks are then honoured for their whole life."""
 
 from __future__ import annotations
 
