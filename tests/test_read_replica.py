@@ -5,8 +5,10 @@ gRPC in front of both.
 With the replica's replay paused (`pg_wal_replay_pause()`), the replica is a snapshot of the
 past: a photo its owner deleted is still there, and a row changed on the primary alone is not.
 That tells apart where each read ran: the owner never sees the deleted photo (read-your-writes),
-another user sees the replica's old row (their reads do go to the replica). Stopped, the
-replica costs nothing but load: calls succeed on the primary, and it serves again once back."""
+another user sees the replica's old row (their reads do go to the replica), and a second
+process reading for the owner stays off the replica too (the mark shared in Redis). Stopped,
+the replica costs nothing but load: calls succeed on the primary, and it serves again once
+back. A lag past the bound is measured by the primary's clock, not by sleeping in the test."""
 
 from __future__ import annotations
 
