@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from uuid import UUID
 
 import asyncpg
 import grpc
@@ -28,9 +29,10 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_dev.replica import StreamingPair, streaming_replica
 from photovault_server.adapters.migrations import migrate
-from photovault_server.adapters.read_router import ReadRouter
+from photovault_server.adapters.read_router import UNKNOWN_LSN, ReadRouter, RoutedPhotoRepository
 from photovault_server.adapters.redis_write_marks import RedisWriteMarks, write_mark_key
 from photovault_server.app import App, open_app
+from photovault_server.core.models import PhotoFilter, PhotoOrder, PhotoQuery
 from photovault_server.server import running_grpc_server
 
 from .support.grpc_status import call_error
@@ -293,6 +295,45 @@ async def test_a_replica_lagging_past_the_bound_serves_nobody_until_it_catches_u
         assert time.monotonic() < deadline, "the replica was never found caught up"
         await asyncio.sleep(0.05)
     assert await router.route("anyone") == "replica"
+
+
+async def test_a_read_checks_the_mark_again_on_the_replica_it_reaches(
+    pair: StreamingPair,
+    served: Served,
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+    http: httpx.AsyncClient,
+    resumed: None,
+) -> None:
+    """Behind an endpoint balancing over several replicas, the router's last check may have
+    reached one further ahead than the one a read reaches: the read checks the writer's mark
+    on its own server, in its own transaction, and goes to the primary when it is missing."""
+    owner, other = new_user(), new_user()
+    photo = await upload_photo(served.stub, http, owner, jpeg())
+    photo_id = UUID(photo.id)
+    await caught_up(pair)
+    router = ReadRouter(*pools, check_interval=timedelta(hours=1))
+    repo = RoutedPhotoRepository(router)
+    assert await router.check() == "ok"
+
+    await on_replica(pair, "SELECT pg_wal_replay_pause()")
+    assert await repo.delete_photo(owner.id, photo_id, upload_window=timedelta(minutes=15))
+    # As if the last check had reached another replica, past the delete already.
+    router._replayed = UNKNOWN_LSN - 1
+    assert await router.route(owner.id) == "replica"
+    assert await repo.get_photo(owner.id, photo_id) is None
+    assert router.stats.reads["primary", "read_your_writes"] == 1
+    assert await on_replica(pair, "SELECT count(*) FROM photos WHERE id = $1", photo_id) == 1
+
+    # Users without a mark read the replica with no check at all.
+    listing = PhotoQuery(owner.id, PhotoFilter(), PhotoOrder.NEWEST_FIRST, limit=10)
+    assert await repo.list_photos(replace(listing, owner_id=other.id)) == []
+    assert router.stats.reads["replica", "replica"] == 1
+
+    # Replayed on the server the read reaches: served there.
+    await on_replica(pair, "SELECT pg_wal_replay_resume()")
+    await caught_up(pair)
+    assert await repo.list_photos(listing) == []
+    assert router.stats.reads["replica", "replica"] == 2
 
 
 async def test_a_write_mark_is_seen_by_every_process_through_redis(

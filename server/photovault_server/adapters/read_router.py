@@ -13,7 +13,8 @@ expire once a replica the router would use must have replayed them (argued at `m
 idle users cost no memory.
 
 The router measures whichever server its check reaches: behind an endpoint that balances over
-several replicas, a check and a read may reach different ones (docs/operations.md).
+several replicas, a check and a read may reach different ones. So a read for a user with a live
+mark checks it again where it runs, in the read's own transaction (ReplicaPhotoRepository).
 
 When the marks cannot be read (Redis down or slow), the read goes to the primary: a stale
 page to a writer is a correctness bug, a read on the primary is only load. A mark that could
@@ -37,10 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -58,6 +61,9 @@ from photovault_server.core.models import (
 
 from .postgres import PostgresPhotoRepository
 
+if TYPE_CHECKING:
+    from .postgres import _Conn
+
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
@@ -65,6 +71,14 @@ T = TypeVar("T")
 UNKNOWN_LSN = 2**64 - 1
 # Seconds between checks of a replica found down.
 _DOWN_RECHECK = 5.0
+
+# The mark the replica must have replayed for the read in progress (None: no such need).
+_REQUIRED_LSN: ContextVar[int | None] = ContextVar("photovault_required_lsn", default=None)
+
+
+class NotReplayed(Exception):
+    """The replica this read reached has not replayed the reader's last write."""
+
 
 Reason = Literal[
     "replica", "read_your_writes", "marks_unreadable", "replica_unavailable", "replica_lagging"
@@ -253,24 +267,31 @@ class ReadRouter:
 
     async def route(self, user: str) -> Reason:
         """Where a read of `user`'s data goes now: "replica", or why the primary."""
+        reason, _ = await self._route(user)
+        return reason
+
+    async def _route(self, user: str) -> tuple[Reason, int | None]:
+        """The route, and for the replica the user's mark that it must have replayed."""
         health = await self._fresh_health()
         if health == "down":
-            return "replica_unavailable"
+            return "replica_unavailable", None
         if health != "ok":
-            return "replica_lagging"  # behind the bound, or not measured yet
+            return "replica_lagging", None  # behind the bound, or not measured yet
         try:
             mark = await self._mark(user)
         except Exception as exc:
             if not self._marks_failing:  # logged once per outage, not once per read
                 log.warning("write_marks_unreadable", error=type(exc).__name__)
             self._marks_failing = True
-            return "marks_unreadable"  # cannot tell whether they wrote: the safe side
+            return "marks_unreadable", None  # cannot tell whether they wrote: the safe side
         self._marks_failing = False
         if mark is None:
-            return "replica"
+            return "replica", None
         if self._measurable and self._replayed is not None and mark <= self._replayed:
-            return "replica"
-        return "read_your_writes"
+            # The last check saw it replayed, on the server that check reached; the read
+            # checks again on its own server (ReplicaPhotoRepository).
+            return "replica", mark
+        return "read_your_writes", None
 
     async def _mark(self, user: str) -> int | None:
         local = await self._local.get(user)
@@ -289,19 +310,25 @@ class ReadRouter:
         with no connection free within the acquire timeout (busy, or a host that does not
         answer) sends that read to the primary, whose own bound sheds it if it is busy too;
         the next check tells a dead replica from a busy one."""
-        reason = await self.route(user)
+        reason, mark = await self._route(user)
         if reason == "replica":
+            required = _REQUIRED_LSN.set(mark)
             try:
                 result = await on_replica()
+            except NotReplayed:
+                reason = "read_your_writes"  # another replica behind the same URL: not down
             except Unavailable as exc:
                 if exc.reason != "DB_POOL_EXHAUSTED":
                     self._replica_failed(exc)
+                reason = "replica_unavailable"
             except asyncpg.PostgresError as exc:  # e.g. cancelled by a recovery conflict
                 self._replica_failed(exc)
+                reason = "replica_unavailable"
             else:
                 self.stats.count("replica")
                 return result
-            reason = "replica_unavailable"
+            finally:
+                _REQUIRED_LSN.reset(required)
         self.stats.count(reason)
         return await on_primary()
 
@@ -330,6 +357,27 @@ class ReadRouter:
                     log.warning("write_mark_not_shared", error=type(exc).__name__)
 
 
+class ReplicaPhotoRepository(PostgresPhotoRepository):
+    """The repository on the replica's pool. A read for a user with a live mark runs in one
+    read-only transaction that first checks, on the server it reached, that the mark is
+    replayed: behind an endpoint that balances over several replicas (RDS Proxy's read-only
+    endpoint), the router's last check may have reached another, further-ahead one, and only
+    a transaction keeps both statements on one server. Users without a mark pay nothing."""
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[_Conn]:
+        required = _REQUIRED_LSN.get()
+        async with super()._conn() as conn:
+            if required is None:
+                yield conn
+                return
+            async with conn.transaction(readonly=True):
+                replayed = await conn.fetchval("SELECT pg_last_wal_replay_lsn()")
+                if replayed is None or int(replayed) < required:
+                    raise NotReplayed
+                yield conn
+
+
 class RoutedPhotoRepository(PostgresPhotoRepository):
     """PostgresPhotoRepository on the primary, whose owner-scoped reads (photos, listings,
     trash) the router may send to the replica, and whose writes those reads must see leave a
@@ -344,7 +392,7 @@ class RoutedPhotoRepository(PostgresPhotoRepository):
     ) -> None:
         super().__init__(router.primary, acquire_timeout=acquire_timeout)
         self.router = router
-        self._replica = PostgresPhotoRepository(router.replica, acquire_timeout=acquire_timeout)
+        self._replica = ReplicaPhotoRepository(router.replica, acquire_timeout=acquire_timeout)
 
     # Reads.
 
