@@ -122,7 +122,12 @@ async def app_direct_and_pooled(
         return
     with pgbouncer(database_url, pool_size=POOLER_SERVER_CONNECTIONS) as bouncer:
         settings = make_settings(
-            bouncer.database_url, redis_url, PHOTOVAULT_DB_STATEMENT_CACHE_SIZE=0
+            bouncer.database_url,
+            redis_url,
+            PHOTOVAULT_DB_STATEMENT_CACHE_SIZE=0,
+            # Waits for the two server connections are the point, not shedding (a loaded
+            # machine's waits passed the 1 s default).
+            PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS=30_000,
         )
         async with open_app(settings) as app:
             yield app
