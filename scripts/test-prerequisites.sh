@@ -11,6 +11,9 @@ requirements=(
   "redis-server redis-server" # the URL cache tests stop and restart a private one
   "/usr/sbin/pgbouncer pgbouncer" # tests/test_pooler.py: the service behind a real pooler
   "psql postgresql-client"    # ... whose console it reads (SHOW SERVERS)
+  # tests/test_read_replica.py: a primary and its streaming replica of their own (initdb,
+  # pg_basebackup; devtools/photovault_dev/replica.py takes the newest version there is)
+  "/usr/lib/postgresql/15/bin/initdb postgresql-15"
   # The Go and C++ clients (scripts/gen_clients.sh; tests/test_go_client.py, test_cpp_client.py)
   "protoc protobuf-compiler"
   "protoc-gen-go protoc-gen-go"

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
+from photovault_dev.pgbouncer import pgbouncer
 from photovault_server.adapters.migrations import migrate
 from photovault_server.app import App, open_app
 from photovault_server.server import RunningServer, running_grpc_server
@@ -100,6 +101,36 @@ def aws_env(s3_endpoint: str) -> Iterator[None]:
 async def app(database_url: str, redis_url: str, aws_env: None) -> AsyncIterator[App]:
     async with open_app(make_settings(database_url, redis_url)) as app:
         yield app
+
+
+# PgBouncer's server connections for the suites run through it: as few as a small RDS Proxy
+# target gives one process, so that calls really queue for them.
+POOLER_SERVER_CONNECTIONS = 2
+
+
+@pytest.fixture(scope="module", params=["direct", "pgbouncer"])
+async def app_direct_and_pooled(
+    request: pytest.FixtureRequest, database_url: str, redis_url: str, aws_env: None
+) -> AsyncIterator[App]:
+    """An app on the session's database, then (the module's tests run again) on the same
+    database through a real PgBouncer in transaction mode with two server connections and
+    asyncpg's statement cache off, as behind RDS Proxy. A module runs its suite both ways by
+    overriding `app`, `grpc_server` with it (tests/test_grpc_flow.py)."""
+    if request.param == "direct":
+        async with open_app(make_settings(database_url, redis_url)) as app:
+            yield app
+        return
+    with pgbouncer(database_url, pool_size=POOLER_SERVER_CONNECTIONS) as bouncer:
+        settings = make_settings(
+            bouncer.database_url,
+            redis_url,
+            PHOTOVAULT_DB_STATEMENT_CACHE_SIZE=0,
+            # Waits for the two server connections are the point, not shedding (a loaded
+            # machine's waits passed the 1 s default).
+            PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS=30_000,
+        )
+        async with open_app(settings) as app:
+            yield app
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@ reverse order. Every entry point (serve, Lambda, sweep, tests, benchmarks) goes 
 `open_app`; each backend can be handed in instead of built, and the clock too.
 
 Each component is built from its own settings section, in one function here: `create_pool`
-(DatabaseSettings), `open_url_cache` (CacheSettings), `open_s3_store` (S3Settings); the core's
+(DatabaseSettings), `open_read_router` (the replica, DATABASE_READ_URL), `open_url_cache`
+(CacheSettings), `open_s3_store` (S3Settings); the core's
 policy comes from LimitSettings.service_config() and AuthSettings.page_token_key()."""
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
+from photovault_server.adapters.read_router import ReadRouter, RoutedPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
 from photovault_server.adapters.redis_topology import Topology
 from photovault_server.adapters.redis_topology import connect as connect_redis
+from photovault_server.adapters.redis_write_marks import RedisWriteMarks
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.adapters.s3_endpoints import s3_endpoint
 from photovault_server.auth import TokenVerifier
@@ -133,6 +136,8 @@ class App:
     admission: Admission = field(default_factory=Admission)
     # The processing queue's last reading (refreshed by `serve`, the worker Lambda).
     job_backlog: BacklogGauge = field(default_factory=BacklogGauge)
+    # Reads on the replica (DATABASE_READ_URL), None without one.
+    read_router: ReadRouter | None = None
 
     def build_service(
         self,
@@ -184,10 +189,12 @@ def s3_config(settings: S3Settings) -> Any:
     )
 
 
-async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
+async def create_pool(settings: DatabaseSettings, *, replica: bool = False) -> asyncpg.Pool:
+    """The primary's pool, or with `replica` the read replica's (connected on first use, so
+    that the service starts while the replica is down)."""
     return await asyncpg.create_pool(
-        settings.database_url,
-        min_size=settings.db_pool_min_size,
+        settings.database_read_url if replica else settings.database_url,
+        min_size=0 if replica else settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         statement_cache_size=settings.db_statement_cache_size,
         command_timeout=settings.db_command_timeout_seconds,
@@ -252,6 +259,34 @@ async def open_admission(
             topology=topology,
         )
     return Admission(max_concurrent_calls=settings.max_concurrent_calls, rate_limiter=limiter)
+
+
+async def open_read_router(
+    settings: Settings, primary: asyncpg.Pool, caches: UrlCaches, stack: AsyncExitStack
+) -> ReadRouter | None:
+    """The replica's pool and the router in front of both pools (None without
+    DATABASE_READ_URL); the write marks on the URL cache's Redis client (one of their own
+    when the cache is off or handed in), bounded by the Redis timeout."""
+    if not settings.database_read_url:
+        return None
+    replica = await create_pool(settings, replica=True)
+    stack.push_async_callback(replica.close)
+    client, topology = caches.client, caches.topology
+    if client is None or topology is None:
+        client, topology = connect_redis(
+            settings.redis_url,
+            mode=settings.redis_mode,
+            timeout=settings.redis_timeout.total_seconds(),
+        )
+        stack.push_async_callback(client.aclose)
+        stack.push_async_callback(topology.aclose)
+        await topology.start()
+    return ReadRouter(
+        primary,
+        replica,
+        marks=RedisWriteMarks(client, timeout=settings.redis_timeout),
+        max_lag=timedelta(milliseconds=settings.db_read_max_lag_ms),
+    )
 
 
 def open_s3_store(
@@ -320,15 +355,20 @@ async def open_app(
         caches = UrlCaches(url_cache) if url_cache is not None else open_url_cache(settings, stack)
         if caches.redis is not None:
             await caches.redis.topology.start()  # the cluster's slot map, off the request path
+        acquire_timeout = settings.db_acquire_timeout_ms / 1000
+        router = await open_read_router(settings, pool, caches, stack)
+        if repository is None:
+            repository = (
+                RoutedPhotoRepository(router, acquire_timeout=acquire_timeout)
+                if router is not None
+                else PostgresPhotoRepository(pool, acquire_timeout=acquire_timeout)
+            )
         backends = Backends(
-            repository=repository
-            or PostgresPhotoRepository(pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000),
+            repository=repository,
             store=store or open_s3_store(settings, stack, tracing),
             url_cache=caches.outer,
             signer=cdn_signer(settings),
-            multipart=PostgresMultipartRepository(
-                pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
-            ),
+            multipart=PostgresMultipartRepository(pool, acquire_timeout=acquire_timeout),
         )
         service = build_service(
             backends,
@@ -347,4 +387,5 @@ async def open_app(
             clock=clock,
             tracing=tracing,
             admission=await open_admission(settings, settings, caches, stack),
+            read_router=router,
         )

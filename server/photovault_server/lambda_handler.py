@@ -119,6 +119,8 @@ async def _handle(event: Any, context: Any) -> dict[str, Any]:
     now = time.monotonic()
     if _runtime.last_invocation and now - _runtime.last_invocation > IDLE_RECONNECT_SECONDS:
         await app.pool.expire_connections()
+        if app.read_router is not None:  # the replica's connections were frozen alike
+            await app.read_router.replica.expire_connections()
     _runtime.last_invocation = now
 
     remaining = context.get_remaining_time_in_millis() / 1000 if context else None

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
     from photovault_server.adapters.local_cache import TieredUrlCache
+    from photovault_server.adapters.read_router import ReadStats
     from photovault_server.adapters.redis_cache import RedisUrlCache
     from photovault_server.app import App
     from photovault_server.core.processing import WorkerStats
     from photovault_server.job_backlog import BacklogGauge
+    from photovault_server.transport.admission import Admission
     from photovault_server.transport.rpc_stats import RpcStats
 
 Kind = Literal["counter", "gauge", "histogram"]
@@ -62,6 +64,8 @@ class Sources:
     # The jobs this process's worker ran (`photovault worker`, the worker Lambda, `dev`).
     worker: WorkerStats | None = None
     backlog: BacklogGauge | None = None
+    admission: Admission | None = None
+    reads: ReadStats | None = None  # None without a read replica
 
     @classmethod
     def of(
@@ -81,6 +85,8 @@ class Sources:
             rpcs=app.rpc_stats,
             worker=worker,
             backlog=app.job_backlog,
+            admission=app.admission,
+            reads=app.read_router.stats if app.read_router is not None else None,
         )
 
 
@@ -130,6 +136,22 @@ def _tasks(s: Sources) -> Reading:
     return None if s.loop is None else len(asyncio.all_tasks(s.loop))
 
 
+def _reads(s: Sources) -> Reading:
+    if s.reads is None:
+        return None
+    samples: dict[Labels, float] = {labels: n for labels, n in s.reads.reads.items()}
+    return samples
+
+
+def _reads_log(target: str) -> Callable[[Sources], Reading]:
+    def read(s: Sources) -> Reading:
+        if s.reads is None:
+            return None
+        return sum(n for (t, _), n in s.reads.reads.items() if t == target)
+
+    return read
+
+
 SERVICE_NAME = "photovault.v1.PhotoService"
 
 
@@ -166,6 +188,8 @@ def _worker(read: Callable[[WorkerStats], float]) -> Callable[[Sources], Reading
 URL_STATS = "UrlStats (core/urls.py)"
 WORKER_STATS = "WorkerStats (core/processing.py), counted by the worker"
 BACKLOG = "BacklogGauge (job_backlog.py): photo_jobs read every 15 s by `serve`"
+ADMISSION = "Admission (transport/admission.py)"
+READS = "ReadRouter.stats (adapters/read_router.py)"
 REDIS_STATS = "RedisUrlCache.stats (adapters/redis_cache.py)"
 
 METRICS: tuple[Metric, ...] = (
@@ -184,6 +208,60 @@ METRICS: tuple[Metric, ...] = (
         "RpcStats (transport/rpc_stats.py), recorded by the call pipeline",
         _handling_seconds,
         labels=("grpc_service", "grpc_method", "transport"),
+    ),
+    Metric(
+        "photovault_calls_shed",
+        "counter",
+        "Calls refused UNAVAILABLE by the cap on calls in progress"
+        " (PHOTOVAULT_MAX_CONCURRENT_CALLS)",
+        ADMISSION,
+        lambda s: None if s.admission is None else s.admission.shed,
+        log_field="calls_shed",
+    ),
+    Metric(
+        "photovault_calls_rate_limited",
+        "counter",
+        "Calls refused RESOURCE_EXHAUSTED by the per-user rate limit",
+        ADMISSION,
+        lambda s: None if s.admission is None else s.admission.rate_limited,
+        log_field="calls_rate_limited",
+    ),
+    Metric(
+        "photovault_db_reads",
+        "counter",
+        "Routed reads (photos, listings, trash) by where they ran (`replica`, `primary`) and why"
+        " (`replica`; `read_your_writes`: the caller wrote what the replica has not replayed;"
+        " `marks_unreadable`: Redis could not say whether they did;"
+        " `replica_unavailable`: down or failing; `replica_lagging`: behind the bound or not yet"
+        " shown to keep up). Only with DATABASE_READ_URL",
+        READS,
+        _reads,
+        labels=("target", "reason"),
+    ),
+    Metric(
+        "photovault_db_replica_reads",
+        "counter",
+        'Routed reads the replica served (the sum of `photovault_db_reads{target="replica"}`)',
+        READS,
+        _reads_log("replica"),
+        log_field="db_replica_reads",
+    ),
+    Metric(
+        "photovault_db_primary_reads",
+        "counter",
+        'Routed reads the primary served (the sum of `photovault_db_reads{target="primary"}`)',
+        READS,
+        _reads_log("primary"),
+        log_field="db_primary_reads",
+    ),
+    Metric(
+        "photovault_db_replica_lag_seconds",
+        "gauge",
+        "The replica's lag at the router's last check: 0 when it had replayed the primary's"
+        " position, else the primary's clock minus the last replayed commit's time (absent"
+        " until measured; never for a replica without replay)",
+        READS,
+        lambda s: None if s.reads is None else s.reads.lag_seconds,
     ),
     Metric(
         "photovault_url_cache_hits",

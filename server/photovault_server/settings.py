@@ -101,6 +101,14 @@ class DatabaseSettings(_Section):
     # transaction-pooling proxy (PgBouncer, RDS Proxy), whose sessions do not hold the
     # migrations' advisory lock nor run CREATE INDEX CONCURRENTLY.
     database_migration_url: str = Field("", validation_alias=_env("DATABASE_MIGRATION_URL"))
+    # A streaming replica (or a reader endpoint) for the users' reads of their photos; empty:
+    # every query on DATABASE_URL. Its pool has the same sizes and timeouts as the primary's.
+    database_read_url: str = Field("", validation_alias=_env("DATABASE_READ_URL"))
+    # The replica's lag beyond which every read goes to the primary; it also bounds how long a
+    # user's write keeps their reads off a replica that has not replayed it (read_router.py).
+    db_read_max_lag_ms: int = Field(
+        2000, ge=10, le=600_000, validation_alias=_env("PHOTOVAULT_DB_READ_MAX_LAG_MS")
+    )
     # 0: connect on first use, so the process starts (answering UNAVAILABLE) while Postgres is down.
     db_pool_min_size: int = Field(0, ge=0, validation_alias=_env("PHOTOVAULT_DB_POOL_MIN_SIZE"))
     db_pool_max_size: int = Field(10, ge=1, validation_alias=_env("PHOTOVAULT_DB_POOL_MAX_SIZE"))

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
+from photovault_server.adapters.read_router import ReadRouter, RoutedPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.app import s3_config
@@ -43,10 +44,16 @@ async def postgres_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-@pytest.fixture(params=["postgres", "in-memory"])
+@pytest.fixture(params=["postgres", "routed", "in-memory"])
 def repository(request: pytest.FixtureRequest) -> PhotoRepository:
     if request.param == "postgres":
         return PostgresPhotoRepository(request.getfixturevalue("postgres_pool"))
+    if request.param == "routed":
+        # The read router's repository keeps the contract: here with the database as its own
+        # "replica" (no replay position: reads of users without a recent write go there);
+        # tests/test_read_replica.py runs it on a real streaming replica.
+        pool = request.getfixturevalue("postgres_pool")
+        return RoutedPhotoRepository(ReadRouter(pool, pool))
     return InMemoryPhotoRepository()
 
 

@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
+from photovault_server.adapters.read_router import ReadStats
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.core.urls import UrlStats
 from photovault_server.observability import (
@@ -24,6 +25,7 @@ from photovault_server.observability import (
     markdown_table,
     registry_for,
 )
+from photovault_server.transport.admission import Admission
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -220,3 +222,31 @@ async def test_an_unreadable_queue_clears_the_gauges() -> None:
     await backlog.refresh(Down(), lambda: datetime.now(UTC))  # type: ignore[arg-type]
     assert backlog.due() is None
     assert "photovault_photo_jobs_due" not in _exposition(Sources(urls=UrlStats(), backlog=backlog))
+
+
+def test_shed_and_rate_limited_calls_are_counters_in_every_exporter() -> None:
+    admission = Admission(max_concurrent_calls=1)
+    admission.shed, admission.rate_limited = 3, 2
+    sources = Sources(urls=UrlStats(), admission=admission)
+    text = _exposition(sources).splitlines()
+    assert "photovault_calls_shed_total 3.0" in text
+    assert "photovault_calls_rate_limited_total 2.0" in text
+    fields = counter_fields(sources)  # EMF, and the url_counters log event
+    assert (fields["calls_shed"], fields["calls_rate_limited"]) == (3, 2)
+
+
+def test_routed_reads_by_target_and_reason_and_the_replica_lag() -> None:
+    stats = ReadStats()
+    for reason in ("replica", "replica", "read_your_writes", "replica_unavailable"):
+        stats.count(reason)
+    stats.lag_seconds = 0.25
+    sources = Sources(urls=UrlStats(), reads=stats)
+    text = _exposition(sources).splitlines()
+    assert 'photovault_db_reads_total{reason="replica",target="replica"} 2.0' in text
+    assert 'photovault_db_reads_total{reason="read_your_writes",target="primary"} 1.0' in text
+    assert 'photovault_db_reads_total{reason="replica_lagging",target="primary"} 0.0' in text
+    assert "photovault_db_replica_lag_seconds 0.25" in text
+    fields = counter_fields(sources)
+    assert (fields["db_replica_reads"], fields["db_primary_reads"]) == (2, 2)
+    # Without a replica, none of them.
+    assert "photovault_db_" not in _exposition(Sources(urls=UrlStats()))
