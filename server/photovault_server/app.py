@@ -21,7 +21,12 @@ from photovault_server.adapters.cloudfront import CloudFrontUrls
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_albums import (
+    PostgresAlbumRepository,
+    PostgresShareLinkRepository,
+)
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
+from photovault_server.adapters.redis_attempts import RedisAttemptLimiter
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
 from photovault_server.adapters.redis_topology import Topology
@@ -37,7 +42,13 @@ from photovault_server.core import (
     ServiceConfig,
     UrlCache,
 )
-from photovault_server.core.ports import DownloadSigner, MultipartRepository
+from photovault_server.core.ports import (
+    AlbumRepository,
+    AttemptLimiter,
+    DownloadSigner,
+    MultipartRepository,
+    ShareLinkRepository,
+)
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.settings import (
@@ -65,6 +76,10 @@ class Backends:
     signer: DownloadSigner | None = None
     # Multipart uploads' rows (None: multipart uploads refused).
     multipart: MultipartRepository | None = None
+    # Albums, share links and the share links' password attempts (None: those RPCs refused).
+    albums: AlbumRepository | None = None
+    share_links: ShareLinkRepository | None = None
+    attempts: AttemptLimiter | None = None
 
 
 def build_service(
@@ -87,6 +102,9 @@ def build_service(
         download_urls=download_urls,
         signer=backends.signer,
         multipart=backends.multipart,
+        albums=backends.albums,
+        share_links=backends.share_links,
+        attempts=backends.attempts,
     )
 
 
@@ -146,6 +164,9 @@ class App:
             url_cache=url_cache or self.backends.url_cache,
             signer=self.backends.signer,
             multipart=self.backends.multipart,
+            albums=self.backends.albums,
+            share_links=self.backends.share_links,
+            attempts=self.backends.attempts,
         )
         return build_service(
             backends,
@@ -224,6 +245,24 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
         max_age=timedelta(seconds=settings.local_url_cache_seconds),
     )
     return UrlCaches(local, redis=shared, local=local, client=redis, topology=topology)
+
+
+async def open_attempt_limiter(
+    cache: CacheSettings, caches: UrlCaches, stack: AsyncExitStack
+) -> RedisAttemptLimiter:
+    """Share link password attempts, on the URL cache's Redis client (a client of its own
+    when the cache is off or handed in): counted even when URLs are not cached."""
+    client, topology = caches.client, caches.topology
+    if client is None or topology is None:
+        client, topology = connect_redis(
+            cache.redis_url, mode=cache.redis_mode, timeout=cache.redis_timeout.total_seconds()
+        )
+        stack.push_async_callback(client.aclose)
+        stack.push_async_callback(topology.aclose)
+        await topology.start()
+    return RedisAttemptLimiter(
+        client, timeout=max(cache.redis_timeout, timedelta(milliseconds=200)), topology=topology
+    )
 
 
 async def open_admission(
@@ -326,6 +365,13 @@ async def open_app(
             multipart=PostgresMultipartRepository(
                 pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
             ),
+            albums=PostgresAlbumRepository(
+                pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
+            ),
+            share_links=PostgresShareLinkRepository(
+                pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
+            ),
+            attempts=await open_attempt_limiter(settings, caches, stack),
         )
         service = build_service(
             backends,

@@ -720,6 +720,13 @@ def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
         where.append(f"visibility = {arg(int(flt.visibility))}")
     if flt.content_type:
         where.append(f"content_type = {arg(flt.content_type)}")
+    if flt.album_id is not None:
+        # One album's photos (migration 0008's key (album_id, photo_id)); the album is the
+        # owner's (checked first), and so are its photos (the composite foreign key).
+        where.append(
+            "EXISTS (SELECT 1 FROM album_photos ap "
+            f"WHERE ap.album_id = {arg(flt.album_id)} AND ap.photo_id = photos.id)"
+        )
     direction = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE {' AND '.join(where)} "

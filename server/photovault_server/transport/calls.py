@@ -135,12 +135,20 @@ class CallPipeline:
                 structlog.contextvars.unbind_contextvars("user")
 
     async def _authorized(self, call: Call) -> Message:
+        if call.method.anonymous:
+            # Served without a bearer token (handlers.ANONYMOUS_METHODS), whatever the caller
+            # sends: the handler checks its own credential in the body (a share link's token).
+            # No user, so no per-user rate either.
+            return await self._handle(call, "")
         if call.verified_claims is not None:
             user = user_id_from_claims(call.verified_claims)
         else:
             user = await self._verifier.user_id(call.headers.get("authorization"))
         structlog.contextvars.bind_contextvars(user=user)  # until the call's log line
         await self._admission.check_rate(user)
+        return await self._handle(call, user)
+
+    async def _handle(self, call: Call, user: str) -> Message:
         message = call.decode()
         deadline = asyncio.timeout(call.timeout)
         try:
