@@ -953,7 +953,8 @@ class InMemoryAlbumRepository:
                 return AlbumEdit(album=self._read(album), over_limit=True)
             for i in new:
                 members[i] = now
-            album = self.albums[album_id] = replace(album, update_time=now)
+            if new:
+                album = self.albums[album_id] = replace(album, update_time=now)
             return AlbumEdit(album=self._read(album))
 
     async def remove_album_photos(
@@ -967,9 +968,9 @@ class InMemoryAlbumRepository:
             if missing := self._missing(owner_id, photo_ids):
                 return AlbumEdit(album=self._read(album), missing_photo_ids=missing)
             members = self._members(album_id)
-            for i in photo_ids:
-                members.pop(i, None)
-            album = self.albums[album_id] = replace(album, update_time=now)
+            removed = [i for i in photo_ids if members.pop(i, None) is not None]
+            if removed:
+                album = self.albums[album_id] = replace(album, update_time=now)
             return AlbumEdit(album=self._read(album))
 
 

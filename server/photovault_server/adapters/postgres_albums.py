@@ -232,15 +232,19 @@ class PostgresAlbumRepository(PostgresPhotoRepository):
             )
             if count + new > max_photos:
                 return AlbumEdit(album=await _read_album(conn, owner_id, album_id), over_limit=True)
-            await conn.execute(
-                "INSERT INTO album_photos (album_id, photo_id, owner_id, add_time) "
-                "SELECT $1, unnest($2::uuid[]), $3, $4 ON CONFLICT DO NOTHING",
-                album_id,
-                list(photo_ids),
-                owner_id,
-                now,
-            )
-            await conn.execute("UPDATE albums SET update_time = $2 WHERE id = $1", album_id, now)
+            if new:
+                await conn.execute(
+                    "INSERT INTO album_photos (album_id, photo_id, owner_id, add_time) "
+                    "SELECT $1, unnest($2::uuid[]), $3, $4 ON CONFLICT DO NOTHING",
+                    album_id,
+                    list(photo_ids),
+                    owner_id,
+                    now,
+                )
+                # Only a real change is one: adding what is there changes nothing at all.
+                await conn.execute(
+                    "UPDATE albums SET update_time = $2 WHERE id = $1", album_id, now
+                )
             return AlbumEdit(album=await _read_album(conn, owner_id, album_id))
 
     async def remove_album_photos(
@@ -254,12 +258,17 @@ class PostgresAlbumRepository(PostgresPhotoRepository):
                 return AlbumEdit(
                     album=await _read_album(conn, owner_id, album_id), missing_photo_ids=missing
                 )
-            await conn.execute(
-                "DELETE FROM album_photos WHERE album_id = $1 AND photo_id = ANY($2::uuid[])",
+            removed = await conn.fetchval(
+                "WITH gone AS (DELETE FROM album_photos "
+                "WHERE album_id = $1 AND photo_id = ANY($2::uuid[]) RETURNING 1) "
+                "SELECT count(*) FROM gone",
                 album_id,
                 list(photo_ids),
             )
-            await conn.execute("UPDATE albums SET update_time = $2 WHERE id = $1", album_id, now)
+            if removed:
+                await conn.execute(
+                    "UPDATE albums SET update_time = $2 WHERE id = $1", album_id, now
+                )
             return AlbumEdit(album=await _read_album(conn, owner_id, album_id))
 
 
