@@ -247,12 +247,13 @@ class PhotoVaultClient:
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
+        album_id: str = "",
         timeout: float | None = None,
     ) -> PhotoPage:
         """One page of the caller's photos; pass `next_page_token` back, with the same
         filters, for the next (or use iter_photos). `taken_after`/`taken_before` filter by
         taken time (a photo without one: its create time); `variants` names the variants whose
-        URLs come with each photo (empty: all)."""
+        URLs come with each photo (empty: all); `album_id`: only that album's photos."""
         request = pb.ListPhotosRequest(
             page_size=page_size,
             page_token=page_token,
@@ -262,6 +263,7 @@ class PhotoVaultClient:
             content_type=content_type,
             order=int(order),  # type: ignore[arg-type]
             variants=list(_tags(variants)),
+            album_id=album_id,
         )
         if created_after is not None:
             request.created_after.CopyFrom(convert.timestamp(created_after))
@@ -290,6 +292,7 @@ class PhotoVaultClient:
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
+        album_id: str = "",
         timeout: float | None = None,
     ) -> AsyncIterator[Photo]:
         """Every photo matching the filters, page after page (`timeout` is per page)."""
@@ -308,6 +311,7 @@ class PhotoVaultClient:
                 taken_after=taken_after,
                 taken_before=taken_before,
                 variants=variants,
+                album_id=album_id,
                 timeout=timeout,
             )
             for photo in page.photos:
