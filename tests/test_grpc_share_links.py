@@ -27,7 +27,9 @@ from photovault_server.core.shares import SHARE_URL_TTL
 from .support.callers import Caller, connect_json_caller, grpc_web_caller, native_caller
 from .support.grpc_status import call_error, details, status_details
 from .support.images import jpeg
+from .support.loopback import closed_port
 from .support.processing import process_due_photos
+from .support.servers import server_with
 from .support.users import User, upload_photo
 
 if TYPE_CHECKING:
@@ -323,3 +325,23 @@ async def test_get_shared_album_needs_no_bearer_on_every_web_transport(
         # Every other RPC still needs the bearer token.
         out = await caller("ListShareLinks", pb.ListShareLinksRequest(), None)
         assert out.code == grpc.StatusCode.UNAUTHENTICATED.value[0], name
+
+
+async def test_password_attempts_fail_closed_when_redis_cannot_count(
+    stub: Stub, http: httpx.AsyncClient, app: App, alice: User, database_url: str
+) -> None:
+    """Redis down: a password link answers UNAVAILABLE (no guess goes uncounted), while a link
+    without a password, which needs no counting, still works."""
+    album, ids = await _shared_album(stub, http, app, alice, count=1)
+    locked = await _link(stub, alice, album_id=album.id, password="correct horse")
+    open_link = await _link(stub, alice, album_id=album.id)
+    dead_redis = f"redis://127.0.0.1:{closed_port()}/0"
+    async with server_with(DATABASE_URL=database_url, REDIS_URL=dead_redis) as (_, down):
+        for password in ("correct horse", "a wrong guess"):
+            error = await call_error(
+                down.GetSharedAlbum(pb.GetSharedAlbumRequest(token=locked.token, password=password))
+            )
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+            assert details(error)["reason"] == "ATTEMPTS_UNAVAILABLE"
+        view = await down.GetSharedAlbum(pb.GetSharedAlbumRequest(token=open_link.token))
+        assert [p.id for p in view.photos] == ids
