@@ -316,10 +316,10 @@ async def test_albums_and_share_links(pv: PhotoVaultClient) -> None:
         await pv.get_album(album.id)
 
 
-async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
+async def test_upload_skips_a_duplicate_by_default(pv: PhotoVaultClient) -> None:
     data = png(rgb=(1, 99, 1))
     first = await pv.upload(data, title="first")
-    again = await pv.upload(data, title="ignored", skip_if_duplicate=True)
+    again = await pv.upload(data, title="ignored")
     assert (again.id, again.title) == (first.id, "first")
     assert (await pv.get_account()).photo_count == 1
     ticket = await pv.create_upload_url(
@@ -327,7 +327,7 @@ async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
     )
     assert (ticket.existing_photo_id, ticket.upload_id, ticket.upload_url) == (first.id, "", "")
     # Without it, the same bytes make a second photo.
-    second = await pv.upload(data)
+    second = await pv.upload(data, skip_if_duplicate=False)
     assert second.id != first.id
 
 

@@ -225,7 +225,14 @@ async def test_upload_skip_duplicates(env: dict[str, str], tmp_path: Path) -> No
     cat_id = first.out.split()[0]
     again = await photovault("upload", "--skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
     assert (again.code, again.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
+    # The default: the checksum is computed anyway.
+    default = await photovault("upload", str(tmp_path / "copy.jpg"), env=env)
+    assert (default.code, default.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
     assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 1
+    forced = await photovault("upload", "--no-skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
+    assert forced.code == 0, forced.err
+    assert forced.out.split()[0] != cat_id
+    assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 2
 
 
 async def test_processing_state_dimensions_taken_time_and_variant_urls(

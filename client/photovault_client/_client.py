@@ -623,13 +623,14 @@ class PhotoVaultClient:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
         resume: bool = False,
-        skip_if_duplicate: bool = False,
+        skip_if_duplicate: bool = True,
     ) -> Photo:
         """Uploads a file (path) or bytes and returns the confirmed photo.
 
-        With `skip_if_duplicate`, a file below the multipart threshold whose bytes one of the
-        caller's photos already holds is not uploaded again: that photo is returned, unchanged
-        (title, tags and the rest are not applied to it).
+        By default (`skip_if_duplicate`: the SHA-256 is computed anyway), a file below the
+        multipart threshold whose bytes one of the caller's photos already holds is not
+        uploaded again: that photo is returned, unchanged (title, tags and the rest are not
+        applied to it). `skip_if_duplicate=False` makes a second photo of the same bytes.
 
         Above `multipart_threshold` bytes the file goes in parts (`parts_in_flight` at once,
         each retried on its own); for a path, a state file beside it (`<name>.photovault-upload`)

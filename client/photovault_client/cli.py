@@ -381,8 +381,10 @@ def add_client_commands(
     upload.add_argument("--title", help="title of every uploaded photo")
     upload.add_argument(
         "--skip-duplicates",
-        action="store_true",
-        help="do not upload a file one of your photos already holds: print that photo's id",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="do not upload a file one of your photos already holds: print that photo's id "
+        "(the default; --no-skip-duplicates uploads it again as a new photo)",
     )
     upload.add_argument("--description", help="description of every uploaded photo")
     upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
