@@ -46,9 +46,12 @@ from photovault_server.core.models import (
 )
 from photovault_server.core.multipart_models import IncompleteUpload, MultipartUpload, UploadedPart
 from photovault_server.core.ports import (
+    AlbumRepository,
+    AttemptLimiter,
     MultipartRepository,
     ObjectStore,
     PhotoRepository,
+    ShareLinkRepository,
     UrlCache,
 )
 
@@ -1096,6 +1099,9 @@ class Harness:
     clock: FakeClock
     config: ServiceConfig
     multipart: InMemoryMultipartRepository | None = None
+    albums: InMemoryAlbumRepository | None = None
+    share_links: InMemoryShareLinkRepository | None = None
+    attempts: InMemoryAttemptLimiter | None = None
 
     def another_process(self) -> Harness:
         """A second PhotoService on the same database, bucket, signing key and clock but with a
@@ -1109,6 +1115,9 @@ class Harness:
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
             multipart=self.multipart,
+            albums=self.albums,
+            share_links=self.share_links,
+            attempts=self.attempts,
         )
         return replace(self, service=service, cache=cache)
 
@@ -1127,6 +1136,9 @@ class Harness:
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
             multipart=self.multipart,
+            albums=self.albums,
+            share_links=self.share_links,
+            attempts=self.attempts,
         )
         return replace(self, service=service, store=store)
 
@@ -1226,6 +1238,9 @@ def make_harness(
         trash_retention=trash_retention,
     )
     multipart = InMemoryMultipartRepository(repo)
+    albums = InMemoryAlbumRepository(repo)
+    share_links = InMemoryShareLinkRepository(repo, albums)
+    attempts = InMemoryAttemptLimiter()
     service = PhotoService(
         repo=repo,
         store=store,
@@ -1234,6 +1249,9 @@ def make_harness(
         page_tokens=PageTokenCodec(b"0" * 32),
         clock=clock,
         multipart=multipart,
+        albums=albums,
+        share_links=share_links,
+        attempts=attempts,
     )
     return Harness(
         service=service,
@@ -1243,6 +1261,9 @@ def make_harness(
         clock=clock,
         config=config,
         multipart=multipart,
+        albums=albums,
+        share_links=share_links,
+        attempts=attempts,
     )
 
 
@@ -1251,6 +1272,17 @@ def _conforms(
     store: InMemoryObjectStore,
     cache: InMemoryUrlCache,
     multipart: InMemoryMultipartRepository,
-) -> tuple[PhotoRepository, ObjectStore, UrlCache, MultipartRepository]:
+    albums: InMemoryAlbumRepository,
+    share_links: InMemoryShareLinkRepository,
+    attempts: InMemoryAttemptLimiter,
+) -> tuple[
+    PhotoRepository,
+    ObjectStore,
+    UrlCache,
+    MultipartRepository,
+    AlbumRepository,
+    ShareLinkRepository,
+    AttemptLimiter,
+]:
     """Never called: mypy checks here that each fake satisfies its Protocol."""
-    return repo, store, cache, multipart
+    return repo, store, cache, multipart, albums, share_links, attempts
