@@ -17,7 +17,7 @@ from photovault.v1 import album_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
-from photovault_server.core.albums import MAX_PHOTOS_PER_ALBUM
+from photovault_server.core.albums import MAX_ALBUM_PAGE_SIZE, MAX_PHOTOS_PER_ALBUM
 
 from .support.grpc_status import call_error, details
 from .support.images import jpeg
@@ -333,6 +333,10 @@ async def test_a_user_has_at_most_1000_albums(stub: Stub, app: App) -> None:
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details(error)["reason"] == "TOO_MANY_ALBUMS"
     assert details(error)["quota"] == [f"user:{user.id}"]
+    # A page holds at most 100 albums, whatever the page_size asks (replies stay small).
+    page = await stub.ListAlbums(pb.ListAlbumsRequest(page_size=500), metadata=user.metadata)
+    assert len(page.albums) == MAX_ALBUM_PAGE_SIZE
+    assert page.next_page_token
 
 
 async def test_10000_photos_in_an_album_page_to_the_end_and_no_more_fit(

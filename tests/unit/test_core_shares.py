@@ -80,3 +80,28 @@ async def test_password_attempts_fail_closed_and_are_counted_before_checking(
             await harness.service.share_links.view(token=token, password="a wrong one")
     with pytest.raises(PasswordAttemptsExceeded):
         await harness.service.share_links.view(token=token, password="open sesame")
+
+
+async def test_a_page_cut_to_fit_continues_exactly(harness: Harness) -> None:
+    """The transport's `fit` (its reply size) cuts a page; the token goes on after the last
+    photo kept, so paging still reaches every photo once."""
+    photos = [await harness.upload_photo(title=f"p{i}") for i in range(3)]
+    albums = harness.service.albums
+    album = await albums.create("alice", title="A")
+    await albums.add_photos("alice", str(album.id), [str(p.id) for p in photos])
+    created = await harness.service.share_links.create(
+        "alice", album_id=str(album.id), expire_time=harness.clock() + timedelta(days=1)
+    )
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await harness.service.share_links.view(
+            token=created.token, page_token=token, fit=lambda page: 1
+        )
+        assert len(page.photos) == 1
+        seen += [str(p.id) for p in page.photos]
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == sorted(str(p.id) for p in photos)
+    assert len(seen) == 3

@@ -21,6 +21,9 @@ from .ports import AlbumRepository
 
 MAX_ALBUMS_PER_USER = 1000
 MAX_PHOTOS_PER_ALBUM = 10_000
+# A page of albums at most: 100 albums of the longest title and description (2,200 characters,
+# up to 8.8 KB of UTF-8 each) stay far below gRPC's 4 MiB reply and Lambda's 6 MB response.
+MAX_ALBUM_PAGE_SIZE = 100
 UPDATABLE_ALBUM_PATHS = frozenset({"title", "description", "cover_photo_id"})
 _LIST_ALBUMS = "ListAlbums"
 
@@ -101,7 +104,7 @@ class Albums:
         self, user_id: str, *, page_size: int = 0, page_token: str = ""
     ) -> AlbumPage:
         v = val.Violations()
-        limit = val.check_page_size(v, "page_size", page_size)
+        limit = min(val.check_page_size(v, "page_size", page_size), MAX_ALBUM_PAGE_SIZE)
         if len(page_token) > val.MAX_PAGE_TOKEN_CHARS:
             v.add("page_token", f"is not a token from a previous {_LIST_ALBUMS} response")
         v.raise_if_any()

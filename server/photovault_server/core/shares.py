@@ -168,8 +168,17 @@ class ShareLinks:
             raise NotFound(f"share link {link_id} not found", reason="SHARE_LINK_NOT_FOUND")
 
     async def view(
-        self, *, token: str, password: str = "", page_size: int = 0, page_token: str = ""
+        self,
+        *,
+        token: str,
+        password: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        fit: Callable[[Sequence[Photo]], int] | None = None,
     ) -> SharedView:
+        """`fit`, from the transport, says how many of a page's leading photos fit in one
+        reply; the page is cut there (at least one photo), its token continuing after the last
+        one kept, as ListPhotos does."""
         v = val.Violations()
         if not token:
             v.add("token", "is required")
@@ -214,13 +223,17 @@ class ShareLinks:
             )
             photos, more = rows[:limit], len(rows) > limit
             title, description = album.title, album.description
+        signed = await self._sign(photos, original=link.allow_original)
+        if fit is not None and signed:
+            fitting = max(fit(signed), 1)
+            if fitting < len(signed):
+                signed, more = signed[:fitting], True
         next_token = ""
         if more:
-            last = photos[-1]
+            last = signed[-1]
             next_token = self._tokens.encode_listing(
                 Cursor(last.create_time, last.id), _GET_SHARED_ALBUM, str(link.id)
             )
-        signed = await self._sign(photos, original=link.allow_original)
         return SharedView(
             title=title,
             description=description,

@@ -56,6 +56,16 @@ class PhotoHandlers:
                 return count
         return len(photos)
 
+    def _shared_photos_fitting(self, photos: Sequence[Photo]) -> int:
+        """_photos_fitting for GetSharedAlbum's SharedPhoto messages."""
+        budget = self._max_reply_bytes - _REPLY_OVERHEAD
+        used = 0
+        for count, photo in enumerate(photos):
+            used += shared_photo_to_proto(photo).ByteSize() + 6
+            if used > budget:
+                return count
+        return len(photos)
+
     async def CreateUploadUrl(
         self, user: str, request: pb.CreateUploadUrlRequest
     ) -> pb.CreateUploadUrlResponse:
@@ -319,6 +329,7 @@ class PhotoHandlers:
             password=request.password,
             page_size=request.page_size,
             page_token=request.page_token,
+            fit=self._shared_photos_fitting,
         )
         return pb.GetSharedAlbumResponse(
             title=view.title,

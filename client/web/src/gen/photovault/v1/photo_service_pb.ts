@@ -1103,7 +1103,7 @@ export const GetAlbumResponseSchema: GenMessage<GetAlbumResponse> = /*@__PURE__*
  */
 export type ListAlbumsRequest = Message<"photovault.v1.ListAlbumsRequest"> & {
   /**
-   * Most albums to return: 0 means 50; values above 500 are treated as 500.
+   * Most albums to return: 0 means 50; values above 100 are treated as 100.
    *
    * @generated from field: int32 page_size = 1;
    */
@@ -1541,7 +1541,8 @@ export type GetSharedAlbumResponse = Message<"photovault.v1.GetSharedAlbumRespon
   description: string;
 
   /**
-   * One page of the shared photos, newest first, with short-lived URLs (at most 5 minutes).
+   * One page of the shared photos, newest first, with short-lived URLs (at most 5 minutes);
+   * a page is cut short (with a next_page_token) where it would not fit in one reply.
    *
    * @generated from field: repeated photovault.v1.SharedPhoto photos = 3;
    */
