@@ -7,7 +7,8 @@ one), the log context, a slot under the process's cap on concurrent calls (admis
 before any work), authentication from the headers (before the body is even decoded, so an
 anonymous caller costs no parsing), the caller's rate limit, decoding, the deadline, the
 handler, the mapping of every failure to a google.rpc.Status (transport/status.py), and one
-log line. Transports only frame:
+log line. A method the table marks anonymous (handlers.ANONYMOUS_METHODS: GetSharedAlbum)
+skips authentication and the per-user rate, on every transport alike. Transports only frame:
 they hand over headers and a decode function, and encode what comes back. Per-RPC metrics and
 spans belong here too, once for all transports.
 """
