@@ -26,7 +26,7 @@ from photovault_server.adapters.postgres_albums import (
     PostgresShareLinkRepository,
 )
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
-from photovault_server.adapters.redis_attempts import RedisAttemptLimiter
+from photovault_server.adapters.redis_attempts import ATTEMPTS_TIMEOUT, RedisAttemptLimiter
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
 from photovault_server.adapters.redis_topology import Topology
@@ -247,22 +247,16 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
     return UrlCaches(local, redis=shared, local=local, client=redis, topology=topology)
 
 
-async def open_attempt_limiter(
-    cache: CacheSettings, caches: UrlCaches, stack: AsyncExitStack
-) -> RedisAttemptLimiter:
-    """Share link password attempts, on the URL cache's Redis client (a client of its own
-    when the cache is off or handed in): counted even when URLs are not cached."""
-    client, topology = caches.client, caches.topology
-    if client is None or topology is None:
-        client, topology = connect_redis(
-            cache.redis_url, mode=cache.redis_mode, timeout=cache.redis_timeout.total_seconds()
-        )
-        stack.push_async_callback(client.aclose)
-        stack.push_async_callback(topology.aclose)
-        await topology.start()
-    return RedisAttemptLimiter(
-        client, timeout=max(cache.redis_timeout, timedelta(milliseconds=200)), topology=topology
-    )
+async def open_attempt_limiter(cache: CacheSettings, stack: AsyncExitStack) -> RedisAttemptLimiter:
+    """Share link password attempts, on a Redis client of their own: the URL cache's client
+    gives up after PHOTOVAULT_REDIS_TIMEOUT_MS (its path fails open), while these fail closed,
+    so they wait for a slow Redis up to ATTEMPTS_TIMEOUT and refuse only on an outage."""
+    seconds = ATTEMPTS_TIMEOUT.total_seconds()
+    client, topology = connect_redis(cache.redis_url, mode=cache.redis_mode, timeout=seconds)
+    stack.push_async_callback(client.aclose)
+    stack.push_async_callback(topology.aclose)
+    await topology.start()
+    return RedisAttemptLimiter(client, timeout=ATTEMPTS_TIMEOUT, topology=topology)
 
 
 async def open_admission(
@@ -371,7 +365,7 @@ async def open_app(
             share_links=PostgresShareLinkRepository(
                 pool, acquire_timeout=settings.db_acquire_timeout_ms / 1000
             ),
-            attempts=await open_attempt_limiter(settings, caches, stack),
+            attempts=await open_attempt_limiter(settings, stack),
         )
         service = build_service(
             backends,

@@ -34,6 +34,10 @@ log = structlog.get_logger(__name__)
 # link's 256-bit token.
 PASSWORD_ATTEMPT_INTERVAL = timedelta(seconds=12)
 PASSWORD_ATTEMPT_BURST = 5
+# Failing closed, a timeout refuses a viewer: it must be one only an outage exceeds, not the
+# URL cache's (PHOTOVAULT_REDIS_TIMEOUT_MS, tens of ms, tuned for a path that fails open). A
+# password check costs tens of ms of scrypt anyway; a busy Redis or host is waited for.
+ATTEMPTS_TIMEOUT = timedelta(seconds=2)
 
 
 def attempts_key(link: str) -> str:
@@ -47,7 +51,7 @@ class RedisAttemptLimiter:
         *,
         interval: timedelta = PASSWORD_ATTEMPT_INTERVAL,
         burst: int = PASSWORD_ATTEMPT_BURST,
-        timeout: timedelta = timedelta(milliseconds=200),
+        timeout: timedelta = ATTEMPTS_TIMEOUT,
         topology: Topology | None = None,
     ) -> None:
         self._redis = redis
