@@ -5,13 +5,14 @@ and an edit with one bad id changes nothing at all."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import grpc
 import httpx
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from photovault.v1 import album_pb2
 from photovault.v1 import photo_service_pb2 as pb
@@ -377,6 +378,25 @@ async def test_10000_photos_in_an_album_page_to_the_end_and_no_more_fit(
     ids = await _in_album(stub, user, album.id, page_size=500)
     assert len(ids) == len(set(ids)) == MAX_PHOTOS_PER_ALBUM
     assert ids[0] == first.id  # the one confirmed now is the newest
+    # The same 10,000 through a share link, without a bearer token, to the end.
+    expire = timestamp_pb2.Timestamp(seconds=int(time.time()) + 3600)
+    link = (
+        await stub.CreateShareLink(
+            pb.CreateShareLinkRequest(album_id=album.id, expire_time=expire),
+            metadata=user.metadata,
+        )
+    ).share_link
+    shared: list[str] = []
+    token = ""
+    while True:
+        page = await stub.GetSharedAlbum(
+            pb.GetSharedAlbumRequest(token=link.token, page_size=500, page_token=token)
+        )
+        shared += [p.id for p in page.photos]
+        token = page.next_page_token
+        if not token:
+            break
+    assert shared == ids
     error = await call_error(_add(stub, user, album.id, str(spare)))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details(error)["reason"] == "TOO_MANY_ALBUM_PHOTOS"
