@@ -361,8 +361,9 @@ async def test_10000_photos_in_an_album_page_to_the_end_and_no_more_fit(
             MAX_PHOTOS_PER_ALBUM,
         )
         await conn.execute(
-            "INSERT INTO album_photos (album_id, photo_id, owner_id, add_time) "
-            "SELECT $1, id, owner_id, now() FROM photos WHERE owner_id = $2 AND id <> $3 "
+            "INSERT INTO album_photos (album_id, photo_id, owner_id, add_time, photo_create_time) "
+            "SELECT $1, id, owner_id, now(), create_time FROM photos WHERE owner_id = $2 "
+            "AND id <> $3 "
             "ORDER BY create_time LIMIT $4",
             uuid.UUID(album.id),
             user.id,

@@ -5,6 +5,7 @@ albums, and share links scoped, expiring and revocable. Owners are fresh per tes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -245,3 +246,28 @@ async def test_share_links_are_scoped_expire_and_revoke(album_repositories: Repo
     assert await links.create_share_link(third, max_links=10, now=NOW)
     await photos.delete_photo(owner, photo.id, upload_window=WINDOW)
     assert await links.find_share_link(third.token_sha256, now=NOW) is None
+
+
+async def test_adding_while_trashing_never_counts_a_trashed_photo(
+    album_repositories: Repos,
+) -> None:
+    """A photo trashed while it is being added: either the add fails (NOT_FOUND) or the
+    membership is marked trashed; the count never includes a trashed photo."""
+    photos, albums, _ = album_repositories
+    owner = new_owner()
+    album = await an_album(albums, owner)
+    for minute in range(10):
+        photo = await a_photo(photos, owner, minute=minute)
+        await asyncio.gather(
+            albums.add_album_photos(owner, album.id, [photo.id], max_photos=100, now=NOW),
+            photos.trash_photo(owner, photo.id, NOW),
+        )
+        got = await albums.get_album(owner, album.id)
+        assert got is not None
+        assert got.photo_count == 0, minute
+        await photos.restore_photo(owner, photo.id)
+        members = await albums.album_photo_ids(owner, album.id, [photo.id])
+        restored = await albums.get_album(owner, album.id)
+        assert restored is not None
+        assert restored.photo_count == len(members)
+        await albums.remove_album_photos(owner, album.id, list(members), now=NOW)

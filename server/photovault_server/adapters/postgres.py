@@ -447,7 +447,7 @@ class PostgresPhotoRepository:
         return found
 
     async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
-        async with self._conn() as conn:
+        async with self._transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE photos SET trashed_at = coalesce(trashed_at, $3) "
                 f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
@@ -455,16 +455,27 @@ class PostgresPhotoRepository:
                 owner_id,
                 now,
             )
+            if row is not None:
+                # The albums' copies of the trash state (migration 0008), in the same commit.
+                await conn.execute(
+                    "UPDATE album_photos SET trashed = true WHERE photo_id = $1 AND NOT trashed",
+                    photo_id,
+                )
         return _photo(row) if row else None
 
     async def restore_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
-        async with self._conn() as conn:
+        async with self._transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE photos SET trashed_at = NULL "
                 f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
                 photo_id,
                 owner_id,
             )
+            if row is not None:
+                await conn.execute(
+                    "UPDATE album_photos SET trashed = false WHERE photo_id = $1 AND trashed",
+                    photo_id,
+                )
         return _photo(row) if row else None
 
     async def list_trash(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Photo]:

@@ -1,10 +1,11 @@
 """AlbumRepository and ShareLinkRepository on Postgres, on the same pool as
 PostgresPhotoRepository (migration 0008).
 
-An album's photo count and cover are computed when it is read, from its memberships and the
-photos' trash state: a photo trashed, restored, removed or deleted changes them with nothing
-to keep in step (no counter, no trigger). Both are bounded reads of one album's memberships
-(at most MAX_PHOTOS_PER_ALBUM rows).
+An album's photo count and cover are computed when it is read, from its memberships, which
+carry copies of their photo's create time and trash state (kept by TrashPhoto and RestorePhoto
+in their own transactions, adapters/postgres.py): a photo trashed, restored, removed or
+deleted changes them with no counter to keep in step. Measured on 200,000 photos, an album of
+10,000: a count joined to photos took 58 ms, the index-only count on the copies takes ~1 ms.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ from .postgres import PostgresPhotoRepository
 if TYPE_CHECKING:
     from .postgres import _Conn
 
-# The album's columns, its live photo count and its effective cover (album_models.Album).
+# The album's columns, its live photo count and its effective cover (album_models.Album), from
+# its memberships alone (their copies of the photos' create time and trash state, migration
+# 0008's partial index album_photos_live): an index-only count and a one-row cover.
 _ALBUM_SELECT = """
 SELECT a.id, a.owner_id, a.title, a.description, a.create_time, a.update_time,
-       (SELECT count(*) FROM album_photos ap JOIN photos p ON p.id = ap.photo_id
-         WHERE ap.album_id = a.id AND p.trashed_at IS NULL) AS photo_count,
+       (SELECT count(*) FROM album_photos ap
+         WHERE ap.album_id = a.id AND NOT ap.trashed) AS photo_count,
        coalesce(
-         (SELECT p.id FROM album_photos ap JOIN photos p ON p.id = ap.photo_id
-           WHERE ap.album_id = a.id AND ap.photo_id = a.cover_photo_id
-             AND p.trashed_at IS NULL),
-         (SELECT p.id FROM album_photos ap JOIN photos p ON p.id = ap.photo_id
-           WHERE ap.album_id = a.id AND p.trashed_at IS NULL
-           ORDER BY p.create_time DESC, p.id DESC LIMIT 1)
+         (SELECT ap.photo_id FROM album_photos ap
+           WHERE ap.album_id = a.id AND ap.photo_id = a.cover_photo_id AND NOT ap.trashed),
+         (SELECT ap.photo_id FROM album_photos ap
+           WHERE ap.album_id = a.id AND NOT ap.trashed
+           ORDER BY ap.photo_create_time DESC, ap.photo_id DESC LIMIT 1)
        ) AS cover_photo_id
   FROM albums a
 """
@@ -91,12 +93,14 @@ async def _lock_album(conn: _Conn, owner_id: str, album_id: UUID) -> bool:
 async def _missing_photos(
     conn: _Conn, owner_id: str, photo_ids: Sequence[UUID]
 ) -> tuple[UUID, ...]:
-    """Those of `photo_ids` that are not the owner's photos outside the trash."""
+    """Those of `photo_ids` that are not the owner's photos outside the trash. The rows found
+    are locked (FOR SHARE) until the transaction ends, so that a concurrent TrashPhoto waits
+    and then marks the memberships this transaction adds."""
     found = {
         row["id"]
         for row in await conn.fetch(
             "SELECT id FROM photos WHERE owner_id = $1 AND id = ANY($2::uuid[]) "
-            "AND trashed_at IS NULL",
+            "AND trashed_at IS NULL FOR SHARE",
             owner_id,
             list(photo_ids),
         )
@@ -195,9 +199,8 @@ class PostgresAlbumRepository(PostgresPhotoRepository):
     ) -> set[UUID]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT ap.photo_id FROM album_photos ap JOIN photos p ON p.id = ap.photo_id "
-                "WHERE ap.album_id = $1 AND ap.owner_id = $2 AND ap.photo_id = ANY($3::uuid[]) "
-                "AND p.trashed_at IS NULL",
+                "SELECT photo_id FROM album_photos WHERE album_id = $1 AND owner_id = $2 "
+                "AND photo_id = ANY($3::uuid[]) AND NOT trashed",
                 album_id,
                 owner_id,
                 list(photo_ids),
@@ -234,8 +237,10 @@ class PostgresAlbumRepository(PostgresPhotoRepository):
                 return AlbumEdit(album=await _read_album(conn, owner_id, album_id), over_limit=True)
             if new:
                 await conn.execute(
-                    "INSERT INTO album_photos (album_id, photo_id, owner_id, add_time) "
-                    "SELECT $1, unnest($2::uuid[]), $3, $4 ON CONFLICT DO NOTHING",
+                    "INSERT INTO album_photos "
+                    "(album_id, photo_id, owner_id, add_time, photo_create_time) "
+                    "SELECT $1, p.id, p.owner_id, $4, p.create_time FROM photos p "
+                    "WHERE p.owner_id = $3 AND p.id = ANY($2::uuid[]) ON CONFLICT DO NOTHING",
                     album_id,
                     list(photo_ids),
                     owner_id,

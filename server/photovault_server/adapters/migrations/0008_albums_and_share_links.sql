@@ -32,12 +32,22 @@ CREATE TABLE IF NOT EXISTS album_photos (
     photo_id    uuid NOT NULL,
     owner_id    text NOT NULL,
     add_time    timestamptz NOT NULL,
+    -- Copies of the photo's create time (it never changes) and trash state (TrashPhoto and
+    -- RestorePhoto set it in their own transaction), so that an album's count and cover read
+    -- its memberships alone: an index-only count and a one-row cover, not a join of up to
+    -- 10,000 photos per album read.
+    photo_create_time timestamptz NOT NULL,
+    trashed     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (album_id, photo_id),
     FOREIGN KEY (owner_id, album_id) REFERENCES albums (owner_id, id) ON DELETE CASCADE,
     FOREIGN KEY (owner_id, photo_id) REFERENCES photos (owner_id, id) ON DELETE CASCADE
 );
--- The cascade from a deleted photo, and ListPhotos' album filter joined from the photo side.
+-- The cascade from a deleted photo, TrashPhoto's and RestorePhoto's updates, and ListPhotos'
+-- album filter joined from the photo side.
 CREATE INDEX IF NOT EXISTS album_photos_photo_id ON album_photos (photo_id);
+-- An album's photos outside the trash, newest first: its count (index-only) and default cover.
+CREATE INDEX IF NOT EXISTS album_photos_live
+    ON album_photos (album_id, photo_create_time, photo_id) WHERE NOT trashed;
 
 CREATE TABLE IF NOT EXISTS share_links (
     id              uuid PRIMARY KEY,
