@@ -19,7 +19,7 @@ for tool in protoc protoc-gen-go protoc-gen-go-grpc grpc_cpp_plugin; do
 done
 
 go_module=github.com/photovault/photovault/gen/go
-protos=(photovault/v1/account.proto photovault/v1/photo.proto photovault/v1/photo_service.proto)
+protos=(photovault/v1/account.proto photovault/v1/album.proto photovault/v1/photo.proto photovault/v1/photo_service.proto)
 # The protos declare no go_package (they stay language-neutral): map each file here instead.
 go_opts=("--go_opt=module=$go_module" "--go-grpc_opt=module=$go_module")
 for proto in "${protos[@]}"; do

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import grpc
 import httpx
 import pytest
+from google.protobuf import timestamp_pb2
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
@@ -49,6 +50,7 @@ UPLOAD_SCRIPT = REPO_ROOT / "tests" / "browser" / "upload.mjs"
 CACHE_SCRIPT = REPO_ROOT / "tests" / "browser" / "cache.mjs"
 RESUME_SCRIPT = REPO_ROOT / "tests" / "browser" / "resume.mjs"
 VARIANTS_SCRIPT = REPO_ROOT / "tests" / "browser" / "variants.mjs"
+SHARE_SCRIPT = REPO_ROOT / "tests" / "browser" / "share.mjs"
 
 
 def chromium_path() -> str:
@@ -345,3 +347,57 @@ async def test_a_gallery_page_shows_placeholders_and_thumbs_not_originals(
     total = sum(len(data) for data in originals)
     print(f"gallery images: {loaded} bytes, originals {total} ({loaded / total:.1%})")
     assert 0 < loaded <= total / 10, result["images"]
+
+
+async def test_share_button_and_share_page_without_a_token(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    """The owner shares a photo from its tile; a visitor without any token opens the link and
+    sees its thumb; a password link asks for the password first. No call of the share pages
+    carries an authorization header."""
+    require_packages("playwright-core")
+    user = new_user()
+    photo = await upload_photo(stack.stub, http, user, photo_like((256, 192)), title="shared one")
+    await process_due_photos(stack.app)
+    album = (
+        await stack.stub.CreateAlbum(pb.CreateAlbumRequest(title="Locked"), metadata=user.metadata)
+    ).album
+    await stack.stub.AddAlbumPhotos(
+        pb.AddAlbumPhotosRequest(album_id=album.id, photo_ids=[photo.id]), metadata=user.metadata
+    )
+    expire = timestamp_pb2.Timestamp(seconds=int(time.time()) + 3600)
+    locked = await stack.stub.CreateShareLink(
+        pb.CreateShareLinkRequest(album_id=album.id, expire_time=expire, password="open sesame"),
+        metadata=user.metadata,
+    )
+    listed = await stack.stub.ListPhotos(pb.ListPhotosRequest(), metadata=user.metadata)
+    thumb = {v.name: v for v in listed.photos[0].variants}["thumb"]
+
+    result = await run_node(
+        SHARE_SCRIPT,
+        {
+            "PAGE_URL": stack.page_origin,
+            "API_URL": stack.api_url,
+            "TOKEN": user.token,
+            "CHROMIUM": chromium_path(),
+            "PASSWORD_TOKEN": locked.share_link.token,
+            "PASSWORD": "open sesame",
+        },
+        time_limit=120,
+    )
+    assert result["ok"], result
+    assert "share=" in result["shareUrl"]
+    assert user.token not in result["shareUrl"]
+    (tile,) = result["tiles"]
+    assert tile["id"] == photo.id
+    assert tile["naturalWidth"] == thumb.width
+    assert "shared one" in tile["text"]
+    assert result["hidden"] == {"owner": True, "token": ""}
+    assert "password" in result["asked"]
+    assert [t["id"] for t in result["lockedTiles"]] == [photo.id]
+    assert result["title"] == "Locked"
+    assert result["calls"]
+    assert all(
+        call == {"path": "/photovault.v1.PhotoService/GetSharedAlbum", "auth": False}
+        for call in result["calls"]
+    ), result["calls"]

@@ -276,10 +276,50 @@ async def test_trash_restore_and_list_trash(pv: PhotoVaultClient) -> None:
         await pv.trash_photo("00000000-0000-4000-8000-000000000000")
 
 
-async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
+async def test_albums_and_share_links(pv: PhotoVaultClient) -> None:
+    ids = [(await pv.upload(png(rgb=(i, 0, 9)), title=f"a{i}")).id for i in range(2)]
+    album = await pv.create_album("Trip", description="by the sea")
+    album = await pv.add_album_photos(album.id, ids)
+    assert (album.photo_count, album.cover_photo_id) == (2, ids[1])
+    album = await pv.update_album(album.id, title="Trip 2", cover_photo_id=ids[0])
+    assert (album.title, album.description, album.cover_photo_id) == (
+        "Trip 2",
+        "by the sea",
+        ids[0],
+    )
+    assert await pv.get_album(album.id) == album
+    assert [a.id async for a in pv.iter_albums(page_size=1)] == [album.id]
+    page = await pv.list_photos(album_id=album.id)
+    assert [p.id for p in page.photos] == ids[::-1]
+
+    link = await pv.create_share_link(
+        album_id=album.id, expire_time=datetime.now(UTC) + timedelta(hours=1), password="p" * 8
+    )
+    assert link.token
+    assert link.has_password
+    listed = await pv.list_share_links()
+    assert [(x.id, x.token) for x in listed] == [(link.id, "")]
+    shared = await pv.get_shared_album(link.token, password="p" * 8, page_size=1)
+    assert (shared.title, [p.id for p in shared.photos]) == ("Trip 2", [ids[1]])
+    rest = await pv.get_shared_album(
+        link.token, password="p" * 8, page_token=shared.next_page_token
+    )
+    assert [p.id for p in rest.photos] == [ids[0]]
+    assert all(p.url == "" for p in rest.photos)  # no originals without allow_original
+
+    await pv.remove_album_photos(album.id, [ids[1]])
+    await pv.revoke_share_link(link.id)
+    with pytest.raises(NotFound):
+        await pv.get_shared_album(link.token, password="p" * 8)
+    await pv.delete_album(album.id)
+    with pytest.raises(NotFound):
+        await pv.get_album(album.id)
+
+
+async def test_upload_skips_a_duplicate_by_default(pv: PhotoVaultClient) -> None:
     data = png(rgb=(1, 99, 1))
     first = await pv.upload(data, title="first")
-    again = await pv.upload(data, title="ignored", skip_if_duplicate=True)
+    again = await pv.upload(data, title="ignored")
     assert (again.id, again.title) == (first.id, "first")
     assert (await pv.get_account()).photo_count == 1
     ticket = await pv.create_upload_url(
@@ -287,7 +327,7 @@ async def test_upload_can_skip_a_duplicate(pv: PhotoVaultClient) -> None:
     )
     assert (ticket.existing_photo_id, ticket.upload_id, ticket.upload_url) == (first.id, "", "")
     # Without it, the same bytes make a second photo.
-    second = await pv.upload(data)
+    second = await pv.upload(data, skip_if_duplicate=False)
     assert second.id != first.id
 
 

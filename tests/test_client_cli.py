@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from photovault.v1 import photo_service_pb2 as pb
+from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_client.cli import main
 from photovault_server.app import App
 from photovault_server.server import RunningServer
@@ -35,8 +37,11 @@ class Result:
     err: str
 
 
-async def photovault(*args: str, env: Mapping[str, str] | None = None) -> Result:
-    """Runs `photovault <args>` (the client commands) with only the given PHOTOVAULT_* vars."""
+async def photovault(
+    *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None
+) -> Result:
+    """Runs `photovault <args>` (the client commands) with only the given PHOTOVAULT_* vars,
+    and `stdin` piped in when given."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOVAULT_")}
     full_env.update(env or {})
     process = await asyncio.create_subprocess_exec(
@@ -44,11 +49,12 @@ async def photovault(*args: str, env: Mapping[str, str] | None = None) -> Result
         "-m",
         "photovault_client.cli",
         *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=full_env,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=120)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
 
@@ -154,6 +160,63 @@ async def test_trash_and_restore(env: dict[str, str], tmp_path: Path) -> None:
     )
 
 
+async def test_album_create_ls_add_rm_and_share(
+    env: dict[str, str], tmp_path: Path, stub: pb_grpc.PhotoServiceAsyncStub
+) -> None:
+    (tmp_path / "cat.jpg").write_bytes(jpeg())
+    (tmp_path / "dog.jpg").write_bytes(jpeg(rgb=(1, 2, 3)))
+    up = await photovault("upload", str(tmp_path / "cat.jpg"), str(tmp_path / "dog.jpg"), env=env)
+    assert up.code == 0, up.err
+    ids = [line.split()[0] for line in up.out.splitlines()]
+
+    made = await photovault("album", "create", "Pets", "--description", "ours", env=env)
+    assert made.code == 0, made.err
+    album_id = made.out.strip()
+    added = await photovault("album", "add", album_id, *ids, env=env)
+    assert (added.code, added.out.strip()) == (0, f"{album_id}: 2 photos")
+    listed = json.loads((await photovault("album", "ls", "--json", env=env)).out)
+    assert [(a["id"], a["title"], a["photo_count"]) for a in listed] == [(album_id, "Pets", 2)]
+    lines = (await photovault("album", "ls", env=env)).out
+    assert album_id in lines
+    assert "Pets" in lines
+    removed = await photovault("album", "rm", album_id, ids[0], env=env)
+    assert (removed.code, removed.out.strip()) == (0, f"{album_id}: 1 photos")
+
+    shared = await photovault("share", album_id, "--expires", "2d", env=env)
+    assert shared.code == 0, shared.err
+    token = shared.out.strip()
+    view = await stub.GetSharedAlbum(pb.GetSharedAlbumRequest(token=token))
+    assert (view.title, [p.id for p in view.photos]) == ("Pets", [ids[1]])
+
+    locked = await photovault(
+        "share", album_id, "--password", "--json", env=env, stdin=b"open sesame\n"
+    )
+    assert locked.code == 0, locked.err
+    record = json.loads(locked.out)
+    assert record["has_password"] is True
+    assert record["album_id"] == album_id
+    view = await stub.GetSharedAlbum(
+        pb.GetSharedAlbumRequest(token=record["token"], password="open sesame")
+    )
+    assert [p.id for p in view.photos] == [ids[1]]
+
+    too_long = await photovault("share", album_id, "--expires", "400d", env=env)
+    assert too_long.code == 1
+    assert "expire_time" in too_long.err
+    bad = await photovault("share", album_id, "--expires", "soon", env=env)
+    assert bad.code == 2
+    empty = await photovault("share", album_id, "--password", env=env, stdin=b"\n")
+    assert empty.code == 2
+
+    deleted = await photovault("album", "rm", album_id, env=env)
+    assert (deleted.code, deleted.out.strip()) == (0, f"deleted album {album_id}")
+    assert json.loads((await photovault("album", "ls", "--json", env=env)).out) == []
+    assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 2
+    unknown = await photovault("album", "add", album_id, ids[0], env=env)
+    assert unknown.code == 1
+    assert "ALBUM_NOT_FOUND" in unknown.err
+
+
 async def test_upload_skip_duplicates(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "cat.jpg").write_bytes(jpeg())
     (tmp_path / "copy.jpg").write_bytes(jpeg())
@@ -162,7 +225,14 @@ async def test_upload_skip_duplicates(env: dict[str, str], tmp_path: Path) -> No
     cat_id = first.out.split()[0]
     again = await photovault("upload", "--skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
     assert (again.code, again.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
+    # The default: the checksum is computed anyway.
+    default = await photovault("upload", str(tmp_path / "copy.jpg"), env=env)
+    assert (default.code, default.out.strip()) == (0, f"{cat_id}  {tmp_path / 'copy.jpg'}")
     assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 1
+    forced = await photovault("upload", "--no-skip-duplicates", str(tmp_path / "copy.jpg"), env=env)
+    assert forced.code == 0, forced.err
+    assert forced.out.split()[0] != cat_id
+    assert len(json.loads((await photovault("ls", "--json", env=env)).out)) == 2
 
 
 async def test_processing_state_dimensions_taken_time_and_variant_urls(

@@ -16,6 +16,7 @@ from .support.native_clients import (
 
 EXPECTED = {
     "go/photovault/v1/account.pb.go",
+    "go/photovault/v1/album.pb.go",
     "go/photovault/v1/photo.pb.go",
     "go/photovault/v1/photo_service.pb.go",
     "go/photovault/v1/photo_service_grpc.pb.go",
@@ -25,7 +26,7 @@ EXPECTED = {
     "cpp/google/rpc/status.pb.h",
     *(
         f"cpp/photovault/v1/{name}.{kind}"
-        for name in ("account", "photo", "photo_service")
+        for name in ("account", "album", "photo", "photo_service")
         for kind in ("pb.cc", "pb.h", "grpc.pb.cc", "grpc.pb.h")
     ),
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
@@ -29,7 +30,7 @@ from grpc_status import rpc_status
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from photovault.v1 import photo_pb2
+from photovault.v1 import album_pb2, photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
@@ -1023,3 +1024,280 @@ async def test_gateway_random_frames_are_a_clean_status(
     if body[:1] and body[0] & 0x01 and reply.code == StatusCode.UNIMPLEMENTED.value[0]:
         return  # the compressed flag without a grpc-encoding the gateway supports
     assert reply.code in {c.value[0] for c in CLIENT_ERRORS} | {0}, reply
+
+
+# Albums and share links -------------------------------------------------------------------------
+
+album_ids = half(st.sampled_from([OWN, OTHER]), text)
+album_mask_paths = st.sampled_from(["title", "description", "cover_photo_id"]) | mask_paths
+album_masks = st.one_of(
+    st.none(),
+    st.builds(field_mask_pb2.FieldMask, paths=st.lists(album_mask_paths, max_size=6)),
+)
+
+
+@dataclass
+class AlbumOwner:
+    """`owner`'s user and the other user, each with an album holding their photo, and a share
+    link of each album (the link's token: only its creator ever sees it)."""
+
+    owner: Owner
+    album_id: str
+    other_album_id: str
+    link: Any
+    other_link: Any
+
+    def album(self, value: str) -> str:
+        return {OWN: self.album_id, OTHER: self.other_album_id}.get(value, value)
+
+
+@pytest.fixture
+async def albums(stub: pb_grpc.PhotoServiceAsyncStub, owner: Owner) -> AlbumOwner:
+    made = []
+    for user, photo in ((owner.user, owner.photo), (owner.other, owner.other_photo)):
+        album = (
+            await stub.CreateAlbum(pb.CreateAlbumRequest(title="fuzz"), metadata=user.metadata)
+        ).album
+        await stub.AddAlbumPhotos(
+            pb.AddAlbumPhotosRequest(album_id=album.id, photo_ids=[photo.id]),
+            metadata=user.metadata,
+        )
+        expire = timestamp_pb2.Timestamp(seconds=int(time.time()) + 86_400)
+        link = await stub.CreateShareLink(
+            pb.CreateShareLinkRequest(album_id=album.id, expire_time=expire),
+            metadata=user.metadata,
+        )
+        made.append((album.id, link.share_link))
+    return AlbumOwner(owner, made[0][0], made[1][0], made[0][1], made[1][1])
+
+
+async def album_snapshot(app: App, user_id: str) -> dict[str, Any]:
+    """The user's albums, memberships and share links, and their photos' rows."""
+    async with app.pool.acquire() as conn:
+        albums_ = await conn.fetch("SELECT * FROM albums WHERE owner_id = $1 ORDER BY id", user_id)
+        members = await conn.fetch(
+            "SELECT album_id, photo_id FROM album_photos WHERE owner_id = $1 ORDER BY 1, 2",
+            user_id,
+        )
+        links = await conn.fetch(
+            "SELECT * FROM share_links WHERE owner_id = $1 ORDER BY id", user_id
+        )
+    return {
+        "albums": [dict(r) for r in albums_],
+        "members": [tuple(r) for r in members],
+        "links": [dict(r) for r in links],
+        **(await snapshot(app, user_id)),
+    }
+
+
+@FUZZ
+@given(title=half(st.just("Holidays"), text), description=optional_text)
+async def test_create_album(
+    stub: pb_grpc.PhotoServiceAsyncStub, app: App, albums: AlbumOwner, title: str, description: str
+) -> None:
+    user = albums.owner.user
+    before = await album_snapshot(app, user.id)
+    request = pb.CreateAlbumRequest(title=title, description=description)
+    out = await attempt(lambda r: stub.CreateAlbum(r, metadata=user.metadata), request)
+    if out.error is not None:
+        assert await album_snapshot(app, user.id) == before
+    else:
+        assert isinstance(out.response, pb.CreateAlbumResponse)
+        assert out.response.album.title == title.strip()
+        await stub.DeleteAlbum(
+            pb.DeleteAlbumRequest(id=out.response.album.id), metadata=user.metadata
+        )
+
+
+@FUZZ
+@given(
+    album_id=album_ids,
+    title=optional_text,
+    description=optional_text,
+    cover=half(st.sampled_from([OWN, OTHER, ""]), text),
+    mask=album_masks,
+    delete=st.booleans(),
+)
+async def test_get_update_and_delete_album(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    albums: AlbumOwner,
+    album_id: str,
+    title: str,
+    description: str,
+    cover: str,
+    mask: field_mask_pb2.FieldMask | None,
+    delete: bool,
+) -> None:
+    owner = albums.owner
+    user = owner.user
+    other = await album_snapshot(app, owner.other.id)
+    target = albums.album(album_id)
+    out = await attempt(
+        lambda r: stub.GetAlbum(r, metadata=user.metadata), pb.GetAlbumRequest(id=target)
+    )
+    assert (out.error is None) == (album_id == OWN)
+    before = await album_snapshot(app, user.id)
+    request = pb.UpdateAlbumRequest(
+        album=album_pb2.Album(
+            id=target, title=title, description=description, cover_photo_id=resolve(cover, owner)
+        ),
+        update_mask=mask,
+    )
+    out = await attempt(lambda r: stub.UpdateAlbum(r, metadata=user.metadata), request)
+    if out.error is not None:
+        assert await album_snapshot(app, user.id) == before
+    else:
+        assert album_id == OWN, "updated an album that is not the caller's"
+    if delete:
+        out = await attempt(
+            lambda r: stub.DeleteAlbum(r, metadata=user.metadata), pb.DeleteAlbumRequest(id=target)
+        )
+        if out.error is None:
+            assert album_id == OWN, "deleted an album that is not the caller's"
+            assert (await album_snapshot(app, user.id))["photos"] == before["photos"]
+            albums.album_id = (
+                await stub.CreateAlbum(pb.CreateAlbumRequest(title="again"), metadata=user.metadata)
+            ).album.id
+    assert await album_snapshot(app, owner.other.id) == other, "another user's rows changed"
+
+
+@FUZZ
+@given(album_id=album_ids, photo_ids=half(st.lists(ids, min_size=1, max_size=5), repeated_text))
+async def test_add_and_remove_album_photos(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    albums: AlbumOwner,
+    album_id: str,
+    photo_ids: list[str],
+) -> None:
+    owner = albums.owner
+    user = owner.user
+    other = await album_snapshot(app, owner.other.id)
+    wanted = [resolve(i, owner) for i in photo_ids]
+    target = albums.album(album_id)
+    calls: list[tuple[Callable[[Any], Awaitable[Message]], Message]] = [
+        (
+            lambda r: stub.AddAlbumPhotos(r, metadata=user.metadata),
+            pb.AddAlbumPhotosRequest(album_id=target, photo_ids=wanted),
+        ),
+        (
+            lambda r: stub.RemoveAlbumPhotos(r, metadata=user.metadata),
+            pb.RemoveAlbumPhotosRequest(album_id=target, photo_ids=wanted),
+        ),
+    ]
+    for call, request in calls:
+        before = await album_snapshot(app, user.id)
+        out = await attempt(call, request)
+        if out.error is not None:
+            assert await album_snapshot(app, user.id) == before
+        else:
+            assert album_id == OWN, "edited an album that is not the caller's"
+            assert set(photo_ids) == {OWN}, "edited an album with photos not the caller's"
+    assert await album_snapshot(app, owner.other.id) == other, "another user's rows changed"
+
+
+@FUZZ
+@given(page_size=int32, page_token=text, album_id=album_ids)
+async def test_list_albums_and_photos_by_album(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    albums: AlbumOwner,
+    page_size: int,
+    page_token: str,
+    album_id: str,
+) -> None:
+    user = albums.owner.user
+    request = pb.ListAlbumsRequest(page_size=page_size, page_token=page_token)
+    out = await attempt(lambda r: stub.ListAlbums(r, metadata=user.metadata), request)
+    if out.error is None:
+        assert isinstance(out.response, pb.ListAlbumsResponse)
+        assert {a.id for a in out.response.albums} <= {albums.album_id}
+    listing = pb.ListPhotosRequest(album_id=albums.album(album_id), page_size=page_size)
+    out = await attempt(lambda r: stub.ListPhotos(r, metadata=user.metadata), listing)
+    if out.error is None:
+        assert isinstance(out.response, pb.ListPhotosResponse)
+        assert album_id in (OWN, ""), "listed an album that is not the caller's"
+        assert [p.id for p in out.response.photos] == [albums.owner.photo.id]
+
+
+@FUZZ
+@given(
+    album_id=half(st.sampled_from([OWN, OTHER, ""]), text),
+    photo_id=half(st.sampled_from([OWN, OTHER, ""]), text),
+    expire_time=half(st.integers(60, 364 * 86_400), st.integers(*INT32)),
+    allow_original=st.booleans(),
+    password=half(st.sampled_from(["", "a password"]), text),
+)
+async def test_create_share_link(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    app: App,
+    albums: AlbumOwner,
+    album_id: str,
+    photo_id: str,
+    expire_time: int,
+    allow_original: bool,
+    password: str,
+) -> None:
+    owner = albums.owner
+    user = owner.user
+    other = await album_snapshot(app, owner.other.id)
+    before = await album_snapshot(app, user.id)
+    request = pb.CreateShareLinkRequest(
+        album_id=albums.album(album_id),
+        photo_id=resolve(photo_id, owner),
+        expire_time=timestamp_pb2.Timestamp(seconds=int(time.time()) + expire_time),
+        allow_original=allow_original,
+        password=password,
+    )
+    out = await attempt(lambda r: stub.CreateShareLink(r, metadata=user.metadata), request)
+    if out.error is not None:
+        assert await album_snapshot(app, user.id) == before
+    else:
+        assert isinstance(out.response, pb.CreateShareLinkResponse)
+        assert {album_id, photo_id} == {OWN, ""}, "shared something that is not the caller's"
+        await stub.RevokeShareLink(
+            pb.RevokeShareLinkRequest(id=out.response.share_link.id), metadata=user.metadata
+        )
+    assert await album_snapshot(app, owner.other.id) == other, "another user's rows changed"
+
+
+@FUZZ
+@given(link_id=half(st.sampled_from([OTHER]), text))
+async def test_list_and_revoke_share_links(
+    stub: pb_grpc.PhotoServiceAsyncStub, app: App, albums: AlbumOwner, link_id: str
+) -> None:
+    user = albums.owner.user
+    other = await album_snapshot(app, albums.owner.other.id)
+    request = pb.RevokeShareLinkRequest(id=albums.other_link.id if link_id == OTHER else link_id)
+    out = await attempt(lambda r: stub.RevokeShareLink(r, metadata=user.metadata), request)
+    assert out.error is not None, "revoked a link that is not the caller's"
+    listed = await stub.ListShareLinks(pb.ListShareLinksRequest(), metadata=user.metadata)
+    assert [x.id for x in listed.share_links] == [albums.link.id]
+    assert await album_snapshot(app, albums.owner.other.id) == other
+
+
+@FUZZ
+@given(
+    token=half(st.sampled_from([OWN, OTHER]), text),
+    password=optional_text,
+    page_size=int32,
+    page_token=text,
+)
+async def test_get_shared_album_without_a_bearer_token(
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    albums: AlbumOwner,
+    token: str,
+    password: str,
+    page_size: int,
+    page_token: str,
+) -> None:
+    given_token = {OWN: albums.link.token, OTHER: albums.other_link.token}.get(token, token)
+    request = pb.GetSharedAlbumRequest(
+        token=given_token, password=password, page_size=page_size, page_token=page_token
+    )
+    out = await attempt(stub.GetSharedAlbum, request)
+    if out.error is None:
+        assert isinstance(out.response, pb.GetSharedAlbumResponse)
+        assert token in (OWN, OTHER), "a made-up token was accepted"
+        for photo in out.response.photos:
+            assert photo.url == "", "an original without allow_original"

@@ -4,6 +4,7 @@ callers.py), all over real sockets against the same core."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import cast
 from urllib.parse import urlsplit
@@ -13,10 +14,10 @@ import httpx
 import pytest
 from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
 from connectrpc.protocol import ProtocolType
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from photovault.v1 import photo_pb2
+from photovault.v1 import album_pb2, photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
@@ -345,6 +346,68 @@ async def test_trash_rpcs_match_native_grpc(
     assert [p.id for p in listed.reply.photos] == [first.id]
 
 
+async def test_album_and_share_link_rpcs_match_native_grpc(
+    caller: Caller,
+    native: Caller,
+    stub: pb_grpc.PhotoServiceAsyncStub,
+    http: httpx.AsyncClient,
+    alice: User,
+) -> None:
+    """Every album and share link RPC through one web protocol and natively: the same answers
+    (GetSharedAlbum without a bearer token on both)."""
+    photo = await upload_photo(stub, http, alice, jpeg(rgb=(4, 5, 6)), title="shared")
+
+    async def both(rpc: str, request: Message, user: User | None = alice) -> Message:
+        web, nat = await caller(rpc, request, user), await native(rpc, request, user)
+        assert web.reply is not None, (rpc, web.message)
+        if rpc == "UpdateAlbum":  # each call is a change: its own update time
+            for reply in (web.reply, nat.reply):
+                assert isinstance(reply, pb.UpdateAlbumResponse)
+                reply.album.ClearField("update_time")
+        assert web.reply == nat.reply, rpc
+        return web.reply
+
+    created = await caller("CreateAlbum", pb.CreateAlbumRequest(title="web"), alice)
+    assert isinstance(created.reply, pb.CreateAlbumResponse)
+    album_id = created.reply.album.id
+    added = await both(
+        "AddAlbumPhotos", pb.AddAlbumPhotosRequest(album_id=album_id, photo_ids=[photo.id])
+    )
+    assert isinstance(added, pb.AddAlbumPhotosResponse)
+    assert added.album.cover_photo_id == photo.id
+    await both("GetAlbum", pb.GetAlbumRequest(id=album_id))
+    await both("ListAlbums", pb.ListAlbumsRequest())
+    await both(
+        "UpdateAlbum",
+        pb.UpdateAlbumRequest(
+            album=album_pb2.Album(id=album_id, description="same on both"),
+            update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+        ),
+    )
+    listed = await both("ListPhotos", pb.ListPhotosRequest(album_id=album_id))
+    assert isinstance(listed, pb.ListPhotosResponse)
+    assert [p.id for p in listed.photos] == [photo.id]
+
+    expire = timestamp_pb2.Timestamp(seconds=int(time.time()) + 3600)
+    made = await caller(
+        "CreateShareLink", pb.CreateShareLinkRequest(album_id=album_id, expire_time=expire), alice
+    )
+    assert isinstance(made.reply, pb.CreateShareLinkResponse)
+    link = made.reply.share_link
+    await both("ListShareLinks", pb.ListShareLinksRequest())
+    view = await both("GetSharedAlbum", pb.GetSharedAlbumRequest(token=link.token), None)
+    assert isinstance(view, pb.GetSharedAlbumResponse)
+    assert [p.id for p in view.photos] == [photo.id]
+
+    await both(
+        "RemoveAlbumPhotos", pb.RemoveAlbumPhotosRequest(album_id=album_id, photo_ids=[photo.id])
+    )
+    revoked = await caller("RevokeShareLink", pb.RevokeShareLinkRequest(id=link.id), alice)
+    assert revoked.reply == pb.RevokeShareLinkResponse()
+    deleted = await caller("DeleteAlbum", pb.DeleteAlbumRequest(id=album_id), alice)
+    assert deleted.reply == pb.DeleteAlbumResponse()
+
+
 ERROR_CASES = [
     pytest.param("GetPhoto", pb.GetPhotoRequest(id="not-a-uuid"), True, 3, id="bad-id"),
     pytest.param("GetPhoto", pb.GetPhotoRequest(id=str(uuid.uuid4())), True, 5, id="unknown-id"),
@@ -401,6 +464,29 @@ ERROR_CASES = [
         3,
         id="trash-bad-page",
     ),
+    pytest.param("GetAlbum", pb.GetAlbumRequest(id=str(uuid.uuid4())), True, 5, id="album-unknown"),
+    pytest.param(
+        "CreateAlbum", pb.CreateAlbumRequest(title="", description="\x00"), True, 3, id="album-bad"
+    ),
+    pytest.param(
+        "AddAlbumPhotos",
+        pb.AddAlbumPhotosRequest(album_id="x", photo_ids=["y"]),
+        True,
+        3,
+        id="album-add-bad-ids",
+    ),
+    pytest.param(
+        "CreateShareLink", pb.CreateShareLinkRequest(), True, 3, id="share-link-no-target"
+    ),
+    pytest.param(
+        "GetSharedAlbum",
+        pb.GetSharedAlbumRequest(token="no-such-token"),
+        False,
+        5,
+        id="shared-unknown-token",
+    ),
+    pytest.param("GetSharedAlbum", pb.GetSharedAlbumRequest(), False, 3, id="shared-no-token"),
+    pytest.param("ListShareLinks", pb.ListShareLinksRequest(), False, 16, id="share-no-bearer"),
     pytest.param(
         "ListUploadedParts",
         pb.ListUploadedPartsRequest(upload_id=str(uuid.uuid4())),

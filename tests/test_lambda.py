@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -348,3 +349,49 @@ def test_each_rpc_outcome_is_an_emf_line_with_its_method_code_and_transport(
             "grpc_server_handled",
             "grpc_server_handling_ms",
         }
+
+
+@pytest.mark.parametrize("template", ["function_url", "http_api_jwt_authorizer"])
+def test_get_shared_album_through_an_event_without_a_bearer_token(
+    lambda_env: None, alice: User, template: str
+) -> None:
+    """The share link's view needs no token: through a Function URL, and through the HTTP
+    API's own route for it, which has no authorizer (deploy/template.yaml), so the event
+    carries no claims."""
+    data = jpeg((4, 4))
+    ticket = call(
+        "CreateUploadUrl",
+        {"fileName": "secret-name.jpg", "contentType": "image/jpeg", "sizeBytes": str(len(data))},
+        alice,
+    )
+    assert httpx.put(
+        ticket["uploadUrl"], content=data, headers=ticket["requiredHeaders"]
+    ).is_success
+    call("ConfirmUpload", {"uploadId": ticket["uploadId"]}, alice)
+    album = call("CreateAlbum", {"title": "shared"}, alice)["album"]
+    call("AddAlbumPhotos", {"albumId": album["id"], "photoIds": [ticket["uploadId"]]}, alice)
+    expire = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    link = call(
+        "CreateShareLink",
+        {"albumId": album["id"], "expireTime": expire, "allowOriginal": True},
+        alice,
+    )["shareLink"]
+
+    event = connect_event("GetSharedAlbum", {"token": link["token"]}, None, template=template)
+    event["requestContext"].pop("authorizer", None)
+    event["routeKey"] = event["requestContext"]["routeKey"] = (
+        "POST /photovault.v1.PhotoService/GetSharedAlbum"
+    )
+    response = handler(event, FakeContext())
+    assert response["statusCode"] == 200, response["body"]
+    view = json.loads(response["body"])
+    assert view["title"] == "shared"
+    assert [p["id"] for p in view["photos"]] == [ticket["uploadId"]]
+    assert httpx.get(view["photos"][0]["url"]).content == data
+    for forbidden in ("owner", "fileName", "camera", "location", "secret-name"):
+        assert forbidden not in response["body"]
+
+    event = connect_event("GetSharedAlbum", {"token": "no-such-token"}, None, template=template)
+    event["requestContext"].pop("authorizer", None)
+    response = handler(event, FakeContext())
+    assert response["statusCode"] == 404

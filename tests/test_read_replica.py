@@ -191,6 +191,47 @@ async def test_a_paused_replica_never_shows_its_owner_a_deleted_photo_yet_serves
     assert served.reads("replica", "replica") == on_replica_before + 1
 
 
+async def test_an_album_edit_keeps_its_owners_album_listing_off_a_paused_replica(
+    pair: StreamingPair, served: Served, http: httpx.AsyncClient, resumed: None
+) -> None:
+    """ListPhotos(album_id) may go to the replica; adding or removing photos is a write it must
+    see (albums live on the primary, their memberships decide the listing)."""
+    owner = new_user()
+    first = await upload_photo(served.stub, http, owner, jpeg(), title="first")
+    second = await upload_photo(served.stub, http, owner, jpeg(), title="second")
+    album = (
+        await served.stub.CreateAlbum(pb.CreateAlbumRequest(title="trip"), metadata=owner.metadata)
+    ).album
+    await served.stub.AddAlbumPhotos(
+        pb.AddAlbumPhotosRequest(album_id=album.id, photo_ids=[first.id]), metadata=owner.metadata
+    )
+    await caught_up(pair)
+    await served.router.check()
+
+    async def in_album() -> set[str]:
+        page = await served.stub.ListPhotos(
+            pb.ListPhotosRequest(album_id=album.id), metadata=owner.metadata
+        )
+        return {p.id for p in page.photos}
+
+    await on_replica(pair, "SELECT pg_wal_replay_pause()")
+    await served.stub.AddAlbumPhotos(
+        pb.AddAlbumPhotosRequest(album_id=album.id, photo_ids=[second.id]), metadata=owner.metadata
+    )
+    await served.stub.RemoveAlbumPhotos(
+        pb.RemoveAlbumPhotosRequest(album_id=album.id, photo_ids=[first.id]),
+        metadata=owner.metadata,
+    )
+    # The replica still has the old membership; the owner is shown the new one.
+    assert await on_replica(
+        pair, "SELECT count(*) FROM album_photos WHERE photo_id = $1::uuid", first.id
+    )
+    await served.router.check()
+    ryw_before = served.reads("primary", "read_your_writes")
+    assert await in_album() == {second.id}
+    assert served.reads("primary", "read_your_writes") == ryw_before + 1
+
+
 async def test_a_write_on_one_process_keeps_the_writers_reads_on_another_off_the_replica(
     pair: StreamingPair, served: Served, redis_url: str, http: httpx.AsyncClient, resumed: None
 ) -> None:

@@ -29,6 +29,8 @@ from ._errors import (
 from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG
 from ._models import (
     Account,
+    Album,
+    AlbumPage,
     GeoPoint,
     Photo,
     PhotoOrder,
@@ -36,6 +38,9 @@ from ._models import (
     PhotoUrl,
     PhotoVariant,
     ProcessingState,
+    SharedAlbumPage,
+    SharedPhoto,
+    ShareLink,
     UploadTicket,
     Visibility,
 )
@@ -47,6 +52,8 @@ from ._url_cache import UrlCache
 __all__ = [
     "HEALTH_CHECKED_SERVICE_CONFIG",
     "Account",
+    "Album",
+    "AlbumPage",
     "ClientOptions",
     "Code",
     "DeadlineExceeded",
@@ -70,6 +77,9 @@ __all__ = [
     "QuotaExceeded",
     "ResourceExhausted",
     "RetryPolicy",
+    "ShareLink",
+    "SharedAlbumPage",
+    "SharedPhoto",
     "TokenProvider",
     "Unauthenticated",
     "Unavailable",

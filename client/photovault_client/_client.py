@@ -16,7 +16,7 @@ import grpc
 import httpx
 from google.protobuf import field_mask_pb2
 
-from photovault.v1 import photo_pb2
+from photovault.v1 import album_pb2, photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 
 from . import _convert as convert
@@ -25,7 +25,19 @@ from ._auth import TokenProvider, authorization
 from ._connect import ConnectTransport
 from ._content_types import content_type_of, default_file_name
 from ._grpc import HEALTH_CHECKED_SERVICE_CONFIG, ChannelOptions, GrpcTransport
-from ._models import Account, Photo, PhotoOrder, PhotoPage, PhotoUrl, UploadTicket, Visibility
+from ._models import (
+    Account,
+    Album,
+    AlbumPage,
+    Photo,
+    PhotoOrder,
+    PhotoPage,
+    PhotoUrl,
+    SharedAlbumPage,
+    ShareLink,
+    UploadTicket,
+    Visibility,
+)
 from ._multipart import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PARTS_IN_FLIGHT,
@@ -235,12 +247,13 @@ class PhotoVaultClient:
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
+        album_id: str = "",
         timeout: float | None = None,
     ) -> PhotoPage:
         """One page of the caller's photos; pass `next_page_token` back, with the same
         filters, for the next (or use iter_photos). `taken_after`/`taken_before` filter by
         taken time (a photo without one: its create time); `variants` names the variants whose
-        URLs come with each photo (empty: all)."""
+        URLs come with each photo (empty: all); `album_id`: only that album's photos."""
         request = pb.ListPhotosRequest(
             page_size=page_size,
             page_token=page_token,
@@ -250,6 +263,7 @@ class PhotoVaultClient:
             content_type=content_type,
             order=int(order),  # type: ignore[arg-type]
             variants=list(_tags(variants)),
+            album_id=album_id,
         )
         if created_after is not None:
             request.created_after.CopyFrom(convert.timestamp(created_after))
@@ -278,6 +292,7 @@ class PhotoVaultClient:
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
+        album_id: str = "",
         timeout: float | None = None,
     ) -> AsyncIterator[Photo]:
         """Every photo matching the filters, page after page (`timeout` is per page)."""
@@ -296,6 +311,7 @@ class PhotoVaultClient:
                 taken_after=taken_after,
                 taken_before=taken_before,
                 variants=variants,
+                album_id=album_id,
                 timeout=timeout,
             )
             for photo in page.photos:
@@ -376,6 +392,123 @@ class PhotoVaultClient:
         request = pb.ListTrashRequest(page_size=page_size, page_token=page_token)
         response = await self._call(rpcs.LIST_TRASH, request, timeout)
         return convert.photo_page(response)
+
+    async def create_album(
+        self, title: str, *, description: str = "", timeout: float | None = None
+    ) -> Album:
+        request = pb.CreateAlbumRequest(title=title, description=description)
+        return convert.album((await self._call(rpcs.CREATE_ALBUM, request, timeout)).album)
+
+    async def get_album(self, album_id: str, *, timeout: float | None = None) -> Album:
+        request = pb.GetAlbumRequest(id=album_id)
+        return convert.album((await self._call(rpcs.GET_ALBUM, request, timeout)).album)
+
+    async def list_albums(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> AlbumPage:
+        """One page of the caller's albums, most recently created first."""
+        request = pb.ListAlbumsRequest(page_size=page_size, page_token=page_token)
+        response = await self._call(rpcs.LIST_ALBUMS, request, timeout)
+        return AlbumPage(
+            albums=tuple(convert.album(a) for a in response.albums),
+            next_page_token=response.next_page_token,
+        )
+
+    async def iter_albums(self, *, page_size: int = 0) -> AsyncIterator[Album]:
+        """Every album of the caller's, page by page."""
+        token = ""
+        while True:
+            page = await self.list_albums(page_size=page_size, page_token=token)
+            for album in page.albums:
+                yield album
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def update_album(
+        self,
+        album_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        cover_photo_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Album:
+        """Changes the fields given (cover_photo_id="" goes back to the default cover)."""
+        album = album_pb2.Album(id=album_id)
+        mask = field_mask_pb2.FieldMask()
+        for name, value in (
+            ("title", title),
+            ("description", description),
+            ("cover_photo_id", cover_photo_id),
+        ):
+            if value is not None:
+                setattr(album, name, value)
+                mask.paths.append(name)
+        request = pb.UpdateAlbumRequest(album=album, update_mask=mask)
+        return convert.album((await self._call(rpcs.UPDATE_ALBUM, request, timeout)).album)
+
+    async def delete_album(self, album_id: str, *, timeout: float | None = None) -> None:
+        """Deletes the album and its share links; its photos stay."""
+        await self._call(rpcs.DELETE_ALBUM, pb.DeleteAlbumRequest(id=album_id), timeout)
+
+    async def add_album_photos(
+        self, album_id: str, photo_ids: Sequence[str], *, timeout: float | None = None
+    ) -> Album:
+        """Up to 100 of the caller's photos; all or nothing."""
+        request = pb.AddAlbumPhotosRequest(album_id=album_id, photo_ids=list(photo_ids))
+        return convert.album((await self._call(rpcs.ADD_ALBUM_PHOTOS, request, timeout)).album)
+
+    async def remove_album_photos(
+        self, album_id: str, photo_ids: Sequence[str], *, timeout: float | None = None
+    ) -> Album:
+        request = pb.RemoveAlbumPhotosRequest(album_id=album_id, photo_ids=list(photo_ids))
+        response = await self._call(rpcs.REMOVE_ALBUM_PHOTOS, request, timeout)
+        return convert.album(response.album)
+
+    async def create_share_link(
+        self,
+        *,
+        album_id: str = "",
+        photo_id: str = "",
+        expire_time: datetime,
+        allow_original: bool = False,
+        password: str = "",
+        timeout: float | None = None,
+    ) -> ShareLink:
+        """A link to one album or one photo; the returned link's `token` is the only copy."""
+        request = pb.CreateShareLinkRequest(
+            album_id=album_id,
+            photo_id=photo_id,
+            expire_time=convert.timestamp(expire_time),
+            allow_original=allow_original,
+            password=password,
+        )
+        response = await self._call(rpcs.CREATE_SHARE_LINK, request, timeout)
+        return convert.share_link(response.share_link)
+
+    async def list_share_links(self, *, timeout: float | None = None) -> list[ShareLink]:
+        response = await self._call(rpcs.LIST_SHARE_LINKS, pb.ListShareLinksRequest(), timeout)
+        return [convert.share_link(x) for x in response.share_links]
+
+    async def revoke_share_link(self, link_id: str, *, timeout: float | None = None) -> None:
+        await self._call(rpcs.REVOKE_SHARE_LINK, pb.RevokeShareLinkRequest(id=link_id), timeout)
+
+    async def get_shared_album(
+        self,
+        token: str,
+        *,
+        password: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> SharedAlbumPage:
+        """What a share link shows; the server ignores this client's own token for it."""
+        request = pb.GetSharedAlbumRequest(
+            token=token, password=password, page_size=page_size, page_token=page_token
+        )
+        response = await self._call(rpcs.GET_SHARED_ALBUM, request, timeout)
+        return convert.shared_album_page(response)
 
     async def get_account(self, *, timeout: float | None = None) -> Account:
         response = await self._call(rpcs.GET_ACCOUNT, pb.GetAccountRequest(), timeout)
@@ -490,13 +623,14 @@ class PhotoVaultClient:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
         resume: bool = False,
-        skip_if_duplicate: bool = False,
+        skip_if_duplicate: bool = True,
     ) -> Photo:
         """Uploads a file (path) or bytes and returns the confirmed photo.
 
-        With `skip_if_duplicate`, a file below the multipart threshold whose bytes one of the
-        caller's photos already holds is not uploaded again: that photo is returned, unchanged
-        (title, tags and the rest are not applied to it).
+        By default (`skip_if_duplicate`: the SHA-256 is computed anyway), a file below the
+        multipart threshold whose bytes one of the caller's photos already holds is not
+        uploaded again: that photo is returned, unchanged (title, tags and the rest are not
+        applied to it). `skip_if_duplicate=False` makes a second photo of the same bytes.
 
         Above `multipart_threshold` bytes the file goes in parts (`parts_in_flight` at once,
         each retried on its own); for a path, a state file beside it (`<name>.photovault-upload`)

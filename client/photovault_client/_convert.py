@@ -7,17 +7,21 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
-from photovault.v1 import account_pb2, photo_pb2
+from photovault.v1 import account_pb2, album_pb2, photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 
 from ._models import (
     Account,
+    Album,
     GeoPoint,
     Photo,
     PhotoPage,
     PhotoUrl,
     PhotoVariant,
     ProcessingState,
+    SharedAlbumPage,
+    SharedPhoto,
+    ShareLink,
     UploadTicket,
     Visibility,
 )
@@ -140,3 +144,51 @@ def _visibility(value: int) -> Visibility:
         return Visibility(value)
     except ValueError:  # a value added by a newer server
         return Visibility.UNSPECIFIED
+
+
+def album(message: album_pb2.Album) -> Album:
+    return Album(
+        id=message.id,
+        title=message.title,
+        description=message.description,
+        cover_photo_id=message.cover_photo_id,
+        photo_count=message.photo_count,
+        create_time=_time(message, "create_time"),
+        update_time=_time(message, "update_time"),
+    )
+
+
+def share_link(message: album_pb2.ShareLink) -> ShareLink:
+    return ShareLink(
+        id=message.id,
+        token=message.token,
+        album_id=message.album_id,
+        photo_id=message.photo_id,
+        expire_time=_time(message, "expire_time"),
+        allow_original=message.allow_original,
+        create_time=_time(message, "create_time"),
+        has_password=message.has_password,
+    )
+
+
+def shared_album_page(message: pb.GetSharedAlbumResponse) -> SharedAlbumPage:
+    return SharedAlbumPage(
+        title=message.title,
+        description=message.description,
+        photos=tuple(
+            SharedPhoto(
+                id=p.id,
+                title=p.title,
+                description=p.description,
+                width=p.width,
+                height=p.height,
+                placeholder=p.placeholder,
+                content_type=p.content_type,
+                url=p.url,
+                url_expire_time=_time(p, "url_expire_time"),
+                variants=tuple(_variant(v) for v in p.variants),
+            )
+            for p in message.photos
+        ),
+        next_page_token=message.next_page_token,
+    )

@@ -137,3 +137,65 @@ class UploadTicket:
     # Set (and the rest empty) when skip_if_duplicate found the caller's photo with the same
     # checksum: nothing to upload.
     existing_photo_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Album:
+    """A named set of the caller's photos."""
+
+    id: str
+    title: str
+    description: str
+    cover_photo_id: str  # the chosen cover, else the newest photo; empty for an empty album
+    photo_count: int
+    create_time: datetime | None
+    update_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumPage:
+    """One page of list_albums; `next_page_token` is empty on the last page."""
+
+    albums: tuple[Album, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """A link to an album or a photo; `token` is set only where the link was created."""
+
+    id: str
+    token: str
+    album_id: str
+    photo_id: str
+    expire_time: datetime | None
+    allow_original: bool
+    create_time: datetime | None
+    has_password: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPhoto:
+    """A photo as a share link shows it: variants with short-lived URLs, the original's URL
+    only when the link allows it; nothing about its owner, file, camera or place."""
+
+    id: str
+    title: str
+    description: str
+    width: int
+    height: int
+    placeholder: str
+    content_type: str
+    url: str
+    url_expire_time: datetime | None
+    variants: tuple[PhotoVariant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedAlbumPage:
+    """One page of what a share link shows."""
+
+    title: str
+    description: str
+    photos: tuple[SharedPhoto, ...]
+    next_page_token: str

@@ -71,3 +71,29 @@ RESTORE_PHOTO = Rpc(
     "RestorePhoto", pb.RestorePhotoRequest, pb.RestorePhotoResponse, idempotent=True
 )
 LIST_TRASH = Rpc("ListTrash", pb.ListTrashRequest, pb.ListTrashResponse, idempotent=True)
+CREATE_ALBUM = Rpc("CreateAlbum", pb.CreateAlbumRequest, pb.CreateAlbumResponse, idempotent=False)
+GET_ALBUM = Rpc("GetAlbum", pb.GetAlbumRequest, pb.GetAlbumResponse, idempotent=True)
+LIST_ALBUMS = Rpc("ListAlbums", pb.ListAlbumsRequest, pb.ListAlbumsResponse, idempotent=True)
+UPDATE_ALBUM = Rpc("UpdateAlbum", pb.UpdateAlbumRequest, pb.UpdateAlbumResponse, idempotent=False)
+# A repeated delete answers NOT_FOUND: not repeated.
+DELETE_ALBUM = Rpc("DeleteAlbum", pb.DeleteAlbumRequest, pb.DeleteAlbumResponse, idempotent=False)
+# Adding what is there, or removing what is not, changes nothing.
+ADD_ALBUM_PHOTOS = Rpc(
+    "AddAlbumPhotos", pb.AddAlbumPhotosRequest, pb.AddAlbumPhotosResponse, idempotent=True
+)
+REMOVE_ALBUM_PHOTOS = Rpc(
+    "RemoveAlbumPhotos", pb.RemoveAlbumPhotosRequest, pb.RemoveAlbumPhotosResponse, idempotent=True
+)
+# Each call makes another link.
+CREATE_SHARE_LINK = Rpc(
+    "CreateShareLink", pb.CreateShareLinkRequest, pb.CreateShareLinkResponse, idempotent=False
+)
+LIST_SHARE_LINKS = Rpc(
+    "ListShareLinks", pb.ListShareLinksRequest, pb.ListShareLinksResponse, idempotent=True
+)
+REVOKE_SHARE_LINK = Rpc(
+    "RevokeShareLink", pb.RevokeShareLinkRequest, pb.RevokeShareLinkResponse, idempotent=False
+)
+GET_SHARED_ALBUM = Rpc(
+    "GetSharedAlbum", pb.GetSharedAlbumRequest, pb.GetSharedAlbumResponse, idempotent=True
+)

@@ -5,6 +5,10 @@
     photovault get ID --url             # just the download URL
     photovault get ID --variant thumb --url   # the thumbnail's URL
     photovault rm ID
+    photovault album create "Summer 2026"   # prints the album's id
+    photovault album add ALBUM ID...     # rm ALBUM ID... takes them out; rm ALBUM deletes it
+    photovault album ls
+    photovault share ALBUM --expires 7d [--password]   # prints the link's token
     photovault account
 
 The target and token come from --target / --token or PHOTOVAULT_TARGET / PHOTOVAULT_TOKEN.
@@ -21,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -42,7 +48,7 @@ from rich.progress import (
 from . import _render as render
 from ._client import PhotoVaultClient
 from ._errors import PhotoVaultError
-from ._models import Photo, Visibility
+from ._models import Album, Photo, Visibility
 from ._multipart import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PARTS_IN_FLIGHT, STATE_SUFFIX
 
 ENV_TARGET = "PHOTOVAULT_TARGET"
@@ -210,6 +216,97 @@ async def _restore(pv: PhotoVaultClient, args: argparse.Namespace, term: Termina
     return status
 
 
+def _album_record(album: Album) -> dict[str, object]:
+    return {
+        "id": album.id,
+        "title": album.title,
+        "description": album.description,
+        "photo_count": album.photo_count,
+        "cover_photo_id": album.cover_photo_id,
+        "create_time": album.create_time.isoformat() if album.create_time else None,
+    }
+
+
+async def _album_create(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    album = await pv.create_album(args.title, description=args.description)
+    term.line(json.dumps(_album_record(album), indent=2) if args.json else album.id)
+    return EXIT_OK
+
+
+async def _album_ls(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    albums = [a async for a in pv.iter_albums(page_size=500)]
+    if args.json:
+        term.line(json.dumps([_album_record(a) for a in albums], indent=2))
+    elif not albums:
+        term.err.print("no albums", markup=False)
+    for album in [] if args.json else albums:
+        term.line(f"{album.id}  {album.photo_count:>6} photos  {album.title}")
+    return EXIT_OK
+
+
+async def _album_add(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    album = await pv.add_album_photos(args.album, args.ids)
+    term.line(f"{album.id}: {album.photo_count} photos")
+    return EXIT_OK
+
+
+async def _album_rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    """Takes photos out of the album, or, without photo ids, deletes the album (its photos
+    stay)."""
+    if not args.ids:
+        await pv.delete_album(args.album)
+        term.line(f"deleted album {args.album}")
+        return EXIT_OK
+    album = await pv.remove_album_photos(args.album, args.ids)
+    term.line(f"{album.id}: {album.photo_count} photos")
+    return EXIT_OK
+
+
+def _duration(text: str) -> timedelta:
+    """`7d`, `12h`, `30m`: a share link's lifetime (the server allows at most 365 days)."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h or 30m")
+    return timedelta(**{units[unit]: int(number)})
+
+
+def _read_password() -> str:
+    """From the terminal without echo, or the first line of standard input when piped (never
+    from the command line, where other users and the shell history would see it)."""
+    if sys.stdin.isatty():
+        return getpass.getpass("share link password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def _share(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    password = _read_password() if args.password else ""
+    if args.password and not password:
+        term.error("usage", "--password: the password read was empty")
+        return EXIT_USAGE
+    link = await pv.create_share_link(
+        album_id=args.album,
+        expire_time=datetime.now(UTC) + args.expires,
+        allow_original=args.allow_original,
+        password=password,
+    )
+    if args.json:
+        record = {
+            "id": link.id,
+            "token": link.token,
+            "album_id": link.album_id,
+            "expire_time": link.expire_time.isoformat() if link.expire_time else None,
+            "allow_original": link.allow_original,
+            "has_password": link.has_password,
+        }
+        term.line(json.dumps(record, indent=2))
+    else:
+        term.line(link.token)
+        expires = link.expire_time.isoformat() if link.expire_time else "?"
+        term.err.print(f"share link {link.id}, until {expires}", markup=False)
+    return EXIT_OK
+
+
 async def _account(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
     account = await pv.get_account()
     if args.json:
@@ -272,7 +369,8 @@ def _positive(text: str) -> int:
 def add_client_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Adds upload, ls, get, rm and account; each sets `func(args) -> exit code`."""
+    """Adds upload, ls, get, rm, trash, restore, album, share and account; each sets
+    `func(args) -> exit code`."""
     common = [_connection_options()]
 
     upload = subparsers.add_parser(
@@ -283,8 +381,10 @@ def add_client_commands(
     upload.add_argument("--title", help="title of every uploaded photo")
     upload.add_argument(
         "--skip-duplicates",
-        action="store_true",
-        help="do not upload a file one of your photos already holds: print that photo's id",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="do not upload a file one of your photos already holds: print that photo's id "
+        "(the default; --no-skip-duplicates uploads it again as a new photo)",
     )
     upload.add_argument("--description", help="description of every uploaded photo")
     upload.add_argument("--public", action="store_true", help="anyone with the URL may view")
@@ -358,6 +458,72 @@ def add_client_commands(
     )
     restore.add_argument("ids", nargs="+", metavar="ID", help="photo id")
     restore.set_defaults(func=_runner(_restore))
+
+    album = subparsers.add_parser(
+        "album",
+        help="manage albums",
+        description="Albums: named sets of your photos (a photo may be in many).",
+    )
+    album_commands = album.add_subparsers(dest="album_command", required=True)
+    create = album_commands.add_parser(
+        "create", parents=common, help="create an album", description="Create an empty album."
+    )
+    create.add_argument("title", help="the album's title")
+    create.add_argument("--description", default="", help="the album's description")
+    create.add_argument("--json", action="store_true", help="JSON instead of the id")
+    create.set_defaults(func=_runner(_album_create))
+    album_ls = album_commands.add_parser(
+        "ls", parents=common, help="list albums", description="List your albums, newest first."
+    )
+    album_ls.add_argument("--json", action="store_true", help="JSON instead of lines")
+    album_ls.set_defaults(func=_runner(_album_ls))
+    add = album_commands.add_parser(
+        "add",
+        parents=common,
+        help="add photos to an album",
+        description="Add up to 100 of your photos to an album (all or nothing).",
+    )
+    add.add_argument("album", metavar="ALBUM", help="album id")
+    add.add_argument("ids", nargs="+", metavar="ID", help="photo id")
+    add.set_defaults(func=_runner(_album_add))
+    album_rm = album_commands.add_parser(
+        "rm",
+        parents=common,
+        help="take photos out of an album, or delete it",
+        description="Take photos out of an album (they stay in your library); without photo "
+        "ids, delete the album itself and its share links (its photos stay).",
+    )
+    album_rm.add_argument("album", metavar="ALBUM", help="album id")
+    album_rm.add_argument("ids", nargs="*", metavar="ID", help="photo id")
+    album_rm.set_defaults(func=_runner(_album_rm))
+
+    share = subparsers.add_parser(
+        "share",
+        parents=common,
+        help="share an album by link",
+        description="Create a link to an album that anyone holding its token can view (no "
+        "account needed) until it expires or is revoked; prints the token, shown only this "
+        "once.",
+    )
+    share.add_argument("album", metavar="ALBUM", help="album id")
+    share.add_argument(
+        "--expires",
+        type=_duration,
+        default=timedelta(days=7),
+        metavar="DURATION",
+        help="lifetime: 7d, 12h, 30m (7d; at most 365d)",
+    )
+    share.add_argument(
+        "--password",
+        action="store_true",
+        help="ask for a password the viewers must give (read from the terminal, or from "
+        "standard input when piped)",
+    )
+    share.add_argument(
+        "--allow-original", action="store_true", help="also serve the originals, not just variants"
+    )
+    share.add_argument("--json", action="store_true", help="JSON instead of the token")
+    share.set_defaults(func=_runner(_share))
 
     account = subparsers.add_parser(
         "account", parents=common, help="show usage and quota", description="Usage and quota."

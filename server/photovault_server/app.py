@@ -22,8 +22,17 @@ from photovault_server.adapters.cloudfront import CloudFrontUrls
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_albums import (
+    PostgresAlbumRepository,
+    PostgresShareLinkRepository,
+)
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
-from photovault_server.adapters.read_router import ReadRouter, RoutedPhotoRepository
+from photovault_server.adapters.read_router import (
+    ReadRouter,
+    RoutedAlbumRepository,
+    RoutedPhotoRepository,
+)
+from photovault_server.adapters.redis_attempts import ATTEMPTS_TIMEOUT, RedisAttemptLimiter
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.redis_rate_limit import RedisRateLimiter
 from photovault_server.adapters.redis_topology import Topology
@@ -40,7 +49,13 @@ from photovault_server.core import (
     ServiceConfig,
     UrlCache,
 )
-from photovault_server.core.ports import DownloadSigner, MultipartRepository
+from photovault_server.core.ports import (
+    AlbumRepository,
+    AttemptLimiter,
+    DownloadSigner,
+    MultipartRepository,
+    ShareLinkRepository,
+)
 from photovault_server.core.service import Clock, DownloadUrlsFactory, utc_now
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.job_backlog import BacklogGauge
@@ -69,6 +84,10 @@ class Backends:
     signer: DownloadSigner | None = None
     # Multipart uploads' rows (None: multipart uploads refused).
     multipart: MultipartRepository | None = None
+    # Albums, share links and the share links' password attempts (None: those RPCs refused).
+    albums: AlbumRepository | None = None
+    share_links: ShareLinkRepository | None = None
+    attempts: AttemptLimiter | None = None
 
 
 def build_service(
@@ -91,6 +110,9 @@ def build_service(
         download_urls=download_urls,
         signer=backends.signer,
         multipart=backends.multipart,
+        albums=backends.albums,
+        share_links=backends.share_links,
+        attempts=backends.attempts,
     )
 
 
@@ -154,6 +176,9 @@ class App:
             url_cache=url_cache or self.backends.url_cache,
             signer=self.backends.signer,
             multipart=self.backends.multipart,
+            albums=self.backends.albums,
+            share_links=self.backends.share_links,
+            attempts=self.backends.attempts,
         )
         return build_service(
             backends,
@@ -234,6 +259,18 @@ def open_url_cache(settings: CacheSettings, stack: AsyncExitStack) -> UrlCaches:
         max_age=timedelta(seconds=settings.local_url_cache_seconds),
     )
     return UrlCaches(local, redis=shared, local=local, client=redis, topology=topology)
+
+
+async def open_attempt_limiter(cache: CacheSettings, stack: AsyncExitStack) -> RedisAttemptLimiter:
+    """Share link password attempts, on a Redis client of their own: the URL cache's client
+    gives up after PHOTOVAULT_REDIS_TIMEOUT_MS (its path fails open), while these fail closed,
+    so they wait for a slow Redis up to ATTEMPTS_TIMEOUT and refuse only on an outage."""
+    seconds = ATTEMPTS_TIMEOUT.total_seconds()
+    client, topology = connect_redis(cache.redis_url, mode=cache.redis_mode, timeout=seconds)
+    stack.push_async_callback(client.aclose)
+    stack.push_async_callback(topology.aclose)
+    await topology.start()
+    return RedisAttemptLimiter(client, timeout=ATTEMPTS_TIMEOUT, topology=topology)
 
 
 async def open_admission(
@@ -369,6 +406,11 @@ async def open_app(
             url_cache=caches.outer,
             signer=cdn_signer(settings),
             multipart=PostgresMultipartRepository(pool, acquire_timeout=acquire_timeout),
+            albums=RoutedAlbumRepository(router, acquire_timeout=acquire_timeout)
+            if router is not None
+            else PostgresAlbumRepository(pool, acquire_timeout=acquire_timeout),
+            share_links=PostgresShareLinkRepository(pool, acquire_timeout=acquire_timeout),
+            attempts=await open_attempt_limiter(settings, stack),
         )
         service = build_service(
             backends,

@@ -18,19 +18,30 @@ from redis.asyncio import Redis
 
 from photovault_server.adapters.local_cache import TieredUrlCache
 from photovault_server.adapters.postgres import PostgresPhotoRepository
+from photovault_server.adapters.postgres_albums import (
+    PostgresAlbumRepository,
+    PostgresShareLinkRepository,
+)
 from photovault_server.adapters.postgres_multipart import PostgresMultipartRepository
 from photovault_server.adapters.read_router import ReadRouter, RoutedPhotoRepository
 from photovault_server.adapters.redis_cache import RedisUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.app import s3_config
-from photovault_server.core.ports import MultipartRepository, PhotoRepository
+from photovault_server.core.ports import (
+    AlbumRepository,
+    MultipartRepository,
+    PhotoRepository,
+    ShareLinkRepository,
+)
 from photovault_server.settings import load_settings
 from tests.support.clock import FakeClock
 from tests.support.contracts import CacheUnderTest, StoreUnderTest
 from tests.support.fakes import (
+    InMemoryAlbumRepository,
     InMemoryMultipartRepository,
     InMemoryObjectStore,
     InMemoryPhotoRepository,
+    InMemoryShareLinkRepository,
     InMemoryUrlCache,
 )
 from tests.support.settings import BUCKET, JWT_SECRET, REGION
@@ -67,6 +78,23 @@ def multipart_repository(
         return both, both
     repo = InMemoryPhotoRepository()
     return repo, InMemoryMultipartRepository(repo)
+
+
+@pytest.fixture(params=["postgres", "in-memory"])
+def album_repositories(
+    request: pytest.FixtureRequest,
+) -> tuple[PhotoRepository, AlbumRepository, ShareLinkRepository]:
+    """Photos, albums and share links on one storage."""
+    if request.param == "postgres":
+        pool = request.getfixturevalue("postgres_pool")
+        return (
+            PostgresPhotoRepository(pool),
+            PostgresAlbumRepository(pool),
+            PostgresShareLinkRepository(pool),
+        )
+    repo = InMemoryPhotoRepository()
+    albums = InMemoryAlbumRepository(repo)
+    return repo, albums, InMemoryShareLinkRepository(repo, albums)
 
 
 def _wall_clock() -> datetime:

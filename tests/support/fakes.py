@@ -12,7 +12,7 @@ import asyncio
 import base64
 import calendar
 import hashlib
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -28,6 +28,7 @@ from photovault_server.core import (
     UrlPolicy,
     Visibility,
 )
+from photovault_server.core.album_models import Album, AlbumChanges, AlbumEdit, ShareLink
 from photovault_server.core.image_formats import DEFAULT_ALLOWED_TYPES
 from photovault_server.core.models import (
     Cursor,
@@ -46,9 +47,12 @@ from photovault_server.core.models import (
 )
 from photovault_server.core.multipart_models import IncompleteUpload, MultipartUpload, UploadedPart
 from photovault_server.core.ports import (
+    AlbumRepository,
+    AttemptLimiter,
     MultipartRepository,
     ObjectStore,
     PhotoRepository,
+    ShareLinkRepository,
     UrlCache,
 )
 
@@ -387,6 +391,8 @@ class InMemoryPhotoRepository:
         self.quotas: dict[str, int] = {}  # accounts.quota_bytes where it is not NULL
         self.jobs: dict[UUID, FakeJob] = {}
         self.processing_errors: dict[UUID, str] = {}
+        # Album memberships (InMemoryAlbumRepository's): album id -> photo id -> add time.
+        self.album_photos: dict[UUID, dict[UUID, datetime]] = {}
         # Every operation raises Unavailable while set (the database is down).
         self.fail = False
         self._lock = asyncio.Lock()
@@ -555,10 +561,17 @@ class InMemoryPhotoRepository:
         def key(p: Photo) -> tuple[datetime, UUID]:
             return (taken_sort_time(p) if query.order.by_taken_time else p.create_time, p.id)
 
+        members = (
+            None
+            if query.filter.album_id is None
+            else self.album_photos.get(query.filter.album_id, {})
+        )
         rows = [
             p
             for p in self.photos.values()
-            if _live(p, query.owner_id) and _matches(p, query.filter)
+            if _live(p, query.owner_id)
+            and _matches(p, query.filter)
+            and (members is None or p.id in members)
         ]
         if query.after is not None:
             cursor = (query.after.create_time, query.after.photo_id)
@@ -601,6 +614,8 @@ class InMemoryPhotoRepository:
 
     def _photo_deleted(self, photo: Photo, upload_window: timedelta) -> None:
         del self.photos[photo.id]
+        for members in self.album_photos.values():  # ON DELETE CASCADE
+            members.pop(photo.id, None)
         self.jobs.pop(photo.id, None)
         self._add_usage(photo.owner_id, -1, -photo.size_bytes)
         self._queue_deletion(photo.object_key, photo.create_time + upload_window)
@@ -838,6 +853,232 @@ class InMemoryMultipartRepository:
         return {k: rows[k] for k in upload_ids if k in rows}
 
 
+class InMemoryAlbumRepository:
+    """Albums beside an InMemoryPhotoRepository's photos (memberships kept there, so that its
+    list_photos filters by album and its deletions cascade); count and cover computed on read,
+    as the SQL does."""
+
+    def __init__(self, repo: InMemoryPhotoRepository) -> None:
+        self._repo = repo
+        self.albums: dict[UUID, Album] = {}
+        self.covers: dict[UUID, UUID | None] = {}
+        # Share links of deleted albums go with them (InMemoryShareLinkRepository's rows).
+        self.on_delete: list[Callable[[UUID], None]] = []
+
+    def _members(self, album_id: UUID) -> dict[UUID, datetime]:
+        return self._repo.album_photos.setdefault(album_id, {})
+
+    def _read(self, album: Album) -> Album:
+        live = [
+            p
+            for pid in self._members(album.id)
+            if (p := self._repo.photos.get(pid)) is not None and p.trash_time is None
+        ]
+        chosen = self.covers.get(album.id)
+        cover = chosen if chosen in {p.id for p in live} else None
+        if cover is None and live:
+            cover = max(live, key=lambda p: (p.create_time, p.id)).id
+        return replace(album, photo_count=len(live), cover_photo_id=cover)
+
+    def _owned(self, owner_id: str, album_id: UUID) -> Album | None:
+        album = self.albums.get(album_id)
+        return album if album is not None and album.owner_id == owner_id else None
+
+    async def create_album(self, album: Album, *, max_albums: int) -> bool:
+        await self._repo._enter()
+        async with self._repo._lock:
+            if sum(1 for a in self.albums.values() if a.owner_id == album.owner_id) >= max_albums:
+                return False
+            self.albums[album.id] = album
+            return True
+
+    async def get_album(self, owner_id: str, album_id: UUID) -> Album | None:
+        await self._repo._enter()
+        album = self._owned(owner_id, album_id)
+        return self._read(album) if album else None
+
+    async def list_albums(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Album]:
+        await self._repo._enter()
+        rows = sorted(
+            (a for a in self.albums.values() if a.owner_id == owner_id),
+            key=lambda a: (a.create_time, a.id),
+            reverse=True,
+        )
+        if after is not None:
+            rows = [a for a in rows if (a.create_time, a.id) < (after.create_time, after.photo_id)]
+        return [self._read(a) for a in rows[:limit]]
+
+    async def update_album(
+        self, owner_id: str, album_id: UUID, changes: AlbumChanges, now: datetime
+    ) -> Album | None:
+        await self._repo._enter()
+        album = self._owned(owner_id, album_id)
+        if album is None:
+            return None
+        paths = changes.paths
+        album = self.albums[album_id] = replace(
+            album,
+            title=changes.title if "title" in paths else album.title,
+            description=changes.description if "description" in paths else album.description,
+            update_time=now,
+        )
+        if "cover_photo_id" in paths:
+            self.covers[album_id] = changes.cover_photo_id
+        return self._read(album)
+
+    async def delete_album(self, owner_id: str, album_id: UUID) -> bool:
+        await self._repo._enter()
+        if self._owned(owner_id, album_id) is None:
+            return False
+        del self.albums[album_id]
+        self._repo.album_photos.pop(album_id, None)
+        for hook in self.on_delete:
+            hook(album_id)
+        return True
+
+    async def album_photo_ids(
+        self, owner_id: str, album_id: UUID, photo_ids: Sequence[UUID]
+    ) -> set[UUID]:
+        await self._repo._enter()
+        if self._owned(owner_id, album_id) is None:
+            return set()
+        members = self._members(album_id)
+        return {i for i in photo_ids if i in members and _live(self._repo.photos.get(i), owner_id)}
+
+    def _missing(self, owner_id: str, photo_ids: Sequence[UUID]) -> tuple[UUID, ...]:
+        return tuple(i for i in photo_ids if not _live(self._repo.photos.get(i), owner_id))
+
+    async def add_album_photos(
+        self,
+        owner_id: str,
+        album_id: UUID,
+        photo_ids: Sequence[UUID],
+        *,
+        max_photos: int,
+        now: datetime,
+    ) -> AlbumEdit:
+        await self._repo._enter()
+        async with self._repo._lock:
+            album = self._owned(owner_id, album_id)
+            if album is None:
+                return AlbumEdit(album=None)
+            if missing := self._missing(owner_id, photo_ids):
+                return AlbumEdit(album=self._read(album), missing_photo_ids=missing)
+            members = self._members(album_id)
+            new = [i for i in dict.fromkeys(photo_ids) if i not in members]
+            if len(members) + len(new) > max_photos:
+                return AlbumEdit(album=self._read(album), over_limit=True)
+            for i in new:
+                members[i] = now
+            if new:
+                album = self.albums[album_id] = replace(album, update_time=now)
+            return AlbumEdit(album=self._read(album))
+
+    async def remove_album_photos(
+        self, owner_id: str, album_id: UUID, photo_ids: Sequence[UUID], *, now: datetime
+    ) -> AlbumEdit:
+        await self._repo._enter()
+        async with self._repo._lock:
+            album = self._owned(owner_id, album_id)
+            if album is None:
+                return AlbumEdit(album=None)
+            if missing := self._missing(owner_id, photo_ids):
+                return AlbumEdit(album=self._read(album), missing_photo_ids=missing)
+            members = self._members(album_id)
+            removed = [i for i in photo_ids if members.pop(i, None) is not None]
+            if removed:
+                album = self.albums[album_id] = replace(album, update_time=now)
+            return AlbumEdit(album=self._read(album))
+
+
+class InMemoryShareLinkRepository:
+    """Share links whose album or photo must be their owner's; a deleted album or photo takes
+    its links with it (read as gone when the target is)."""
+
+    def __init__(self, repo: InMemoryPhotoRepository, albums: InMemoryAlbumRepository) -> None:
+        self._repo = repo
+        self._albums = albums
+        self.links: dict[UUID, ShareLink] = {}
+        albums.on_delete.append(self._album_deleted)
+
+    def _album_deleted(self, album_id: UUID) -> None:
+        self.links = {k: v for k, v in self.links.items() if v.album_id != album_id}
+
+    def _live(self, link: ShareLink, now: datetime) -> bool:
+        if link.photo_id is not None and link.photo_id not in self._repo.photos:
+            return False  # deleted photo: cascaded
+        return link.expire_time > now
+
+    async def create_share_link(self, link: ShareLink, *, max_links: int, now: datetime) -> bool:
+        await self._repo._enter()
+        async with self._repo._lock:
+            self.links = {
+                k: v
+                for k, v in self.links.items()
+                if v.owner_id != link.owner_id or self._live(v, now)
+            }
+            if sum(1 for v in self.links.values() if v.owner_id == link.owner_id) >= max_links:
+                return False
+            if link.album_id is not None:
+                album = self._albums.albums.get(link.album_id)
+                if album is None or album.owner_id != link.owner_id:
+                    return False
+            if link.photo_id is not None and not _live(
+                self._repo.photos.get(link.photo_id), link.owner_id
+            ):
+                return False
+            self.links[link.id] = link
+            return True
+
+    async def list_share_links(self, owner_id: str, *, now: datetime) -> list[ShareLink]:
+        await self._repo._enter()
+        return sorted(
+            (v for v in self.links.values() if v.owner_id == owner_id and self._live(v, now)),
+            key=lambda v: (v.create_time, v.id),
+            reverse=True,
+        )
+
+    async def revoke_share_link(self, owner_id: str, link_id: UUID) -> bool:
+        await self._repo._enter()
+        link = self.links.get(link_id)
+        if link is None or link.owner_id != owner_id:
+            return False
+        del self.links[link_id]
+        return True
+
+    async def find_share_link(self, token_sha256: bytes, *, now: datetime) -> ShareLink | None:
+        await self._repo._enter()
+        for link in self.links.values():
+            if link.token_sha256 == token_sha256 and self._live(link, now):
+                return link
+        return None
+
+
+class InMemoryAttemptLimiter:
+    """Counts attempts per key: `burst` allowed, then refused until `succeeded` (no refill:
+    unit tests do not wait for one). `fail` makes it unable to count (Redis down)."""
+
+    def __init__(self, *, burst: int = 5) -> None:
+        self.burst = burst
+        self.counts: dict[str, int] = {}
+        self.fail = False
+
+    async def attempt(self, key: str) -> timedelta | None:
+        await _round_trip()
+        if self.fail:
+            raise Unavailable("password attempts cannot be counted (simulated)")
+        if self.counts.get(key, 0) >= self.burst:
+            return timedelta(seconds=12)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return None
+
+    async def succeeded(self, key: str) -> None:
+        await _round_trip()
+        if self.fail:
+            raise Unavailable("password attempts cannot be counted (simulated)")
+        self.counts.pop(key, None)
+
+
 def _matches(photo: Photo, flt: PhotoFilter) -> bool:
     if not set(flt.tags) <= set(photo.tags):
         return False
@@ -872,6 +1113,9 @@ class Harness:
     clock: FakeClock
     config: ServiceConfig
     multipart: InMemoryMultipartRepository | None = None
+    albums: InMemoryAlbumRepository | None = None
+    share_links: InMemoryShareLinkRepository | None = None
+    attempts: InMemoryAttemptLimiter | None = None
 
     def another_process(self) -> Harness:
         """A second PhotoService on the same database, bucket, signing key and clock but with a
@@ -885,6 +1129,9 @@ class Harness:
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
             multipart=self.multipart,
+            albums=self.albums,
+            share_links=self.share_links,
+            attempts=self.attempts,
         )
         return replace(self, service=service, cache=cache)
 
@@ -903,6 +1150,9 @@ class Harness:
             page_tokens=PageTokenCodec(b"0" * 32),
             clock=self.clock,
             multipart=self.multipart,
+            albums=self.albums,
+            share_links=self.share_links,
+            attempts=self.attempts,
         )
         return replace(self, service=service, store=store)
 
@@ -1002,6 +1252,9 @@ def make_harness(
         trash_retention=trash_retention,
     )
     multipart = InMemoryMultipartRepository(repo)
+    albums = InMemoryAlbumRepository(repo)
+    share_links = InMemoryShareLinkRepository(repo, albums)
+    attempts = InMemoryAttemptLimiter()
     service = PhotoService(
         repo=repo,
         store=store,
@@ -1010,6 +1263,9 @@ def make_harness(
         page_tokens=PageTokenCodec(b"0" * 32),
         clock=clock,
         multipart=multipart,
+        albums=albums,
+        share_links=share_links,
+        attempts=attempts,
     )
     return Harness(
         service=service,
@@ -1019,6 +1275,9 @@ def make_harness(
         clock=clock,
         config=config,
         multipart=multipart,
+        albums=albums,
+        share_links=share_links,
+        attempts=attempts,
     )
 
 
@@ -1027,6 +1286,17 @@ def _conforms(
     store: InMemoryObjectStore,
     cache: InMemoryUrlCache,
     multipart: InMemoryMultipartRepository,
-) -> tuple[PhotoRepository, ObjectStore, UrlCache, MultipartRepository]:
+    albums: InMemoryAlbumRepository,
+    share_links: InMemoryShareLinkRepository,
+    attempts: InMemoryAttemptLimiter,
+) -> tuple[
+    PhotoRepository,
+    ObjectStore,
+    UrlCache,
+    MultipartRepository,
+    AlbumRepository,
+    ShareLinkRepository,
+    AttemptLimiter,
+]:
     """Never called: mypy checks here that each fake satisfies its Protocol."""
-    return repo, store, cache, multipart
+    return repo, store, cache, multipart, albums, share_links, attempts

@@ -23,7 +23,7 @@ from photovault_server.transport.calls import (
     Outcome,
     Transport,
 )
-from photovault_server.transport.handlers import Method
+from photovault_server.transport.handlers import ANONYMOUS_METHODS, Method
 from photovault_server.transport.status import protocol_status
 
 SECRET = "pipeline-secret-" + "x" * 32
@@ -199,3 +199,45 @@ async def test_verified_claims_stand_in_for_the_token() -> None:
     )
     assert isinstance(outcome.reply, pb.GetAccountResponse)
     assert outcome.reply.account.user_id == "bob"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer not-a-token"}])
+async def test_an_anonymous_method_runs_without_a_user_whatever_the_headers(
+    transport: Transport, headers: dict[str, str]
+) -> None:
+    """Only a method the table marks anonymous (GetSharedAlbum): no authentication, no user,
+    and a bearer token sent anyway is neither checked nor used."""
+    seen: list[str] = []
+
+    async def shared(user: str, request: Any) -> Message:
+        seen.append(user)
+        return pb.GetSharedAlbumResponse(title="shared")
+
+    anonymous = Method(
+        "GetSharedAlbum",
+        pb.GetSharedAlbumRequest,
+        pb.GetSharedAlbumResponse,
+        shared,
+        anonymous=True,
+    )
+    pipeline = CallPipeline(TokenVerifier(AuthConfig(secret=SECRET)))
+    outcome = await pipeline.run(
+        Call(anonymous, transport, headers, decode=pb.GetSharedAlbumRequest)
+    )
+    assert outcome.status is None
+    assert seen == [""]
+    # The same handler unmarked: UNAUTHENTICATED before it runs.
+    marked_not = Method(
+        "GetSharedAlbum", pb.GetSharedAlbumRequest, pb.GetSharedAlbumResponse, shared
+    )
+    outcome = await pipeline.run(
+        Call(marked_not, transport, headers, decode=pb.GetSharedAlbumRequest)
+    )
+    assert outcome.status is not None
+    assert outcome.status.code == code_pb2.UNAUTHENTICATED
+    assert seen == [""]
+
+
+def test_only_get_shared_album_is_anonymous() -> None:
+    assert set(ANONYMOUS_METHODS) == {"GetSharedAlbum"}

@@ -5,10 +5,17 @@
 // returned headers → ConfirmUpload; a large file goes in parts instead (multipart.ts), resumed
 // when picked again after a reload. The gallery is one ListPhotos page; each <img> loads its
 // presigned GET URL. Defaults for the gateway URL and the token come from ?api= and ?token=.
+//
+// Sharing: each tile's Share button makes a 7-day share link to that photo (CreateShareLink)
+// and shows the page's own URL with ?share=TOKEN. Opened with ?api=…&share=TOKEN, the page is
+// the share view instead: GetSharedAlbum without any bearer token (asking for a password when
+// the link has one), its photos' variants only.
 
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { thumbHashToDataURL } from "thumbhash";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { SharedPhoto } from "./gen/photovault/v1/album_pb.js";
 import type { Photo } from "./gen/photovault/v1/photo_pb.js";
 import { PhotoService } from "./gen/photovault/v1/photo_service_pb.js";
 import { forgetUpload, partsSettings, uploadInParts, type PartsSettings } from "./multipart.js";
@@ -38,7 +45,14 @@ const ui = {
   searchForm: element("search-form", HTMLFormElement),
   status: element("status", HTMLParagraphElement),
   gallery: element("gallery", HTMLDivElement),
+  owner: element("owner", HTMLDivElement),
+  share: element("share", HTMLElement),
+  shareTitle: element("share-title", HTMLHeadingElement),
+  shareForm: element("share-form", HTMLFormElement),
+  sharePassword: element("share-password", HTMLInputElement),
 };
+
+const SHARE_LIFETIME_MS = 7 * 24 * 3600 * 1000;
 
 let finished = 0;
 
@@ -87,6 +101,15 @@ function photoClient(): PhotoClient {
     defaultTimeoutMs: 15_000,
   });
   return createClient(PhotoService, transport);
+}
+
+/** A client without any bearer token: GetSharedAlbum is the one RPC served that way. */
+function anonymousClient(): PhotoClient {
+  const baseUrl = ui.api.value.trim().replace(/\/+$/, "");
+  if (baseUrl === "") {
+    throw new Error("the share link has no gateway URL (?api=)");
+  }
+  return createClient(PhotoService, createGrpcWebTransport({ baseUrl, defaultTimeoutMs: 15_000 }));
 }
 
 function titleOf(fileName: string): string {
@@ -199,9 +222,93 @@ function photoCard(pv: PhotoClient, photo: Photo): HTMLElement {
   const meta = document.createElement("small");
   const pixels = photo.width > 0 ? `, ${photo.width}×${photo.height}` : "";
   meta.textContent = `${photo.contentType}, ${photo.sizeBytes} bytes${pixels}`;
-  caption.append(title, tags, meta);
+  const share = document.createElement("button");
+  share.type = "button";
+  share.className = "share";
+  share.textContent = "Share";
+  share.addEventListener("click", () => {
+    void sharePhoto(pv, photo, figure);
+  });
+  caption.append(title, tags, meta, share);
   figure.append(link, caption);
   return figure;
+}
+
+/** Makes a 7-day link to the photo and shows this page's URL for it (?api=…&share=TOKEN). */
+async function sharePhoto(pv: PhotoClient, photo: Photo, figure: HTMLElement): Promise<void> {
+  try {
+    setState("loading", "Creating a share link…");
+    const created = await pv.createShareLink({
+      photoId: photo.id,
+      expireTime: timestampFromDate(new Date(Date.now() + SHARE_LIFETIME_MS)),
+    });
+    const token = created.shareLink?.token ?? "";
+    const url = new URL(location.pathname, location.origin);
+    url.searchParams.set("api", ui.api.value.trim());
+    url.searchParams.set("share", token);
+    let field = figure.querySelector<HTMLInputElement>("input.share-url");
+    if (field === null) {
+      field = document.createElement("input");
+      field.className = "share-url";
+      field.readOnly = true;
+      figure.append(field);
+    }
+    field.value = url.toString();
+    setState("ready", "Share link created (7 days): copy it from the tile");
+  } catch (error) {
+    setState("error", describe(error));
+  }
+}
+
+// A shared photo's tile: its thumb (variants only, unless the link allows originals), the
+// preview on click; nothing about its owner, file, camera or place is ever sent.
+function sharedCard(photo: SharedPhoto): HTMLElement {
+  const figure = document.createElement("figure");
+  figure.dataset["photoId"] = photo.id;
+  const thumb = photo.variants.find((v) => v.name === THUMB);
+  const preview = photo.variants.find((v) => v.name === PREVIEW);
+  const link = document.createElement("a");
+  link.href = preview?.url ?? photo.url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = document.createElement("img");
+  const blurred = placeholderUrl(photo.placeholder);
+  if (blurred !== "") {
+    img.style.background = `#f4f4f4 url("${blurred}") center / contain no-repeat`;
+  }
+  img.src = thumb?.url ?? photo.url;
+  img.alt = photo.title;
+  link.append(img);
+  const caption = document.createElement("figcaption");
+  const title = document.createElement("strong");
+  title.className = "title";
+  title.textContent = photo.title;
+  caption.append(title);
+  figure.append(link, caption);
+  return figure;
+}
+
+async function showShared(token: string): Promise<void> {
+  try {
+    const pv = anonymousClient();
+    setState("loading", "Loading the shared photos…");
+    const view = await pv.getSharedAlbum({
+      token,
+      password: ui.sharePassword.value,
+      pageSize: GALLERY_PAGE_SIZE,
+    });
+    ui.shareTitle.textContent = view.title;
+    ui.shareForm.hidden = true;
+    ui.gallery.replaceChildren(...view.photos.map((photo) => sharedCard(photo)));
+    setState("ready", `${view.photos.length} shared photo${view.photos.length === 1 ? "" : "s"}`);
+  } catch (error) {
+    // Unknown, revoked and expired links and wrong passwords are all NOT_FOUND: offer the
+    // password field (a link with a password says so in the message).
+    if (error instanceof ConnectError && error.code === Code.NotFound) {
+      ui.shareForm.hidden = false;
+    }
+    setState("error", describe(error));
+  }
 }
 
 async function refreshGallery(pv: PhotoClient): Promise<number> {
@@ -254,6 +361,18 @@ function start(): void {
   const params = new URLSearchParams(location.search);
   ui.api.value = params.get("api") ?? ui.api.value;
   ui.token.value = params.get("token") ?? ui.token.value;
+  const shared = params.get("share");
+  if (shared !== null) {
+    // The share view: no token, no upload, no search.
+    ui.owner.hidden = true;
+    ui.share.hidden = false;
+    ui.shareForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void showShared(shared);
+    });
+    void showShared(shared);
+    return;
+  }
   ui.uploadForm.addEventListener("submit", (event) => {
     event.preventDefault();
     void uploadChosen();

@@ -455,7 +455,7 @@ class PostgresPhotoRepository:
         return found
 
     async def trash_photo(self, owner_id: str, photo_id: UUID, now: datetime) -> Photo | None:
-        async with self._conn() as conn:
+        async with self._transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE photos SET trashed_at = coalesce(trashed_at, $3) "
                 f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
@@ -463,16 +463,27 @@ class PostgresPhotoRepository:
                 owner_id,
                 now,
             )
+            if row is not None:
+                # The albums' copies of the trash state (migration 0008), in the same commit.
+                await conn.execute(
+                    "UPDATE album_photos SET trashed = true WHERE photo_id = $1 AND NOT trashed",
+                    photo_id,
+                )
         return _photo(row) if row else None
 
     async def restore_photo(self, owner_id: str, photo_id: UUID) -> Photo | None:
-        async with self._conn() as conn:
+        async with self._transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE photos SET trashed_at = NULL "
                 f"WHERE id = $1 AND owner_id = $2 RETURNING {_PHOTO_COLUMNS}",
                 photo_id,
                 owner_id,
             )
+            if row is not None:
+                await conn.execute(
+                    "UPDATE album_photos SET trashed = false WHERE photo_id = $1 AND trashed",
+                    photo_id,
+                )
         return _photo(row) if row else None
 
     async def list_trash(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Photo]:
@@ -739,6 +750,13 @@ def _list_sql(query: PhotoQuery) -> tuple[str, list[Any]]:
         where.append(f"visibility = {arg(int(flt.visibility))}")
     if flt.content_type:
         where.append(f"content_type = {arg(flt.content_type)}")
+    if flt.album_id is not None:
+        # One album's photos (migration 0008's key (album_id, photo_id)); the album is the
+        # owner's (checked first), and so are its photos (the composite foreign key).
+        where.append(
+            "EXISTS (SELECT 1 FROM album_photos ap "
+            f"WHERE ap.album_id = {arg(flt.album_id)} AND ap.photo_id = photos.id)"
+        )
     direction = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_PHOTO_COLUMNS} FROM photos WHERE {' AND '.join(where)} "

@@ -49,6 +49,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from photovault_server.core.album_models import AlbumEdit
 from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import (
     Cursor,
@@ -60,6 +61,7 @@ from photovault_server.core.models import (
 )
 
 from .postgres import PostgresPhotoRepository
+from .postgres_albums import PostgresAlbumRepository
 
 if TYPE_CHECKING:
     from .postgres import _Conn
@@ -490,3 +492,40 @@ class RoutedPhotoRepository(PostgresPhotoRepository):
         if found:
             await self.router.wrote([owner_id])
         return found
+
+
+class RoutedAlbumRepository(PostgresAlbumRepository):
+    """Albums on the primary. Their membership decides what ListPhotos(album_id) shows, a read
+    the router may send to the replica: each membership write leaves its owner's mark."""
+
+    def __init__(self, router: ReadRouter, *, acquire_timeout: float | None = None) -> None:
+        super().__init__(router.primary, acquire_timeout=acquire_timeout)
+        self.router = router
+
+    async def add_album_photos(
+        self,
+        owner_id: str,
+        album_id: UUID,
+        photo_ids: Sequence[UUID],
+        *,
+        max_photos: int,
+        now: datetime,
+    ) -> AlbumEdit:
+        edit = await super().add_album_photos(
+            owner_id, album_id, photo_ids, max_photos=max_photos, now=now
+        )
+        await self.router.wrote([owner_id])
+        return edit
+
+    async def remove_album_photos(
+        self, owner_id: str, album_id: UUID, photo_ids: Sequence[UUID], *, now: datetime
+    ) -> AlbumEdit:
+        edit = await super().remove_album_photos(owner_id, album_id, photo_ids, now=now)
+        await self.router.wrote([owner_id])
+        return edit
+
+    async def delete_album(self, owner_id: str, album_id: UUID) -> bool:
+        deleted = await super().delete_album(owner_id, album_id)
+        if deleted:
+            await self.router.wrote([owner_id])
+        return deleted

@@ -265,6 +265,8 @@ class PhotoFilter:
     # On the taken time, or the create time of a photo without one.
     taken_after: datetime | None = None
     taken_before: datetime | None = None
+    # Only photos in this album (the caller's: checked before the query).
+    album_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,14 @@ def _micros(t: datetime) -> int:
     return (t - _EPOCH) // _ONE_MICRO
 
 
-def _trash_digest(owner_id: str) -> str:
-    canonical = json.dumps(["trash", owner_id], separators=(",", ":"))
+def _listing_digest(*names: str) -> str:
+    """The digest of a listing that takes no filters: its name and scope (owner, link)."""
+    canonical = json.dumps(list(names), separators=(",", ":"))
     return _b64(hashlib.sha256(canonical.encode()).digest()[:12])
+
+
+def _trash_digest(owner_id: str) -> str:
+    return _listing_digest("trash", owner_id)
 
 
 class PageTokenCodec:
@@ -61,6 +66,8 @@ class PageTokenCodec:
             if flt.taken_after or flt.taken_before
             else []
         )
+        # The album likewise only when set: tokens without one stay valid.
+        album = [str(flt.album_id)] if flt.album_id is not None else []
         canonical = json.dumps(
             [
                 owner_id,
@@ -72,6 +79,7 @@ class PageTokenCodec:
                 flt.content_type,
                 int(order),
                 *taken,
+                *album,
             ],
             separators=(",", ":"),
         )
@@ -102,6 +110,24 @@ class PageTokenCodec:
     def decode_trash(self, token: str, owner_id: str) -> Cursor:
         return self._decode(token, _trash_digest(owner_id), "ListTrash")
 
+    def encode_listing(self, cursor: Cursor, rpc: str, scope: str) -> str:
+        """A token of a listing without filters (ListAlbums per owner, GetSharedAlbum per
+        link): its digest names the RPC and the scope, so that a token works only for the
+        listing that issued it."""
+        payload = json.dumps(
+            [
+                _VERSION,
+                _micros(cursor.create_time),
+                cursor.photo_id.hex,
+                _listing_digest(rpc, scope),
+            ],
+            separators=(",", ":"),
+        ).encode()
+        return _b64(payload + self._mac(payload))
+
+    def decode_listing(self, token: str, rpc: str, scope: str) -> Cursor:
+        return self._decode(token, _listing_digest(rpc, scope), rpc)
+
     def decode(self, token: str, owner_id: str, flt: PhotoFilter, order: PhotoOrder) -> Cursor:
         return self._decode(token, self._query_digest(owner_id, flt, order), "ListPhotos")
 
@@ -121,7 +147,7 @@ class PageTokenCodec:
         version, micros, photo_id, digest = json.loads(payload)
         if version != _VERSION:
             raise invalid
-        if rpc == "ListTrash" and digest != expected_digest:
+        if rpc != "ListPhotos" and digest != expected_digest:
             raise invalid
         if digest != expected_digest:
             raise InvalidArgument.field(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
+from .album_models import Album, AlbumChanges, AlbumEdit, ShareLink
 from .models import (
     Account,
     Cursor,
@@ -364,4 +365,87 @@ class MultipartRepository(Protocol):
 
     async def owned_s3_uploads(self, s3_upload_ids: Sequence[str]) -> set[str]:
         """Those of `s3_upload_ids` that a pending upload row still owns."""
+        ...
+
+
+class AlbumRepository(Protocol):
+    """Albums and their photos. An album holds only its owner's photos outside the trash (when
+    added); a photo deleted for good leaves every album; a trashed one stays a member but is
+    neither counted, nor listed, nor a cover until restored."""
+
+    async def create_album(self, album: Album, *, max_albums: int) -> bool:
+        """Stores the new album unless its owner already has `max_albums` (then False); atomic
+        per account."""
+        ...
+
+    async def get_album(self, owner_id: str, album_id: UUID) -> Album | None: ...
+
+    async def list_albums(self, owner_id: str, *, after: Cursor | None, limit: int) -> list[Album]:
+        """Up to `limit` albums after `after` (create time, id), newest first."""
+        ...
+
+    async def update_album(
+        self, owner_id: str, album_id: UUID, changes: AlbumChanges, now: datetime
+    ) -> Album | None: ...
+
+    async def delete_album(self, owner_id: str, album_id: UUID) -> bool:
+        """Deletes the album, its memberships and its share links; never a photo."""
+        ...
+
+    async def album_photo_ids(
+        self, owner_id: str, album_id: UUID, photo_ids: Sequence[UUID]
+    ) -> set[UUID]:
+        """Those of `photo_ids` in the album and outside the trash."""
+        ...
+
+    async def add_album_photos(
+        self,
+        owner_id: str,
+        album_id: UUID,
+        photo_ids: Sequence[UUID],
+        *,
+        max_photos: int,
+        now: datetime,
+    ) -> AlbumEdit:
+        """All or nothing, in one transaction: every id must be one of the owner's photos
+        outside the trash, and the album must stay within `max_photos` memberships."""
+        ...
+
+    async def remove_album_photos(
+        self, owner_id: str, album_id: UUID, photo_ids: Sequence[UUID], *, now: datetime
+    ) -> AlbumEdit:
+        """All or nothing: every id must be one of the owner's photos outside the trash (one
+        not in the album is no error)."""
+        ...
+
+
+class ShareLinkRepository(Protocol):
+    async def create_share_link(self, link: ShareLink, *, max_links: int, now: datetime) -> bool:
+        """Stores the link unless its owner already has `max_links` unexpired ones (False);
+        atomic per account. The link's album or photo must be its owner's (else False too)."""
+        ...
+
+    async def list_share_links(self, owner_id: str, *, now: datetime) -> list[ShareLink]:
+        """The owner's links unexpired at `now`, newest first."""
+        ...
+
+    async def revoke_share_link(self, owner_id: str, link_id: UUID) -> bool:
+        """Deletes the link (False: the owner has no such link)."""
+        ...
+
+    async def find_share_link(self, token_sha256: bytes, *, now: datetime) -> ShareLink | None:
+        """The unexpired link whose token has this SHA-256."""
+        ...
+
+
+class AttemptLimiter(Protocol):
+    """Password attempts per share link (adapters/redis_attempts.py). Fails closed: when it
+    cannot count, it raises Unavailable rather than let guesses through uncounted."""
+
+    async def attempt(self, key: str) -> timedelta | None:
+        """Counts one attempt; how long to wait when over the limit (the attempt is refused)."""
+        ...
+
+    async def succeeded(self, key: str) -> None:
+        """The right password was given: the count starts again."""
         ...

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, overload
 
 from . import validation as val
+from .albums import Albums, album_not_found
 from .duplicates import existing_duplicate
 from .errors import (
     FailedPrecondition,
@@ -39,7 +40,17 @@ from .models import (
 from .multipart import MultipartUploads
 from .multipart_models import MultipartTicket, MultipartUpload, PartUrl, UploadedPart
 from .page_tokens import PageTokenCodec
-from .ports import DownloadSigner, MultipartRepository, ObjectStore, PhotoRepository, UrlCache
+from .ports import (
+    AlbumRepository,
+    AttemptLimiter,
+    DownloadSigner,
+    MultipartRepository,
+    ObjectStore,
+    PhotoRepository,
+    ShareLinkRepository,
+    UrlCache,
+)
+from .shares import ShareLinks
 from .urls import DownloadUrls, UrlPolicy, UrlStats, VariantObject
 
 Clock = Callable[[], datetime]
@@ -121,11 +132,15 @@ class PhotoService:
         download_urls: DownloadUrlsFactory = DownloadUrls,
         signer: DownloadSigner | None = None,
         multipart: MultipartRepository | None = None,
+        albums: AlbumRepository | None = None,
+        share_links: ShareLinkRepository | None = None,
+        attempts: AttemptLimiter | None = None,
     ) -> None:
         """`signer` signs private download URLs: the store's own presigned URLs unless a CDN
         signs them. `download_urls` builds the URL layer; replaced only to measure the service
         without it (bench/list_photos.py's floor). Without `multipart`, multipart uploads are
-        refused."""
+        refused; without `albums`, the album RPCs, and without `share_links` and `attempts`
+        too, the share link RPCs (core/albums.py, core/shares.py)."""
         self._repo = repo
         self._store = store
         self._config = config
@@ -150,6 +165,38 @@ class PhotoService:
                 object_key=object_key,
             )
         )
+
+        self._albums = (
+            None if albums is None else Albums(repo=albums, page_tokens=page_tokens, clock=clock)
+        )
+        self._shares = (
+            None
+            if albums is None or share_links is None or attempts is None
+            else ShareLinks(
+                repo=share_links,
+                albums=albums,
+                photos=repo,
+                signer=signer or store,
+                attempts=attempts,
+                page_tokens=page_tokens,
+                clock=clock,
+            )
+        )
+        self._album_repo = albums
+
+    @property
+    def albums(self) -> Albums:
+        if self._albums is None:
+            raise FailedPrecondition("albums are not available on this server", reason="ALBUMS_OFF")
+        return self._albums
+
+    @property
+    def share_links(self) -> ShareLinks:
+        if self._shares is None:
+            raise FailedPrecondition(
+                "share links are not available on this server", reason="SHARE_LINKS_OFF"
+            )
+        return self._shares
 
     @property
     def url_stats(self) -> UrlStats:
@@ -410,6 +457,7 @@ class PhotoService:
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
         fit: Callable[[Sequence[Photo]], int] | None = None,
+        album_id: str = "",
     ) -> PhotoPage:
         """`fit`, from the transport, says how many of a page's leading photos fit in one
         reply (its size limit: gRPC's message size, Lambda's response size); the page is cut
@@ -418,7 +466,9 @@ class PhotoService:
         v = val.Violations()
         limit = val.check_page_size(v, "page_size", page_size)
         wanted_variants = self._check_variant_names(v, "variants", variants)
+        album = val.check_id(v, "album_id", album_id) if album_id else None
         flt = PhotoFilter(
+            album_id=album,
             tags=val.check_tags(v, "tags", tags),
             words=val.query_words(v, "query", query),
             created_after=created_after,
@@ -444,6 +494,10 @@ class PhotoService:
         v.raise_if_any()
 
         after = self._tokens.decode(page_token, user_id, flt, sort) if page_token else None
+        if album is not None and (
+            self._album_repo is None or await self._album_repo.get_album(user_id, album) is None
+        ):
+            raise album_not_found(album_id)
         query_ = PhotoQuery(owner_id=user_id, filter=flt, order=sort, limit=limit + 1, after=after)
         rows = await self._repo.list_photos(query_)
         page, more = rows[:limit], len(rows) > limit

@@ -7,7 +7,8 @@ one), the log context, a slot under the process's cap on concurrent calls (admis
 before any work), authentication from the headers (before the body is even decoded, so an
 anonymous caller costs no parsing), the caller's rate limit, decoding, the deadline, the
 handler, the mapping of every failure to a google.rpc.Status (transport/status.py), and one
-log line. Transports only frame:
+log line. A method the table marks anonymous (handlers.ANONYMOUS_METHODS: GetSharedAlbum)
+skips authentication and the per-user rate, on every transport alike. Transports only frame:
 they hand over headers and a decode function, and encode what comes back. Per-RPC metrics and
 spans belong here too, once for all transports.
 """
@@ -135,12 +136,20 @@ class CallPipeline:
                 structlog.contextvars.unbind_contextvars("user")
 
     async def _authorized(self, call: Call) -> Message:
+        if call.method.anonymous:
+            # Served without a bearer token (handlers.ANONYMOUS_METHODS), whatever the caller
+            # sends: the handler checks its own credential in the body (a share link's token).
+            # No user, so no per-user rate either.
+            return await self._handle(call, "")
         if call.verified_claims is not None:
             user = user_id_from_claims(call.verified_claims)
         else:
             user = await self._verifier.user_id(call.headers.get("authorization"))
         structlog.contextvars.bind_contextvars(user=user)  # until the call's log line
         await self._admission.check_rate(user)
+        return await self._handle(call, user)
+
+    async def _handle(self, call: Call, user: str) -> Message:
         message = call.decode()
         deadline = asyncio.timeout(call.timeout)
         try:

@@ -8,7 +8,8 @@ from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from photovault.v1 import account_pb2, photo_pb2
+from photovault.v1 import account_pb2, album_pb2, photo_pb2
+from photovault_server.core.album_models import Album, ShareLink
 from photovault_server.core.errors import InvalidArgument
 from photovault_server.core.models import Account, Photo, PhotoUrl
 
@@ -92,3 +93,58 @@ def account_to_proto(account: Account) -> account_pb2.Account:
         quota_bytes=account.quota_bytes,
         create_time=timestamp(account.create_time),
     )
+
+
+def album_to_proto(album: Album) -> album_pb2.Album:
+    return album_pb2.Album(
+        id=str(album.id),
+        title=album.title,
+        description=album.description,
+        cover_photo_id=str(album.cover_photo_id) if album.cover_photo_id else "",
+        photo_count=album.photo_count,
+        create_time=timestamp(album.create_time),
+        update_time=timestamp(album.update_time),
+    )
+
+
+def share_link_to_proto(link: ShareLink, token: str = "") -> album_pb2.ShareLink:
+    """Never the password (nor its hash), nor the token's hash; the token only when given
+    (CreateShareLink's response)."""
+    return album_pb2.ShareLink(
+        id=str(link.id),
+        token=token,
+        album_id=str(link.album_id) if link.album_id else "",
+        photo_id=str(link.photo_id) if link.photo_id else "",
+        expire_time=timestamp(link.expire_time),
+        allow_original=link.allow_original,
+        create_time=timestamp(link.create_time),
+        has_password=bool(link.password_hash),
+    )
+
+
+def shared_photo_to_proto(photo: Photo) -> album_pb2.SharedPhoto:
+    """A photo as a share link shows it: built field by field from an allow-list, so that
+    owner, file name, checksum, tags, camera, location and taken time can never slip in."""
+    message = album_pb2.SharedPhoto(
+        id=str(photo.id),
+        title=photo.title,
+        description=photo.description,
+        content_type=photo.content_type,
+        url=photo.url,
+        url_expire_time=timestamp(photo.url_expire_time) if photo.url_expire_time else None,
+    )
+    if photo.metadata is not None:
+        message.width = photo.metadata.width
+        message.height = photo.metadata.height
+        message.placeholder = photo.metadata.placeholder
+    for variant in photo.variants:
+        message.variants.add(
+            name=variant.name,
+            content_type=variant.content_type,
+            width=variant.width,
+            height=variant.height,
+            size_bytes=variant.size_bytes,
+            url=variant.url,
+            url_expire_time=timestamp(variant.url_expire_time) if variant.url_expire_time else None,
+        )
+    return message

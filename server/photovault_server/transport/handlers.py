@@ -19,9 +19,12 @@ from photovault_server.core.models import ExistingPhoto, Photo
 
 from .convert import (
     account_to_proto,
+    album_to_proto,
     optional_datetime,
     photo_to_proto,
     photo_url_to_proto,
+    share_link_to_proto,
+    shared_photo_to_proto,
     timestamp,
 )
 
@@ -49,6 +52,16 @@ class PhotoHandlers:
         used = 0
         for count, photo in enumerate(photos):
             used += photo_to_proto(photo).ByteSize() + 6  # field tag and length prefix
+            if used > budget:
+                return count
+        return len(photos)
+
+    def _shared_photos_fitting(self, photos: Sequence[Photo]) -> int:
+        """_photos_fitting for GetSharedAlbum's SharedPhoto messages."""
+        budget = self._max_reply_bytes - _REPLY_OVERHEAD
+        used = 0
+        for count, photo in enumerate(photos):
+            used += shared_photo_to_proto(photo).ByteSize() + 6
             if used > budget:
                 return count
         return len(photos)
@@ -107,6 +120,7 @@ class PhotoHandlers:
             taken_before=optional_datetime(request, "taken_before"),
             variants=list(request.variants),
             fit=self._photos_fitting,
+            album_id=request.album_id,
         )
         return pb.ListPhotosResponse(
             photos=[photo_to_proto(p) for p in page.photos],
@@ -223,6 +237,112 @@ class PhotoHandlers:
             next_page_token=page.next_page_token,
         )
 
+    async def CreateAlbum(
+        self, user: str, request: pb.CreateAlbumRequest
+    ) -> pb.CreateAlbumResponse:
+        album = await self._service.albums.create(
+            user, title=request.title, description=request.description
+        )
+        return pb.CreateAlbumResponse(album=album_to_proto(album))
+
+    async def GetAlbum(self, user: str, request: pb.GetAlbumRequest) -> pb.GetAlbumResponse:
+        album = await self._service.albums.get(user, request.id)
+        return pb.GetAlbumResponse(album=album_to_proto(album))
+
+    async def ListAlbums(self, user: str, request: pb.ListAlbumsRequest) -> pb.ListAlbumsResponse:
+        page = await self._service.albums.list_albums(
+            user, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListAlbumsResponse(
+            albums=[album_to_proto(a) for a in page.albums], next_page_token=page.next_page_token
+        )
+
+    async def UpdateAlbum(
+        self, user: str, request: pb.UpdateAlbumRequest
+    ) -> pb.UpdateAlbumResponse:
+        given = request.album
+        album = await self._service.albums.update(
+            user,
+            given.id,
+            paths=frozenset(request.update_mask.paths),
+            title=given.title,
+            description=given.description,
+            cover_photo_id=given.cover_photo_id,
+        )
+        return pb.UpdateAlbumResponse(album=album_to_proto(album))
+
+    async def DeleteAlbum(
+        self, user: str, request: pb.DeleteAlbumRequest
+    ) -> pb.DeleteAlbumResponse:
+        await self._service.albums.delete(user, request.id)
+        return pb.DeleteAlbumResponse()
+
+    async def AddAlbumPhotos(
+        self, user: str, request: pb.AddAlbumPhotosRequest
+    ) -> pb.AddAlbumPhotosResponse:
+        album = await self._service.albums.add_photos(
+            user, request.album_id, list(request.photo_ids)
+        )
+        return pb.AddAlbumPhotosResponse(album=album_to_proto(album))
+
+    async def RemoveAlbumPhotos(
+        self, user: str, request: pb.RemoveAlbumPhotosRequest
+    ) -> pb.RemoveAlbumPhotosResponse:
+        album = await self._service.albums.remove_photos(
+            user, request.album_id, list(request.photo_ids)
+        )
+        return pb.RemoveAlbumPhotosResponse(album=album_to_proto(album))
+
+    async def CreateShareLink(
+        self, user: str, request: pb.CreateShareLinkRequest
+    ) -> pb.CreateShareLinkResponse:
+        created = await self._service.share_links.create(
+            user,
+            album_id=request.album_id,
+            photo_id=request.photo_id,
+            expire_time=optional_datetime(request, "expire_time"),
+            allow_original=request.allow_original,
+            password=request.password,
+        )
+        return pb.CreateShareLinkResponse(
+            share_link=share_link_to_proto(created.link, created.token)
+        )
+
+    async def ListShareLinks(
+        self, user: str, request: pb.ListShareLinksRequest
+    ) -> pb.ListShareLinksResponse:
+        links = await self._service.share_links.list_links(user)
+        return pb.ListShareLinksResponse(share_links=[share_link_to_proto(x) for x in links])
+
+    async def RevokeShareLink(
+        self, user: str, request: pb.RevokeShareLinkRequest
+    ) -> pb.RevokeShareLinkResponse:
+        await self._service.share_links.revoke(user, request.id)
+        return pb.RevokeShareLinkResponse()
+
+    async def GetSharedAlbum(
+        self, user: str, request: pb.GetSharedAlbumRequest
+    ) -> pb.GetSharedAlbumResponse:
+        """Anonymous (ANONYMOUS_METHODS): `user` is empty and never used."""
+        view = await self._service.share_links.view(
+            token=request.token,
+            password=request.password,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            fit=self._shared_photos_fitting,
+        )
+        return pb.GetSharedAlbumResponse(
+            title=view.title,
+            description=view.description,
+            photos=[shared_photo_to_proto(p) for p in view.photos],
+            next_page_token=view.next_page_token,
+        )
+
+
+# The RPCs served without a bearer token: the call pipeline (transport/calls.py) skips
+# authentication and the per-user rate for them, on every transport. Each must check its own
+# credential (GetSharedAlbum: the share link's token).
+ANONYMOUS_METHODS = frozenset({"GetSharedAlbum"})
 
 Handler = Callable[[str, Any], Awaitable[Message]]
 
@@ -235,6 +355,8 @@ class Method:
     request_type: type[Message]
     response_type: type[Message]
     handler: Handler
+    # Served without a bearer token (ANONYMOUS_METHODS).
+    anonymous: bool = False
 
 
 def method_table(handlers: PhotoHandlers) -> dict[str, Method]:
@@ -246,5 +368,6 @@ def method_table(handlers: PhotoHandlers) -> dict[str, Method]:
             request_type=getattr(pb, method.input_type.name),
             response_type=getattr(pb, method.output_type.name),
             handler=getattr(handlers, method.name),
+            anonymous=method.name in ANONYMOUS_METHODS,
         )
     return table

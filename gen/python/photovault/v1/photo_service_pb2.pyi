@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from photovault.v1 import account_pb2 as _account_pb2
+from photovault.v1 import album_pb2 as _album_pb2
 from photovault.v1 import photo_pb2 as _photo_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -96,7 +97,7 @@ class GetPhotoResponse(_message.Message):
     def __init__(self, photo: _Optional[_Union[_photo_pb2.Photo, _Mapping]] = ...) -> None: ...
 
 class ListPhotosRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "tags", "query", "created_after", "created_before", "visibility", "content_type", "order", "taken_after", "taken_before", "variants")
+    __slots__ = ("page_size", "page_token", "tags", "query", "created_after", "created_before", "visibility", "content_type", "order", "taken_after", "taken_before", "variants", "album_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +110,7 @@ class ListPhotosRequest(_message.Message):
     TAKEN_AFTER_FIELD_NUMBER: _ClassVar[int]
     TAKEN_BEFORE_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     tags: _containers.RepeatedScalarFieldContainer[str]
@@ -121,7 +123,8 @@ class ListPhotosRequest(_message.Message):
     taken_after: _timestamp_pb2.Timestamp
     taken_before: _timestamp_pb2.Timestamp
     variants: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ..., content_type: _Optional[str] = ..., order: _Optional[_Union[PhotoOrder, str]] = ..., taken_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., taken_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variants: _Optional[_Iterable[str]] = ...) -> None: ...
+    album_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., query: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., visibility: _Optional[_Union[_photo_pb2.Visibility, str]] = ..., content_type: _Optional[str] = ..., order: _Optional[_Union[PhotoOrder, str]] = ..., taken_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., taken_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variants: _Optional[_Iterable[str]] = ..., album_id: _Optional[str] = ...) -> None: ...
 
 class ListPhotosResponse(_message.Message):
     __slots__ = ("photos", "next_page_token")
@@ -313,3 +316,161 @@ class ListTrashResponse(_message.Message):
     photos: _containers.RepeatedCompositeFieldContainer[_photo_pb2.Photo]
     next_page_token: str
     def __init__(self, photos: _Optional[_Iterable[_Union[_photo_pb2.Photo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateAlbumRequest(_message.Message):
+    __slots__ = ("title", "description")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    description: str
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateAlbumResponse(_message.Message):
+    __slots__ = ("album",)
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ...) -> None: ...
+
+class GetAlbumRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetAlbumResponse(_message.Message):
+    __slots__ = ("album",)
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ...) -> None: ...
+
+class ListAlbumsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAlbumsResponse(_message.Message):
+    __slots__ = ("albums", "next_page_token")
+    ALBUMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    albums: _containers.RepeatedCompositeFieldContainer[_album_pb2.Album]
+    next_page_token: str
+    def __init__(self, albums: _Optional[_Iterable[_Union[_album_pb2.Album, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateAlbumRequest(_message.Message):
+    __slots__ = ("album", "update_mask")
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateAlbumResponse(_message.Message):
+    __slots__ = ("album",)
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ...) -> None: ...
+
+class DeleteAlbumRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteAlbumResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AddAlbumPhotosRequest(_message.Message):
+    __slots__ = ("album_id", "photo_ids")
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_IDS_FIELD_NUMBER: _ClassVar[int]
+    album_id: str
+    photo_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, album_id: _Optional[str] = ..., photo_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AddAlbumPhotosResponse(_message.Message):
+    __slots__ = ("album",)
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ...) -> None: ...
+
+class RemoveAlbumPhotosRequest(_message.Message):
+    __slots__ = ("album_id", "photo_ids")
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_IDS_FIELD_NUMBER: _ClassVar[int]
+    album_id: str
+    photo_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, album_id: _Optional[str] = ..., photo_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveAlbumPhotosResponse(_message.Message):
+    __slots__ = ("album",)
+    ALBUM_FIELD_NUMBER: _ClassVar[int]
+    album: _album_pb2.Album
+    def __init__(self, album: _Optional[_Union[_album_pb2.Album, _Mapping]] = ...) -> None: ...
+
+class CreateShareLinkRequest(_message.Message):
+    __slots__ = ("album_id", "photo_id", "expire_time", "allow_original", "password")
+    ALBUM_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    album_id: str
+    photo_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    allow_original: bool
+    password: str
+    def __init__(self, album_id: _Optional[str] = ..., photo_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., allow_original: _Optional[bool] = ..., password: _Optional[str] = ...) -> None: ...
+
+class CreateShareLinkResponse(_message.Message):
+    __slots__ = ("share_link",)
+    SHARE_LINK_FIELD_NUMBER: _ClassVar[int]
+    share_link: _album_pb2.ShareLink
+    def __init__(self, share_link: _Optional[_Union[_album_pb2.ShareLink, _Mapping]] = ...) -> None: ...
+
+class ListShareLinksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListShareLinksResponse(_message.Message):
+    __slots__ = ("share_links",)
+    SHARE_LINKS_FIELD_NUMBER: _ClassVar[int]
+    share_links: _containers.RepeatedCompositeFieldContainer[_album_pb2.ShareLink]
+    def __init__(self, share_links: _Optional[_Iterable[_Union[_album_pb2.ShareLink, _Mapping]]] = ...) -> None: ...
+
+class RevokeShareLinkRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RevokeShareLinkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSharedAlbumRequest(_message.Message):
+    __slots__ = ("token", "password", "page_size", "page_token")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    password: str
+    page_size: int
+    page_token: str
+    def __init__(self, token: _Optional[str] = ..., password: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetSharedAlbumResponse(_message.Message):
+    __slots__ = ("title", "description", "photos", "next_page_token")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PHOTOS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    description: str
+    photos: _containers.RepeatedCompositeFieldContainer[_album_pb2.SharedPhoto]
+    next_page_token: str
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., photos: _Optional[_Iterable[_Union[_album_pb2.SharedPhoto, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

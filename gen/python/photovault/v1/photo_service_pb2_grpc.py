@@ -113,6 +113,61 @@ class PhotoServiceStub:
                 request_serializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.SerializeToString,
                 response_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.FromString,
                 _registered_method=True)
+        self.CreateAlbum = channel.unary_unary(
+                '/photovault.v1.PhotoService/CreateAlbum',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateAlbumRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateAlbumResponse.FromString,
+                _registered_method=True)
+        self.GetAlbum = channel.unary_unary(
+                '/photovault.v1.PhotoService/GetAlbum',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.GetAlbumRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetAlbumResponse.FromString,
+                _registered_method=True)
+        self.ListAlbums = channel.unary_unary(
+                '/photovault.v1.PhotoService/ListAlbums',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.ListAlbumsRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListAlbumsResponse.FromString,
+                _registered_method=True)
+        self.UpdateAlbum = channel.unary_unary(
+                '/photovault.v1.PhotoService/UpdateAlbum',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumResponse.FromString,
+                _registered_method=True)
+        self.DeleteAlbum = channel.unary_unary(
+                '/photovault.v1.PhotoService/DeleteAlbum',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumResponse.FromString,
+                _registered_method=True)
+        self.AddAlbumPhotos = channel.unary_unary(
+                '/photovault.v1.PhotoService/AddAlbumPhotos',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosResponse.FromString,
+                _registered_method=True)
+        self.RemoveAlbumPhotos = channel.unary_unary(
+                '/photovault.v1.PhotoService/RemoveAlbumPhotos',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosResponse.FromString,
+                _registered_method=True)
+        self.CreateShareLink = channel.unary_unary(
+                '/photovault.v1.PhotoService/CreateShareLink',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkResponse.FromString,
+                _registered_method=True)
+        self.ListShareLinks = channel.unary_unary(
+                '/photovault.v1.PhotoService/ListShareLinks',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.ListShareLinksRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListShareLinksResponse.FromString,
+                _registered_method=True)
+        self.RevokeShareLink = channel.unary_unary(
+                '/photovault.v1.PhotoService/RevokeShareLink',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkResponse.FromString,
+                _registered_method=True)
+        self.GetSharedAlbum = channel.unary_unary(
+                '/photovault.v1.PhotoService/GetSharedAlbum',
+                request_serializer=photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumRequest.SerializeToString,
+                response_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumResponse.FromString,
+                _registered_method=True)
 
 
 class PhotoServiceServicer:
@@ -235,6 +290,87 @@ class PhotoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAlbum(self, request, context):
+        """Creates an empty album (at most 1,000 albums a user).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlbum(self, request, context):
+        """Returns one of the caller's albums.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlbums(self, request, context):
+        """Lists the caller's albums, most recently created first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAlbum(self, request, context):
+        """Changes an album's title, description or cover photo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAlbum(self, request, context):
+        """Deletes an album and its share links; its photos stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddAlbumPhotos(self, request, context):
+        """Adds up to 100 of the caller's photos to an album (at most 10,000 photos an album);
+        all-or-nothing. Adding a photo already there changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveAlbumPhotos(self, request, context):
+        """Takes up to 100 photos out of an album; all-or-nothing. The photos stay in the library.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateShareLink(self, request, context):
+        """Creates a link to one of the caller's albums or photos; the response carries its token,
+        which the server cannot show again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShareLinks(self, request, context):
+        """Lists the caller's live (unexpired) share links, most recently created first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeShareLink(self, request, context):
+        """Revokes a share link: its next use is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSharedAlbum(self, request, context):
+        """What a share link shows, to anyone holding its token: NO bearer token needed. Revoked,
+        expired or unknown tokens and wrong passwords are all NOT_FOUND; password attempts are
+        rate-limited per link (RESOURCE_EXHAUSTED with RetryInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhotoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -312,6 +448,61 @@ def add_PhotoServiceServicer_to_server(servicer, server):
                     servicer.ListTrash,
                     request_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.FromString,
                     response_serializer=photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.SerializeToString,
+            ),
+            'CreateAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAlbum,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateAlbumRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateAlbumResponse.SerializeToString,
+            ),
+            'GetAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlbum,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetAlbumRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.GetAlbumResponse.SerializeToString,
+            ),
+            'ListAlbums': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlbums,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListAlbumsRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.ListAlbumsResponse.SerializeToString,
+            ),
+            'UpdateAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAlbum,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumResponse.SerializeToString,
+            ),
+            'DeleteAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAlbum,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumResponse.SerializeToString,
+            ),
+            'AddAlbumPhotos': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddAlbumPhotos,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosResponse.SerializeToString,
+            ),
+            'RemoveAlbumPhotos': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveAlbumPhotos,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosResponse.SerializeToString,
+            ),
+            'CreateShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateShareLink,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkResponse.SerializeToString,
+            ),
+            'ListShareLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShareLinks,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.ListShareLinksRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.ListShareLinksResponse.SerializeToString,
+            ),
+            'RevokeShareLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeShareLink,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkResponse.SerializeToString,
+            ),
+            'GetSharedAlbum': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSharedAlbum,
+                    request_deserializer=photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumRequest.FromString,
+                    response_serializer=photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -723,6 +914,303 @@ class PhotoService:
             '/photovault.v1.PhotoService/ListTrash',
             photovault_dot_v1_dot_photo__service__pb2.ListTrashRequest.SerializeToString,
             photovault_dot_v1_dot_photo__service__pb2.ListTrashResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/CreateAlbum',
+            photovault_dot_v1_dot_photo__service__pb2.CreateAlbumRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.CreateAlbumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/GetAlbum',
+            photovault_dot_v1_dot_photo__service__pb2.GetAlbumRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.GetAlbumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlbums(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/ListAlbums',
+            photovault_dot_v1_dot_photo__service__pb2.ListAlbumsRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.ListAlbumsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/UpdateAlbum',
+            photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.UpdateAlbumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/DeleteAlbum',
+            photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.DeleteAlbumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddAlbumPhotos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/AddAlbumPhotos',
+            photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.AddAlbumPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveAlbumPhotos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/RemoveAlbumPhotos',
+            photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.RemoveAlbumPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/CreateShareLink',
+            photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.CreateShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShareLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/ListShareLinks',
+            photovault_dot_v1_dot_photo__service__pb2.ListShareLinksRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.ListShareLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeShareLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/RevokeShareLink',
+            photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.RevokeShareLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSharedAlbum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photovault.v1.PhotoService/GetSharedAlbum',
+            photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumRequest.SerializeToString,
+            photovault_dot_v1_dot_photo__service__pb2.GetSharedAlbumResponse.FromString,
             options,
             channel_credentials,
             insecure,

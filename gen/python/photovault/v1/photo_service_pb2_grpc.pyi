@@ -81,6 +81,35 @@ class PhotoServiceStub:
     """
     ListTrash: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.ListTrashRequest, _photo_service_pb2.ListTrashResponse]
     """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
+    CreateAlbum: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.CreateAlbumRequest, _photo_service_pb2.CreateAlbumResponse]
+    """Creates an empty album (at most 1,000 albums a user)."""
+    GetAlbum: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.GetAlbumRequest, _photo_service_pb2.GetAlbumResponse]
+    """Returns one of the caller's albums."""
+    ListAlbums: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.ListAlbumsRequest, _photo_service_pb2.ListAlbumsResponse]
+    """Lists the caller's albums, most recently created first."""
+    UpdateAlbum: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.UpdateAlbumRequest, _photo_service_pb2.UpdateAlbumResponse]
+    """Changes an album's title, description or cover photo."""
+    DeleteAlbum: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.DeleteAlbumRequest, _photo_service_pb2.DeleteAlbumResponse]
+    """Deletes an album and its share links; its photos stay."""
+    AddAlbumPhotos: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.AddAlbumPhotosRequest, _photo_service_pb2.AddAlbumPhotosResponse]
+    """Adds up to 100 of the caller's photos to an album (at most 10,000 photos an album);
+    all-or-nothing. Adding a photo already there changes nothing.
+    """
+    RemoveAlbumPhotos: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.RemoveAlbumPhotosRequest, _photo_service_pb2.RemoveAlbumPhotosResponse]
+    """Takes up to 100 photos out of an album; all-or-nothing. The photos stay in the library."""
+    CreateShareLink: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.CreateShareLinkRequest, _photo_service_pb2.CreateShareLinkResponse]
+    """Creates a link to one of the caller's albums or photos; the response carries its token,
+    which the server cannot show again.
+    """
+    ListShareLinks: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.ListShareLinksRequest, _photo_service_pb2.ListShareLinksResponse]
+    """Lists the caller's live (unexpired) share links, most recently created first."""
+    RevokeShareLink: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.RevokeShareLinkRequest, _photo_service_pb2.RevokeShareLinkResponse]
+    """Revokes a share link: its next use is NOT_FOUND."""
+    GetSharedAlbum: _grpc.UnaryUnaryMultiCallable[_photo_service_pb2.GetSharedAlbumRequest, _photo_service_pb2.GetSharedAlbumResponse]
+    """What a share link shows, to anyone holding its token: NO bearer token needed. Revoked,
+    expired or unknown tokens and wrong passwords are all NOT_FOUND; password attempts are
+    rate-limited per link (RESOURCE_EXHAUSTED with RetryInfo).
+    """
 
 @_typing.type_check_only
 class PhotoServiceAsyncStub(PhotoServiceStub):
@@ -135,6 +164,35 @@ class PhotoServiceAsyncStub(PhotoServiceStub):
     """
     ListTrash: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.ListTrashRequest, _photo_service_pb2.ListTrashResponse]  # type: ignore[assignment]
     """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
+    CreateAlbum: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.CreateAlbumRequest, _photo_service_pb2.CreateAlbumResponse]  # type: ignore[assignment]
+    """Creates an empty album (at most 1,000 albums a user)."""
+    GetAlbum: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.GetAlbumRequest, _photo_service_pb2.GetAlbumResponse]  # type: ignore[assignment]
+    """Returns one of the caller's albums."""
+    ListAlbums: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.ListAlbumsRequest, _photo_service_pb2.ListAlbumsResponse]  # type: ignore[assignment]
+    """Lists the caller's albums, most recently created first."""
+    UpdateAlbum: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.UpdateAlbumRequest, _photo_service_pb2.UpdateAlbumResponse]  # type: ignore[assignment]
+    """Changes an album's title, description or cover photo."""
+    DeleteAlbum: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.DeleteAlbumRequest, _photo_service_pb2.DeleteAlbumResponse]  # type: ignore[assignment]
+    """Deletes an album and its share links; its photos stay."""
+    AddAlbumPhotos: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.AddAlbumPhotosRequest, _photo_service_pb2.AddAlbumPhotosResponse]  # type: ignore[assignment]
+    """Adds up to 100 of the caller's photos to an album (at most 10,000 photos an album);
+    all-or-nothing. Adding a photo already there changes nothing.
+    """
+    RemoveAlbumPhotos: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.RemoveAlbumPhotosRequest, _photo_service_pb2.RemoveAlbumPhotosResponse]  # type: ignore[assignment]
+    """Takes up to 100 photos out of an album; all-or-nothing. The photos stay in the library."""
+    CreateShareLink: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.CreateShareLinkRequest, _photo_service_pb2.CreateShareLinkResponse]  # type: ignore[assignment]
+    """Creates a link to one of the caller's albums or photos; the response carries its token,
+    which the server cannot show again.
+    """
+    ListShareLinks: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.ListShareLinksRequest, _photo_service_pb2.ListShareLinksResponse]  # type: ignore[assignment]
+    """Lists the caller's live (unexpired) share links, most recently created first."""
+    RevokeShareLink: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.RevokeShareLinkRequest, _photo_service_pb2.RevokeShareLinkResponse]  # type: ignore[assignment]
+    """Revokes a share link: its next use is NOT_FOUND."""
+    GetSharedAlbum: _aio.UnaryUnaryMultiCallable[_photo_service_pb2.GetSharedAlbumRequest, _photo_service_pb2.GetSharedAlbumResponse]  # type: ignore[assignment]
+    """What a share link shows, to anyone holding its token: NO bearer token needed. Revoked,
+    expired or unknown tokens and wrong passwords are all NOT_FOUND; password attempts are
+    rate-limited per link (RESOURCE_EXHAUSTED with RetryInfo).
+    """
 
 class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
     """PhotoService issues presigned S3 URLs so that clients move photo bytes directly to and from
@@ -276,5 +334,100 @@ class PhotoServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_photo_service_pb2.ListTrashResponse, _abc.Awaitable[_photo_service_pb2.ListTrashResponse]]:
         """Lists the caller's trashed photos, most recently trashed first, each with a download URL."""
+
+    @_abc_1.abstractmethod
+    def CreateAlbum(
+        self,
+        request: _photo_service_pb2.CreateAlbumRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.CreateAlbumResponse, _abc.Awaitable[_photo_service_pb2.CreateAlbumResponse]]:
+        """Creates an empty album (at most 1,000 albums a user)."""
+
+    @_abc_1.abstractmethod
+    def GetAlbum(
+        self,
+        request: _photo_service_pb2.GetAlbumRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.GetAlbumResponse, _abc.Awaitable[_photo_service_pb2.GetAlbumResponse]]:
+        """Returns one of the caller's albums."""
+
+    @_abc_1.abstractmethod
+    def ListAlbums(
+        self,
+        request: _photo_service_pb2.ListAlbumsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.ListAlbumsResponse, _abc.Awaitable[_photo_service_pb2.ListAlbumsResponse]]:
+        """Lists the caller's albums, most recently created first."""
+
+    @_abc_1.abstractmethod
+    def UpdateAlbum(
+        self,
+        request: _photo_service_pb2.UpdateAlbumRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.UpdateAlbumResponse, _abc.Awaitable[_photo_service_pb2.UpdateAlbumResponse]]:
+        """Changes an album's title, description or cover photo."""
+
+    @_abc_1.abstractmethod
+    def DeleteAlbum(
+        self,
+        request: _photo_service_pb2.DeleteAlbumRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.DeleteAlbumResponse, _abc.Awaitable[_photo_service_pb2.DeleteAlbumResponse]]:
+        """Deletes an album and its share links; its photos stay."""
+
+    @_abc_1.abstractmethod
+    def AddAlbumPhotos(
+        self,
+        request: _photo_service_pb2.AddAlbumPhotosRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.AddAlbumPhotosResponse, _abc.Awaitable[_photo_service_pb2.AddAlbumPhotosResponse]]:
+        """Adds up to 100 of the caller's photos to an album (at most 10,000 photos an album);
+        all-or-nothing. Adding a photo already there changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveAlbumPhotos(
+        self,
+        request: _photo_service_pb2.RemoveAlbumPhotosRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.RemoveAlbumPhotosResponse, _abc.Awaitable[_photo_service_pb2.RemoveAlbumPhotosResponse]]:
+        """Takes up to 100 photos out of an album; all-or-nothing. The photos stay in the library."""
+
+    @_abc_1.abstractmethod
+    def CreateShareLink(
+        self,
+        request: _photo_service_pb2.CreateShareLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.CreateShareLinkResponse, _abc.Awaitable[_photo_service_pb2.CreateShareLinkResponse]]:
+        """Creates a link to one of the caller's albums or photos; the response carries its token,
+        which the server cannot show again.
+        """
+
+    @_abc_1.abstractmethod
+    def ListShareLinks(
+        self,
+        request: _photo_service_pb2.ListShareLinksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.ListShareLinksResponse, _abc.Awaitable[_photo_service_pb2.ListShareLinksResponse]]:
+        """Lists the caller's live (unexpired) share links, most recently created first."""
+
+    @_abc_1.abstractmethod
+    def RevokeShareLink(
+        self,
+        request: _photo_service_pb2.RevokeShareLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.RevokeShareLinkResponse, _abc.Awaitable[_photo_service_pb2.RevokeShareLinkResponse]]:
+        """Revokes a share link: its next use is NOT_FOUND."""
+
+    @_abc_1.abstractmethod
+    def GetSharedAlbum(
+        self,
+        request: _photo_service_pb2.GetSharedAlbumRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_photo_service_pb2.GetSharedAlbumResponse, _abc.Awaitable[_photo_service_pb2.GetSharedAlbumResponse]]:
+        """What a share link shows, to anyone holding its token: NO bearer token needed. Revoked,
+        expired or unknown tokens and wrong passwords are all NOT_FOUND; password attempts are
+        rate-limited per link (RESOURCE_EXHAUSTED with RetryInfo).
+        """
 
 def add_PhotoServiceServicer_to_server(servicer: PhotoServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

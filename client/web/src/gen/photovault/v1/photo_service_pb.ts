@@ -8,6 +8,8 @@ import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Account } from "./account_pb.js";
 import { file_photovault_v1_account } from "./account_pb.js";
+import type { Album, SharedPhoto, ShareLink } from "./album_pb.js";
+import { file_photovault_v1_album } from "./album_pb.js";
 import type { Photo, PhotoUrl, Visibility } from "./photo_pb.js";
 import { file_photovault_v1_photo } from "./photo_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file photovault/v1/photo_service.proto.
  */
 export const file_photovault_v1_photo_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEiiQEKFkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAgoXQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhIKCnVwbG9hZF91cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJElUKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyOy5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlLlJlcXVpcmVkSGVhZGVyc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgGIAEoCRo2ChRSZXF1aXJlZEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIooBChRDb25maXJtVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEdGFncxgEIAMoCRItCgp2aXNpYmlsaXR5GAUgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5IjwKFUNvbmZpcm1VcGxvYWRSZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iHQoPR2V0UGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIjcKEEdldFBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIqIDChFMaXN0UGhvdG9zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgR0YWdzGAMgAygJEg0KBXF1ZXJ5GAQgASgJEjEKDWNyZWF0ZWRfYWZ0ZXIYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgp2aXNpYmlsaXR5GAcgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5EhQKDGNvbnRlbnRfdHlwZRgIIAEoCRIoCgVvcmRlchgJIAEoDjIZLnBob3RvdmF1bHQudjEuUGhvdG9PcmRlchIvCgt0YWtlbl9hZnRlchgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMdGFrZW5fYmVmb3JlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh2YXJpYW50cxgMIAMoCSJTChJMaXN0UGhvdG9zUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPgoYQmF0Y2hHZXRQaG90b1VybHNSZXF1ZXN0EhEKCXBob3RvX2lkcxgBIAMoCRIPCgd2YXJpYW50GAIgASgJIkIKGUJhdGNoR2V0UGhvdG9VcmxzUmVzcG9uc2USJQoEdXJscxgBIAMoCzIXLnBob3RvdmF1bHQudjEuUGhvdG9VcmwiagoSVXBkYXRlUGhvdG9SZXF1ZXN0EiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90bxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoTVXBkYXRlUGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iIAoSRGVsZXRlUGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0RlbGV0ZVBob3RvUmVzcG9uc2UiEwoRR2V0QWNjb3VudFJlcXVlc3QiPQoSR2V0QWNjb3VudFJlc3BvbnNlEicKB2FjY291bnQYASABKAsyFi5waG90b3ZhdWx0LnYxLkFjY291bnQijwEKHENyZWF0ZU11bHRpcGFydFVwbG9hZFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAQodQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhcKD3BhcnRfc2l6ZV9ieXRlcxgCIAEoAxISCgpwYXJ0X2NvdW50GAMgASgFEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgFIAEoCSJbChZTaWduVXBsb2FkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIUCgxwYXJ0X251bWJlcnMYAiADKAUSGAoQY2hlY2tzdW1zX3NoYTI1NhgDIAMoCSL3AQoNVXBsb2FkUGFydFVybBITCgtwYXJ0X251bWJlchgBIAEoBRILCgN1cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJEksKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyMS5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoXU2lnblVwbG9hZFBhcnRzUmVzcG9uc2USKwoFcGFydHMYASADKAsyHC5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwiLQoYTGlzdFVwbG9hZGVkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJFCgxVcGxvYWRlZFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSEgoKc2l6ZV9ieXRlcxgCIAEoAxIMCgRldGFnGAMgASgJIkcKGUxpc3RVcGxvYWRlZFBhcnRzUmVzcG9uc2USKgoFcGFydHMYASADKAsyGy5waG90b3ZhdWx0LnYxLlVwbG9hZGVkUGFydCInChJBYm9ydFVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiHwoRVHJhc2hQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFAoSVHJhc2hQaG90b1Jlc3BvbnNlIiEKE1Jlc3RvcmVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiOwoUUmVzdG9yZVBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIjkKEExpc3RUcmFzaFJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUgoRTGlzdFRyYXNoUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqrQEKClBob3RvT3JkZXISGwoXUEhPVE9fT1JERVJfVU5TUEVDSUZJRUQQABIcChhQSE9UT19PUkRFUl9ORVdFU1RfRklSU1QQARIcChhQSE9UT19PUkRFUl9PTERFU1RfRklSU1QQAhIiCh5QSE9UT19PUkRFUl9UQUtFTl9ORVdFU1RfRklSU1QQAxIiCh5QSE9UT19PUkRFUl9UQUtFTl9PTERFU1RfRklSU1QQBDLjCgoMUGhvdG9TZXJ2aWNlEmAKD0NyZWF0ZVVwbG9hZFVybBIlLnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVxdWVzdBomLnBob3RvdmF1bHQudjEuQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2USWgoNQ29uZmlybVVwbG9hZBIjLnBob3RvdmF1bHQudjEuQ29uZmlybVVwbG9hZFJlcXVlc3QaJC5waG90b3ZhdWx0LnYxLkNvbmZpcm1VcGxvYWRSZXNwb25zZRJLCghHZXRQaG90bxIeLnBob3RvdmF1bHQudjEuR2V0UGhvdG9SZXF1ZXN0Gh8ucGhvdG92YXVsdC52MS5HZXRQaG90b1Jlc3BvbnNlElEKCkxpc3RQaG90b3MSIC5waG90b3ZhdWx0LnYxLkxpc3RQaG90b3NSZXF1ZXN0GiEucGhvdG92YXVsdC52MS5MaXN0UGhvdG9zUmVzcG9uc2USZgoRQmF0Y2hHZXRQaG90b1VybHMSJy5waG90b3ZhdWx0LnYxLkJhdGNoR2V0UGhvdG9VcmxzUmVxdWVzdBooLnBob3RvdmF1bHQudjEuQmF0Y2hHZXRQaG90b1VybHNSZXNwb25zZRJUCgtVcGRhdGVQaG90bxIhLnBob3RvdmF1bHQudjEuVXBkYXRlUGhvdG9SZXF1ZXN0GiIucGhvdG92YXVsdC52MS5VcGRhdGVQaG90b1Jlc3BvbnNlElQKC0RlbGV0ZVBob3RvEiEucGhvdG92YXVsdC52MS5EZWxldGVQaG90b1JlcXVlc3QaIi5waG90b3ZhdWx0LnYxLkRlbGV0ZVBob3RvUmVzcG9uc2USUQoKR2V0QWNjb3VudBIgLnBob3RvdmF1bHQudjEuR2V0QWNjb3VudFJlcXVlc3QaIS5waG90b3ZhdWx0LnYxLkdldEFjY291bnRSZXNwb25zZRJyChVDcmVhdGVNdWx0aXBhcnRVcGxvYWQSKy5waG90b3ZhdWx0LnYxLkNyZWF0ZU11bHRpcGFydFVwbG9hZFJlcXVlc3QaLC5waG90b3ZhdWx0LnYxLkNyZWF0ZU11bHRpcGFydFVwbG9hZFJlc3BvbnNlEmAKD1NpZ25VcGxvYWRQYXJ0cxIlLnBob3RvdmF1bHQudjEuU2lnblVwbG9hZFBhcnRzUmVxdWVzdBomLnBob3RvdmF1bHQudjEuU2lnblVwbG9hZFBhcnRzUmVzcG9uc2USZgoRTGlzdFVwbG9hZGVkUGFydHMSJy5waG90b3ZhdWx0LnYxLkxpc3RVcGxvYWRlZFBhcnRzUmVxdWVzdBooLnBob3RvdmF1bHQudjEuTGlzdFVwbG9hZGVkUGFydHNSZXNwb25zZRJUCgtBYm9ydFVwbG9hZBIhLnBob3RvdmF1bHQudjEuQWJvcnRVcGxvYWRSZXF1ZXN0GiIucGhvdG92YXVsdC52MS5BYm9ydFVwbG9hZFJlc3BvbnNlElEKClRyYXNoUGhvdG8SIC5waG90b3ZhdWx0LnYxLlRyYXNoUGhvdG9SZXF1ZXN0GiEucGhvdG92YXVsdC52MS5UcmFzaFBob3RvUmVzcG9uc2USVwoMUmVzdG9yZVBob3RvEiIucGhvdG92YXVsdC52MS5SZXN0b3JlUGhvdG9SZXF1ZXN0GiMucGhvdG92YXVsdC52MS5SZXN0b3JlUGhvdG9SZXNwb25zZRJOCglMaXN0VHJhc2gSHy5waG90b3ZhdWx0LnYxLkxpc3RUcmFzaFJlcXVlc3QaIC5waG90b3ZhdWx0LnYxLkxpc3RUcmFzaFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_photo]);
+  fileDesc("CiFwaG90b3ZhdWx0L3YxL3Bob3RvX3NlcnZpY2UucHJvdG8SDXBob3RvdmF1bHQudjEiiQEKFkNyZWF0ZVVwbG9hZFVybFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAgoXQ3JlYXRlVXBsb2FkVXJsUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhIKCnVwbG9hZF91cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJElUKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyOy5waG90b3ZhdWx0LnYxLkNyZWF0ZVVwbG9hZFVybFJlc3BvbnNlLlJlcXVpcmVkSGVhZGVyc0VudHJ5Ei8KC2V4cGlyZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgGIAEoCRo2ChRSZXF1aXJlZEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIooBChRDb25maXJtVXBsb2FkUmVxdWVzdBIRCgl1cGxvYWRfaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSDAoEdGFncxgEIAMoCRItCgp2aXNpYmlsaXR5GAUgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5IjwKFUNvbmZpcm1VcGxvYWRSZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iHQoPR2V0UGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIjcKEEdldFBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIrQDChFMaXN0UGhvdG9zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgR0YWdzGAMgAygJEg0KBXF1ZXJ5GAQgASgJEjEKDWNyZWF0ZWRfYWZ0ZXIYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgp2aXNpYmlsaXR5GAcgASgOMhkucGhvdG92YXVsdC52MS5WaXNpYmlsaXR5EhQKDGNvbnRlbnRfdHlwZRgIIAEoCRIoCgVvcmRlchgJIAEoDjIZLnBob3RvdmF1bHQudjEuUGhvdG9PcmRlchIvCgt0YWtlbl9hZnRlchgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMdGFrZW5fYmVmb3JlGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh2YXJpYW50cxgMIAMoCRIQCghhbGJ1bV9pZBgNIAEoCSJTChJMaXN0UGhvdG9zUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPgoYQmF0Y2hHZXRQaG90b1VybHNSZXF1ZXN0EhEKCXBob3RvX2lkcxgBIAMoCRIPCgd2YXJpYW50GAIgASgJIkIKGUJhdGNoR2V0UGhvdG9VcmxzUmVzcG9uc2USJQoEdXJscxgBIAMoCzIXLnBob3RvdmF1bHQudjEuUGhvdG9VcmwiagoSVXBkYXRlUGhvdG9SZXF1ZXN0EiMKBXBob3RvGAEgASgLMhQucGhvdG92YXVsdC52MS5QaG90bxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoTVXBkYXRlUGhvdG9SZXNwb25zZRIjCgVwaG90bxgBIAEoCzIULnBob3RvdmF1bHQudjEuUGhvdG8iIAoSRGVsZXRlUGhvdG9SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0RlbGV0ZVBob3RvUmVzcG9uc2UiEwoRR2V0QWNjb3VudFJlcXVlc3QiPQoSR2V0QWNjb3VudFJlc3BvbnNlEicKB2FjY291bnQYASABKAsyFi5waG90b3ZhdWx0LnYxLkFjY291bnQijwEKHENyZWF0ZU11bHRpcGFydFVwbG9hZFJlcXVlc3QSEQoJZmlsZV9uYW1lGAEgASgJEhQKDGNvbnRlbnRfdHlwZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEhcKD2NoZWNrc3VtX3NoYTI1NhgEIAEoCRIZChFza2lwX2lmX2R1cGxpY2F0ZRgFIAEoCCKrAQodQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkUmVzcG9uc2USEQoJdXBsb2FkX2lkGAEgASgJEhcKD3BhcnRfc2l6ZV9ieXRlcxgCIAEoAxISCgpwYXJ0X2NvdW50GAMgASgFEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFleGlzdGluZ19waG90b19pZBgFIAEoCSJbChZTaWduVXBsb2FkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCRIUCgxwYXJ0X251bWJlcnMYAiADKAUSGAoQY2hlY2tzdW1zX3NoYTI1NhgDIAMoCSL3AQoNVXBsb2FkUGFydFVybBITCgtwYXJ0X251bWJlchgBIAEoBRILCgN1cmwYAiABKAkSDgoGbWV0aG9kGAMgASgJEksKEHJlcXVpcmVkX2hlYWRlcnMYBCADKAsyMS5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwuUmVxdWlyZWRIZWFkZXJzRW50cnkSLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjYKFFJlcXVpcmVkSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoXU2lnblVwbG9hZFBhcnRzUmVzcG9uc2USKwoFcGFydHMYASADKAsyHC5waG90b3ZhdWx0LnYxLlVwbG9hZFBhcnRVcmwiLQoYTGlzdFVwbG9hZGVkUGFydHNSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJFCgxVcGxvYWRlZFBhcnQSEwoLcGFydF9udW1iZXIYASABKAUSEgoKc2l6ZV9ieXRlcxgCIAEoAxIMCgRldGFnGAMgASgJIkcKGUxpc3RVcGxvYWRlZFBhcnRzUmVzcG9uc2USKgoFcGFydHMYASADKAsyGy5waG90b3ZhdWx0LnYxLlVwbG9hZGVkUGFydCInChJBYm9ydFVwbG9hZFJlcXVlc3QSEQoJdXBsb2FkX2lkGAEgASgJIhUKE0Fib3J0VXBsb2FkUmVzcG9uc2UiHwoRVHJhc2hQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiFAoSVHJhc2hQaG90b1Jlc3BvbnNlIiEKE1Jlc3RvcmVQaG90b1JlcXVlc3QSCgoCaWQYASABKAkiOwoUUmVzdG9yZVBob3RvUmVzcG9uc2USIwoFcGhvdG8YASABKAsyFC5waG90b3ZhdWx0LnYxLlBob3RvIjkKEExpc3RUcmFzaFJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUgoRTGlzdFRyYXNoUmVzcG9uc2USJAoGcGhvdG9zGAEgAygLMhQucGhvdG92YXVsdC52MS5QaG90bxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOAoSQ3JlYXRlQWxidW1SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIjoKE0NyZWF0ZUFsYnVtUmVzcG9uc2USIwoFYWxidW0YASABKAsyFC5waG90b3ZhdWx0LnYxLkFsYnVtIh0KD0dldEFsYnVtUmVxdWVzdBIKCgJpZBgBIAEoCSI3ChBHZXRBbGJ1bVJlc3BvbnNlEiMKBWFsYnVtGAEgASgLMhQucGhvdG92YXVsdC52MS5BbGJ1bSI6ChFMaXN0QWxidW1zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJTChJMaXN0QWxidW1zUmVzcG9uc2USJAoGYWxidW1zGAEgAygLMhQucGhvdG92YXVsdC52MS5BbGJ1bRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiagoSVXBkYXRlQWxidW1SZXF1ZXN0EiMKBWFsYnVtGAEgASgLMhQucGhvdG92YXVsdC52MS5BbGJ1bRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoTVXBkYXRlQWxidW1SZXNwb25zZRIjCgVhbGJ1bRgBIAEoCzIULnBob3RvdmF1bHQudjEuQWxidW0iIAoSRGVsZXRlQWxidW1SZXF1ZXN0EgoKAmlkGAEgASgJIhUKE0RlbGV0ZUFsYnVtUmVzcG9uc2UiPAoVQWRkQWxidW1QaG90b3NSZXF1ZXN0EhAKCGFsYnVtX2lkGAEgASgJEhEKCXBob3RvX2lkcxgCIAMoCSI9ChZBZGRBbGJ1bVBob3Rvc1Jlc3BvbnNlEiMKBWFsYnVtGAEgASgLMhQucGhvdG92YXVsdC52MS5BbGJ1bSI/ChhSZW1vdmVBbGJ1bVBob3Rvc1JlcXVlc3QSEAoIYWxidW1faWQYASABKAkSEQoJcGhvdG9faWRzGAIgAygJIkAKGVJlbW92ZUFsYnVtUGhvdG9zUmVzcG9uc2USIwoFYWxidW0YASABKAsyFC5waG90b3ZhdWx0LnYxLkFsYnVtIpcBChZDcmVhdGVTaGFyZUxpbmtSZXF1ZXN0EhAKCGFsYnVtX2lkGAEgASgJEhAKCHBob3RvX2lkGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5hbGxvd19vcmlnaW5hbBgEIAEoCBIQCghwYXNzd29yZBgFIAEoCSJHChdDcmVhdGVTaGFyZUxpbmtSZXNwb25zZRIsCgpzaGFyZV9saW5rGAEgASgLMhgucGhvdG92YXVsdC52MS5TaGFyZUxpbmsiFwoVTGlzdFNoYXJlTGlua3NSZXF1ZXN0IkcKFkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USLQoLc2hhcmVfbGlua3MYASADKAsyGC5waG90b3ZhdWx0LnYxLlNoYXJlTGluayIkChZSZXZva2VTaGFyZUxpbmtSZXF1ZXN0EgoKAmlkGAEgASgJIhkKF1Jldm9rZVNoYXJlTGlua1Jlc3BvbnNlIl8KFUdldFNoYXJlZEFsYnVtUmVxdWVzdBINCgV0b2tlbhgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSKBAQoWR2V0U2hhcmVkQWxidW1SZXNwb25zZRINCgV0aXRsZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIqCgZwaG90b3MYAyADKAsyGi5waG90b3ZhdWx0LnYxLlNoYXJlZFBob3RvEhcKD25leHRfcGFnZV90b2tlbhgEIAEoCSqtAQoKUGhvdG9PcmRlchIbChdQSE9UT19PUkRFUl9VTlNQRUNJRklFRBAAEhwKGFBIT1RPX09SREVSX05FV0VTVF9GSVJTVBABEhwKGFBIT1RPX09SREVSX09MREVTVF9GSVJTVBACEiIKHlBIT1RPX09SREVSX1RBS0VOX05FV0VTVF9GSVJTVBADEiIKHlBIT1RPX09SREVSX1RBS0VOX09MREVTVF9GSVJTVBAEMs4SCgxQaG90b1NlcnZpY2USYAoPQ3JlYXRlVXBsb2FkVXJsEiUucGhvdG92YXVsdC52MS5DcmVhdGVVcGxvYWRVcmxSZXF1ZXN0GiYucGhvdG92YXVsdC52MS5DcmVhdGVVcGxvYWRVcmxSZXNwb25zZRJaCg1Db25maXJtVXBsb2FkEiMucGhvdG92YXVsdC52MS5Db25maXJtVXBsb2FkUmVxdWVzdBokLnBob3RvdmF1bHQudjEuQ29uZmlybVVwbG9hZFJlc3BvbnNlEksKCEdldFBob3RvEh4ucGhvdG92YXVsdC52MS5HZXRQaG90b1JlcXVlc3QaHy5waG90b3ZhdWx0LnYxLkdldFBob3RvUmVzcG9uc2USUQoKTGlzdFBob3RvcxIgLnBob3RvdmF1bHQudjEuTGlzdFBob3Rvc1JlcXVlc3QaIS5waG90b3ZhdWx0LnYxLkxpc3RQaG90b3NSZXNwb25zZRJmChFCYXRjaEdldFBob3RvVXJscxInLnBob3RvdmF1bHQudjEuQmF0Y2hHZXRQaG90b1VybHNSZXF1ZXN0GigucGhvdG92YXVsdC52MS5CYXRjaEdldFBob3RvVXJsc1Jlc3BvbnNlElQKC1VwZGF0ZVBob3RvEiEucGhvdG92YXVsdC52MS5VcGRhdGVQaG90b1JlcXVlc3QaIi5waG90b3ZhdWx0LnYxLlVwZGF0ZVBob3RvUmVzcG9uc2USVAoLRGVsZXRlUGhvdG8SIS5waG90b3ZhdWx0LnYxLkRlbGV0ZVBob3RvUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuRGVsZXRlUGhvdG9SZXNwb25zZRJRCgpHZXRBY2NvdW50EiAucGhvdG92YXVsdC52MS5HZXRBY2NvdW50UmVxdWVzdBohLnBob3RvdmF1bHQudjEuR2V0QWNjb3VudFJlc3BvbnNlEnIKFUNyZWF0ZU11bHRpcGFydFVwbG9hZBIrLnBob3RvdmF1bHQudjEuQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkUmVxdWVzdBosLnBob3RvdmF1bHQudjEuQ3JlYXRlTXVsdGlwYXJ0VXBsb2FkUmVzcG9uc2USYAoPU2lnblVwbG9hZFBhcnRzEiUucGhvdG92YXVsdC52MS5TaWduVXBsb2FkUGFydHNSZXF1ZXN0GiYucGhvdG92YXVsdC52MS5TaWduVXBsb2FkUGFydHNSZXNwb25zZRJmChFMaXN0VXBsb2FkZWRQYXJ0cxInLnBob3RvdmF1bHQudjEuTGlzdFVwbG9hZGVkUGFydHNSZXF1ZXN0GigucGhvdG92YXVsdC52MS5MaXN0VXBsb2FkZWRQYXJ0c1Jlc3BvbnNlElQKC0Fib3J0VXBsb2FkEiEucGhvdG92YXVsdC52MS5BYm9ydFVwbG9hZFJlcXVlc3QaIi5waG90b3ZhdWx0LnYxLkFib3J0VXBsb2FkUmVzcG9uc2USUQoKVHJhc2hQaG90bxIgLnBob3RvdmF1bHQudjEuVHJhc2hQaG90b1JlcXVlc3QaIS5waG90b3ZhdWx0LnYxLlRyYXNoUGhvdG9SZXNwb25zZRJXCgxSZXN0b3JlUGhvdG8SIi5waG90b3ZhdWx0LnYxLlJlc3RvcmVQaG90b1JlcXVlc3QaIy5waG90b3ZhdWx0LnYxLlJlc3RvcmVQaG90b1Jlc3BvbnNlEk4KCUxpc3RUcmFzaBIfLnBob3RvdmF1bHQudjEuTGlzdFRyYXNoUmVxdWVzdBogLnBob3RvdmF1bHQudjEuTGlzdFRyYXNoUmVzcG9uc2USVAoLQ3JlYXRlQWxidW0SIS5waG90b3ZhdWx0LnYxLkNyZWF0ZUFsYnVtUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuQ3JlYXRlQWxidW1SZXNwb25zZRJLCghHZXRBbGJ1bRIeLnBob3RvdmF1bHQudjEuR2V0QWxidW1SZXF1ZXN0Gh8ucGhvdG92YXVsdC52MS5HZXRBbGJ1bVJlc3BvbnNlElEKCkxpc3RBbGJ1bXMSIC5waG90b3ZhdWx0LnYxLkxpc3RBbGJ1bXNSZXF1ZXN0GiEucGhvdG92YXVsdC52MS5MaXN0QWxidW1zUmVzcG9uc2USVAoLVXBkYXRlQWxidW0SIS5waG90b3ZhdWx0LnYxLlVwZGF0ZUFsYnVtUmVxdWVzdBoiLnBob3RvdmF1bHQudjEuVXBkYXRlQWxidW1SZXNwb25zZRJUCgtEZWxldGVBbGJ1bRIhLnBob3RvdmF1bHQudjEuRGVsZXRlQWxidW1SZXF1ZXN0GiIucGhvdG92YXVsdC52MS5EZWxldGVBbGJ1bVJlc3BvbnNlEl0KDkFkZEFsYnVtUGhvdG9zEiQucGhvdG92YXVsdC52MS5BZGRBbGJ1bVBob3Rvc1JlcXVlc3QaJS5waG90b3ZhdWx0LnYxLkFkZEFsYnVtUGhvdG9zUmVzcG9uc2USZgoRUmVtb3ZlQWxidW1QaG90b3MSJy5waG90b3ZhdWx0LnYxLlJlbW92ZUFsYnVtUGhvdG9zUmVxdWVzdBooLnBob3RvdmF1bHQudjEuUmVtb3ZlQWxidW1QaG90b3NSZXNwb25zZRJgCg9DcmVhdGVTaGFyZUxpbmsSJS5waG90b3ZhdWx0LnYxLkNyZWF0ZVNoYXJlTGlua1JlcXVlc3QaJi5waG90b3ZhdWx0LnYxLkNyZWF0ZVNoYXJlTGlua1Jlc3BvbnNlEl0KDkxpc3RTaGFyZUxpbmtzEiQucGhvdG92YXVsdC52MS5MaXN0U2hhcmVMaW5rc1JlcXVlc3QaJS5waG90b3ZhdWx0LnYxLkxpc3RTaGFyZUxpbmtzUmVzcG9uc2USYAoPUmV2b2tlU2hhcmVMaW5rEiUucGhvdG92YXVsdC52MS5SZXZva2VTaGFyZUxpbmtSZXF1ZXN0GiYucGhvdG92YXVsdC52MS5SZXZva2VTaGFyZUxpbmtSZXNwb25zZRJdCg5HZXRTaGFyZWRBbGJ1bRIkLnBob3RvdmF1bHQudjEuR2V0U2hhcmVkQWxidW1SZXF1ZXN0GiUucGhvdG92YXVsdC52MS5HZXRTaGFyZWRBbGJ1bVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_photovault_v1_account, file_photovault_v1_album, file_photovault_v1_photo]);
 
 /**
  * Request for CreateUploadUrl.
@@ -331,6 +333,13 @@ export type ListPhotosRequest = Message<"photovault.v1.ListPhotosRequest"> & {
    * @generated from field: repeated string variants = 12;
    */
   variants: string[];
+
+  /**
+   * Only photos in this album of the caller's; empty means any.
+   *
+   * @generated from field: string album_id = 13;
+   */
+  albumId: string;
 };
 
 /**
@@ -997,6 +1006,564 @@ export const ListTrashResponseSchema: GenMessage<ListTrashResponse> = /*@__PURE_
   messageDesc(file_photovault_v1_photo_service, 31);
 
 /**
+ * Request for CreateAlbum.
+ *
+ * @generated from message photovault.v1.CreateAlbumRequest
+ */
+export type CreateAlbumRequest = Message<"photovault.v1.CreateAlbumRequest"> & {
+  /**
+   * 1-200 characters.
+   *
+   * @generated from field: string title = 1;
+   */
+  title: string;
+
+  /**
+   * At most 2000 characters.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message photovault.v1.CreateAlbumRequest.
+ * Use `create(CreateAlbumRequestSchema)` to create a new message.
+ */
+export const CreateAlbumRequestSchema: GenMessage<CreateAlbumRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 32);
+
+/**
+ * Response for CreateAlbum.
+ *
+ * @generated from message photovault.v1.CreateAlbumResponse
+ */
+export type CreateAlbumResponse = Message<"photovault.v1.CreateAlbumResponse"> & {
+  /**
+   * The new, empty album.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.CreateAlbumResponse.
+ * Use `create(CreateAlbumResponseSchema)` to create a new message.
+ */
+export const CreateAlbumResponseSchema: GenMessage<CreateAlbumResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 33);
+
+/**
+ * Request for GetAlbum.
+ *
+ * @generated from message photovault.v1.GetAlbumRequest
+ */
+export type GetAlbumRequest = Message<"photovault.v1.GetAlbumRequest"> & {
+  /**
+   * The album's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message photovault.v1.GetAlbumRequest.
+ * Use `create(GetAlbumRequestSchema)` to create a new message.
+ */
+export const GetAlbumRequestSchema: GenMessage<GetAlbumRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 34);
+
+/**
+ * Response for GetAlbum.
+ *
+ * @generated from message photovault.v1.GetAlbumResponse
+ */
+export type GetAlbumResponse = Message<"photovault.v1.GetAlbumResponse"> & {
+  /**
+   * The album.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.GetAlbumResponse.
+ * Use `create(GetAlbumResponseSchema)` to create a new message.
+ */
+export const GetAlbumResponseSchema: GenMessage<GetAlbumResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 35);
+
+/**
+ * Request for ListAlbums.
+ *
+ * @generated from message photovault.v1.ListAlbumsRequest
+ */
+export type ListAlbumsRequest = Message<"photovault.v1.ListAlbumsRequest"> & {
+  /**
+   * Most albums to return: 0 means 50; values above 100 are treated as 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of a previous ListAlbums response.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.ListAlbumsRequest.
+ * Use `create(ListAlbumsRequestSchema)` to create a new message.
+ */
+export const ListAlbumsRequestSchema: GenMessage<ListAlbumsRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 36);
+
+/**
+ * Response for ListAlbums.
+ *
+ * @generated from message photovault.v1.ListAlbumsResponse
+ */
+export type ListAlbumsResponse = Message<"photovault.v1.ListAlbumsResponse"> & {
+  /**
+   * The albums, most recently created first (then by id).
+   *
+   * @generated from field: repeated photovault.v1.Album albums = 1;
+   */
+  albums: Album[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.ListAlbumsResponse.
+ * Use `create(ListAlbumsResponseSchema)` to create a new message.
+ */
+export const ListAlbumsResponseSchema: GenMessage<ListAlbumsResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 37);
+
+/**
+ * Request for UpdateAlbum.
+ *
+ * @generated from message photovault.v1.UpdateAlbumRequest
+ */
+export type UpdateAlbumRequest = Message<"photovault.v1.UpdateAlbumRequest"> & {
+  /**
+   * The album with `id` set and the new values of the fields named in `update_mask`.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+
+  /**
+   * Fields to change: any of "title", "description", "cover_photo_id". An empty
+   * cover_photo_id goes back to the default cover; another must be a photo in the album.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.UpdateAlbumRequest.
+ * Use `create(UpdateAlbumRequestSchema)` to create a new message.
+ */
+export const UpdateAlbumRequestSchema: GenMessage<UpdateAlbumRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 38);
+
+/**
+ * Response for UpdateAlbum.
+ *
+ * @generated from message photovault.v1.UpdateAlbumResponse
+ */
+export type UpdateAlbumResponse = Message<"photovault.v1.UpdateAlbumResponse"> & {
+  /**
+   * The updated album.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.UpdateAlbumResponse.
+ * Use `create(UpdateAlbumResponseSchema)` to create a new message.
+ */
+export const UpdateAlbumResponseSchema: GenMessage<UpdateAlbumResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 39);
+
+/**
+ * Request for DeleteAlbum.
+ *
+ * @generated from message photovault.v1.DeleteAlbumRequest
+ */
+export type DeleteAlbumRequest = Message<"photovault.v1.DeleteAlbumRequest"> & {
+  /**
+   * The album's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message photovault.v1.DeleteAlbumRequest.
+ * Use `create(DeleteAlbumRequestSchema)` to create a new message.
+ */
+export const DeleteAlbumRequestSchema: GenMessage<DeleteAlbumRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 40);
+
+/**
+ * Response for DeleteAlbum.
+ *
+ * @generated from message photovault.v1.DeleteAlbumResponse
+ */
+export type DeleteAlbumResponse = Message<"photovault.v1.DeleteAlbumResponse"> & {
+};
+
+/**
+ * Describes the message photovault.v1.DeleteAlbumResponse.
+ * Use `create(DeleteAlbumResponseSchema)` to create a new message.
+ */
+export const DeleteAlbumResponseSchema: GenMessage<DeleteAlbumResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 41);
+
+/**
+ * Request for AddAlbumPhotos.
+ *
+ * @generated from message photovault.v1.AddAlbumPhotosRequest
+ */
+export type AddAlbumPhotosRequest = Message<"photovault.v1.AddAlbumPhotosRequest"> & {
+  /**
+   * The album's id.
+   *
+   * @generated from field: string album_id = 1;
+   */
+  albumId: string;
+
+  /**
+   * 1 to 100 ids of the caller's photos (not in the trash).
+   *
+   * @generated from field: repeated string photo_ids = 2;
+   */
+  photoIds: string[];
+};
+
+/**
+ * Describes the message photovault.v1.AddAlbumPhotosRequest.
+ * Use `create(AddAlbumPhotosRequestSchema)` to create a new message.
+ */
+export const AddAlbumPhotosRequestSchema: GenMessage<AddAlbumPhotosRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 42);
+
+/**
+ * Response for AddAlbumPhotos.
+ *
+ * @generated from message photovault.v1.AddAlbumPhotosResponse
+ */
+export type AddAlbumPhotosResponse = Message<"photovault.v1.AddAlbumPhotosResponse"> & {
+  /**
+   * The album after the change.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.AddAlbumPhotosResponse.
+ * Use `create(AddAlbumPhotosResponseSchema)` to create a new message.
+ */
+export const AddAlbumPhotosResponseSchema: GenMessage<AddAlbumPhotosResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 43);
+
+/**
+ * Request for RemoveAlbumPhotos.
+ *
+ * @generated from message photovault.v1.RemoveAlbumPhotosRequest
+ */
+export type RemoveAlbumPhotosRequest = Message<"photovault.v1.RemoveAlbumPhotosRequest"> & {
+  /**
+   * The album's id.
+   *
+   * @generated from field: string album_id = 1;
+   */
+  albumId: string;
+
+  /**
+   * 1 to 100 ids of photos in the album.
+   *
+   * @generated from field: repeated string photo_ids = 2;
+   */
+  photoIds: string[];
+};
+
+/**
+ * Describes the message photovault.v1.RemoveAlbumPhotosRequest.
+ * Use `create(RemoveAlbumPhotosRequestSchema)` to create a new message.
+ */
+export const RemoveAlbumPhotosRequestSchema: GenMessage<RemoveAlbumPhotosRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 44);
+
+/**
+ * Response for RemoveAlbumPhotos.
+ *
+ * @generated from message photovault.v1.RemoveAlbumPhotosResponse
+ */
+export type RemoveAlbumPhotosResponse = Message<"photovault.v1.RemoveAlbumPhotosResponse"> & {
+  /**
+   * The album after the change.
+   *
+   * @generated from field: photovault.v1.Album album = 1;
+   */
+  album?: Album | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.RemoveAlbumPhotosResponse.
+ * Use `create(RemoveAlbumPhotosResponseSchema)` to create a new message.
+ */
+export const RemoveAlbumPhotosResponseSchema: GenMessage<RemoveAlbumPhotosResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 45);
+
+/**
+ * Request for CreateShareLink. Exactly one of album_id and photo_id.
+ *
+ * @generated from message photovault.v1.CreateShareLinkRequest
+ */
+export type CreateShareLinkRequest = Message<"photovault.v1.CreateShareLinkRequest"> & {
+  /**
+   * The caller's album to share.
+   *
+   * @generated from field: string album_id = 1;
+   */
+  albumId: string;
+
+  /**
+   * The caller's photo to share.
+   *
+   * @generated from field: string photo_id = 2;
+   */
+  photoId: string;
+
+  /**
+   * When the link stops working: in the future, at most a year ahead.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Whether the link also serves originals (else only the variants, which carry no metadata).
+   *
+   * @generated from field: bool allow_original = 4;
+   */
+  allowOriginal: boolean;
+
+  /**
+   * Optional password GetSharedAlbum must be given: empty, or 8-128 characters.
+   *
+   * @generated from field: string password = 5;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message photovault.v1.CreateShareLinkRequest.
+ * Use `create(CreateShareLinkRequestSchema)` to create a new message.
+ */
+export const CreateShareLinkRequestSchema: GenMessage<CreateShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 46);
+
+/**
+ * Response for CreateShareLink.
+ *
+ * @generated from message photovault.v1.CreateShareLinkResponse
+ */
+export type CreateShareLinkResponse = Message<"photovault.v1.CreateShareLinkResponse"> & {
+  /**
+   * The link, with its token (shown this once).
+   *
+   * @generated from field: photovault.v1.ShareLink share_link = 1;
+   */
+  shareLink?: ShareLink | undefined;
+};
+
+/**
+ * Describes the message photovault.v1.CreateShareLinkResponse.
+ * Use `create(CreateShareLinkResponseSchema)` to create a new message.
+ */
+export const CreateShareLinkResponseSchema: GenMessage<CreateShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 47);
+
+/**
+ * Request for ListShareLinks.
+ *
+ * @generated from message photovault.v1.ListShareLinksRequest
+ */
+export type ListShareLinksRequest = Message<"photovault.v1.ListShareLinksRequest"> & {
+};
+
+/**
+ * Describes the message photovault.v1.ListShareLinksRequest.
+ * Use `create(ListShareLinksRequestSchema)` to create a new message.
+ */
+export const ListShareLinksRequestSchema: GenMessage<ListShareLinksRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 48);
+
+/**
+ * Response for ListShareLinks.
+ *
+ * @generated from message photovault.v1.ListShareLinksResponse
+ */
+export type ListShareLinksResponse = Message<"photovault.v1.ListShareLinksResponse"> & {
+  /**
+   * The caller's live links (at most 1,000), most recently created first, without tokens.
+   *
+   * @generated from field: repeated photovault.v1.ShareLink share_links = 1;
+   */
+  shareLinks: ShareLink[];
+};
+
+/**
+ * Describes the message photovault.v1.ListShareLinksResponse.
+ * Use `create(ListShareLinksResponseSchema)` to create a new message.
+ */
+export const ListShareLinksResponseSchema: GenMessage<ListShareLinksResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 49);
+
+/**
+ * Request for RevokeShareLink.
+ *
+ * @generated from message photovault.v1.RevokeShareLinkRequest
+ */
+export type RevokeShareLinkRequest = Message<"photovault.v1.RevokeShareLinkRequest"> & {
+  /**
+   * The link's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message photovault.v1.RevokeShareLinkRequest.
+ * Use `create(RevokeShareLinkRequestSchema)` to create a new message.
+ */
+export const RevokeShareLinkRequestSchema: GenMessage<RevokeShareLinkRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 50);
+
+/**
+ * Response for RevokeShareLink.
+ *
+ * @generated from message photovault.v1.RevokeShareLinkResponse
+ */
+export type RevokeShareLinkResponse = Message<"photovault.v1.RevokeShareLinkResponse"> & {
+};
+
+/**
+ * Describes the message photovault.v1.RevokeShareLinkResponse.
+ * Use `create(RevokeShareLinkResponseSchema)` to create a new message.
+ */
+export const RevokeShareLinkResponseSchema: GenMessage<RevokeShareLinkResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 51);
+
+/**
+ * Request for GetSharedAlbum. Sent without a bearer token.
+ *
+ * @generated from message photovault.v1.GetSharedAlbumRequest
+ */
+export type GetSharedAlbumRequest = Message<"photovault.v1.GetSharedAlbumRequest"> & {
+  /**
+   * The link's token.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * The link's password, when it has one.
+   *
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * Most photos to return: 0 means 50; values above 500 are treated as 500.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of a previous GetSharedAlbum response for the same token.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.GetSharedAlbumRequest.
+ * Use `create(GetSharedAlbumRequestSchema)` to create a new message.
+ */
+export const GetSharedAlbumRequestSchema: GenMessage<GetSharedAlbumRequest> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 52);
+
+/**
+ * Response for GetSharedAlbum.
+ *
+ * @generated from message photovault.v1.GetSharedAlbumResponse
+ */
+export type GetSharedAlbumResponse = Message<"photovault.v1.GetSharedAlbumResponse"> & {
+  /**
+   * The album's title (the photo's, for a shared photo).
+   *
+   * @generated from field: string title = 1;
+   */
+  title: string;
+
+  /**
+   * The album's description (the photo's, for a shared photo).
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * One page of the shared photos, newest first, with short-lived URLs (at most 5 minutes);
+   * a page is cut short (with a next_page_token) where it would not fit in one reply.
+   *
+   * @generated from field: repeated photovault.v1.SharedPhoto photos = 3;
+   */
+  photos: SharedPhoto[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 4;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message photovault.v1.GetSharedAlbumResponse.
+ * Use `create(GetSharedAlbumResponseSchema)` to create a new message.
+ */
+export const GetSharedAlbumResponseSchema: GenMessage<GetSharedAlbumResponse> = /*@__PURE__*/
+  messageDesc(file_photovault_v1_photo_service, 53);
+
+/**
  * Order of ListPhotos results.
  *
  * @generated from enum photovault.v1.PhotoOrder
@@ -1210,6 +1777,120 @@ export const PhotoService: GenService<{
     methodKind: "unary";
     input: typeof ListTrashRequestSchema;
     output: typeof ListTrashResponseSchema;
+  },
+  /**
+   * Creates an empty album (at most 1,000 albums a user).
+   *
+   * @generated from rpc photovault.v1.PhotoService.CreateAlbum
+   */
+  createAlbum: {
+    methodKind: "unary";
+    input: typeof CreateAlbumRequestSchema;
+    output: typeof CreateAlbumResponseSchema;
+  },
+  /**
+   * Returns one of the caller's albums.
+   *
+   * @generated from rpc photovault.v1.PhotoService.GetAlbum
+   */
+  getAlbum: {
+    methodKind: "unary";
+    input: typeof GetAlbumRequestSchema;
+    output: typeof GetAlbumResponseSchema;
+  },
+  /**
+   * Lists the caller's albums, most recently created first.
+   *
+   * @generated from rpc photovault.v1.PhotoService.ListAlbums
+   */
+  listAlbums: {
+    methodKind: "unary";
+    input: typeof ListAlbumsRequestSchema;
+    output: typeof ListAlbumsResponseSchema;
+  },
+  /**
+   * Changes an album's title, description or cover photo.
+   *
+   * @generated from rpc photovault.v1.PhotoService.UpdateAlbum
+   */
+  updateAlbum: {
+    methodKind: "unary";
+    input: typeof UpdateAlbumRequestSchema;
+    output: typeof UpdateAlbumResponseSchema;
+  },
+  /**
+   * Deletes an album and its share links; its photos stay.
+   *
+   * @generated from rpc photovault.v1.PhotoService.DeleteAlbum
+   */
+  deleteAlbum: {
+    methodKind: "unary";
+    input: typeof DeleteAlbumRequestSchema;
+    output: typeof DeleteAlbumResponseSchema;
+  },
+  /**
+   * Adds up to 100 of the caller's photos to an album (at most 10,000 photos an album);
+   * all-or-nothing. Adding a photo already there changes nothing.
+   *
+   * @generated from rpc photovault.v1.PhotoService.AddAlbumPhotos
+   */
+  addAlbumPhotos: {
+    methodKind: "unary";
+    input: typeof AddAlbumPhotosRequestSchema;
+    output: typeof AddAlbumPhotosResponseSchema;
+  },
+  /**
+   * Takes up to 100 photos out of an album; all-or-nothing. The photos stay in the library.
+   *
+   * @generated from rpc photovault.v1.PhotoService.RemoveAlbumPhotos
+   */
+  removeAlbumPhotos: {
+    methodKind: "unary";
+    input: typeof RemoveAlbumPhotosRequestSchema;
+    output: typeof RemoveAlbumPhotosResponseSchema;
+  },
+  /**
+   * Creates a link to one of the caller's albums or photos; the response carries its token,
+   * which the server cannot show again.
+   *
+   * @generated from rpc photovault.v1.PhotoService.CreateShareLink
+   */
+  createShareLink: {
+    methodKind: "unary";
+    input: typeof CreateShareLinkRequestSchema;
+    output: typeof CreateShareLinkResponseSchema;
+  },
+  /**
+   * Lists the caller's live (unexpired) share links, most recently created first.
+   *
+   * @generated from rpc photovault.v1.PhotoService.ListShareLinks
+   */
+  listShareLinks: {
+    methodKind: "unary";
+    input: typeof ListShareLinksRequestSchema;
+    output: typeof ListShareLinksResponseSchema;
+  },
+  /**
+   * Revokes a share link: its next use is NOT_FOUND.
+   *
+   * @generated from rpc photovault.v1.PhotoService.RevokeShareLink
+   */
+  revokeShareLink: {
+    methodKind: "unary";
+    input: typeof RevokeShareLinkRequestSchema;
+    output: typeof RevokeShareLinkResponseSchema;
+  },
+  /**
+   * What a share link shows, to anyone holding its token: NO bearer token needed. Revoked,
+   * expired or unknown tokens and wrong passwords are all NOT_FOUND; password attempts are
+   * rate-limited per link (RESOURCE_EXHAUSTED with RetryInfo).
+   *
+   * @generated from rpc photovault.v1.PhotoService.GetSharedAlbum
+   */
+  getSharedAlbum: {
+    methodKind: "unary";
+    input: typeof GetSharedAlbumRequestSchema;
+    output: typeof GetSharedAlbumResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_photovault_v1_photo_service, 0);
