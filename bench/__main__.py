@@ -20,6 +20,7 @@ from . import (
     signing,
     tracing,
     variants,
+    workers,
 )
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -40,6 +41,7 @@ def render(
     uploads: list[multipart.Throughput],
     images: variants.VariantResults,
     at_scale: listing_scale.ScaleResults,
+    scaling: workers.Rates | None = None,
 ) -> str:
     base = rates[0].urls_per_second
     fast = next(r for r in rates if r.name.startswith("fast")).urls_per_second
@@ -212,6 +214,7 @@ def render(
         f"| **init = import + first invocation** | **{cold.init_ms:.1f}** |",
         f"| warm invocation p50 / p95 | {cold.warm_p50_ms:.2f} / {cold.warm_p95_ms:.2f} |",
         "",
+        *(workers.markdown(scaling) if scaling is not None else []),
         "## Goals",
         "",
         "| goal | measured | |",
@@ -226,6 +229,15 @@ def render(
         f"| a fleet signs no more than one process | {fleet_ratio:.2f}x "
         f"| {_mark(fleet_ratio <= 1.05)} |",
         *variants.goal_rows(images, _mark),
+        *(
+            [
+                f"| 2 workers ≥ 1.5x 1 worker's throughput ({call}) | {scaling.ratio(call):.2f}x "
+                f"| {_mark(scaling.ratio(call) >= 1.5)} |"
+                for call in scaling.by_call
+            ]
+            if scaling is not None
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -252,6 +264,8 @@ def main() -> None:
     images = variants.measure()
     print("ListPhotos at scale ...", file=sys.stderr)
     at_scale = asyncio.run(listing_scale.measure())
+    print("serve --workers ...", file=sys.stderr)
+    scaling = workers.measure()
     signing.report(rates)
     list_photos.report(listing)
     gateway.report(protocols)
@@ -265,7 +279,17 @@ def main() -> None:
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(
         render(
-            rates, listing, protocols, cold, fleet, cdn_results, traced, uploads, images, at_scale
+            rates,
+            listing,
+            protocols,
+            cold,
+            fleet,
+            cdn_results,
+            traced,
+            uploads,
+            images,
+            at_scale,
+            scaling,
         )
     )
     print(f"wrote {DOC}", file=sys.stderr)

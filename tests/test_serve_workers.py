@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import grpc
 import httpx
+import psutil
 import pytest
 
 from photovault.v1 import photo_service_pb2 as pb
@@ -212,3 +213,15 @@ async def test_sigterm_drains_both_workers_with_calls_in_flight(
     stopped = [e for e in workers.events if e["event"] == "stopped"]
     assert {e.get("pid") for e in stopped[:-1]} == pids
     assert stopped[-1].get("workers") == 2, "the parent stops last"
+
+
+async def test_workers_of_a_killed_parent_drain_and_exit(workers: Workers) -> None:
+    pids = set(_serving(workers)["pids"])
+    workers.proc.kill()  # nothing forwarded: the workers see their parent gone
+    workers.proc.wait(10)
+    processes = [psutil.Process(pid) for pid in pids]
+    _, alive = await asyncio.to_thread(psutil.wait_procs, processes, 30)
+    assert not alive, "workers outlived their parent"
+    # Orphans, their exit status is init's: their logs (still on our pipe) say they drained.
+    stopped = workers.wait_for(lambda e: e["event"] == "stopped", "stopped")
+    assert {e.get("pid") for e in stopped} == pids

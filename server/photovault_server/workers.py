@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -107,12 +108,27 @@ def _run_worker(settings: Settings, index: int, ready: Connection) -> None:
     configure_logging(settings.log_level, settings.log_format)
     # Every log line says which worker wrote it.
     structlog.contextvars.bind_contextvars(worker=index, pid=os.getpid())
+    _drain_when_orphaned()
 
     def listening(metrics_port: int | None) -> None:
         ready.send(Ready(os.getpid(), metrics_port))
         ready.close()
 
     asyncio.run(serve(settings, reuse_port=True, on_serving=listening))
+
+
+def _drain_when_orphaned() -> None:
+    """A parent killed outright (SIGKILL, OOM) forwards nothing: the worker then drains and
+    exits as on SIGTERM, rather than serving on alone, unsupervised, holding the ports."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class Workers:
@@ -280,7 +296,7 @@ def _supervise(settings: Settings, per_worker: Settings, count: int) -> int:
         except RuntimeError as exc:
             if not running.stopping:
                 log.error("workers_failed_to_start", reason=str(exc))
-            stopped_by_signal = running.stopping and "stopped" in str(exc)
+            stopped_by_signal = running.stopping  # a worker killed by it before its handlers
             running.stopping = True
             running.signal_all()
             running.wait_exited()
