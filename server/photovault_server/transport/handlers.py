@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
@@ -19,11 +19,19 @@ from photovault_server.core.models import ExistingPhoto, Photo
 
 from .convert import (
     account_to_proto,
+    fill_photo,
     optional_datetime,
     photo_to_proto,
     photo_url_to_proto,
     timestamp,
 )
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+    from photovault.v1 import photo_pb2
+
+    RepeatedPhotos = RepeatedCompositeFieldContainer[photo_pb2.Photo]
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"]
 
@@ -44,14 +52,33 @@ class PhotoHandlers:
         self._service = service
         self._max_reply_bytes = max_reply_bytes
 
-    def _photos_fitting(self, photos: Sequence[Photo]) -> int:
-        budget = self._max_reply_bytes - _REPLY_OVERHEAD
-        used = 0
-        for count, photo in enumerate(photos):
-            used += photo_to_proto(photo).ByteSize() + 6  # field tag and length prefix
-            if used > budget:
-                return count
-        return len(photos)
+    def _photos_fitting(self, into: RepeatedPhotos) -> Callable[[Sequence[Photo]], int]:
+        """The service's `fit` for a page: builds the photos straight into the reply's field
+        `into`, measuring each, and says how many fit; the caller drops the rest (each photo
+        is converted once, where it ends up)."""
+
+        def fit(photos: Sequence[Photo]) -> int:
+            budget = self._max_reply_bytes - _REPLY_OVERHEAD
+            used = 0
+            del into[:]
+            for count, photo in enumerate(photos):
+                message = into.add()
+                fill_photo(message, photo)
+                used += message.ByteSize() + 6  # field tag and length prefix
+                if used > budget:
+                    return count
+            return len(photos)
+
+        return fit
+
+    @staticmethod
+    def _keep_page(into: RepeatedPhotos, photos: Sequence[Photo]) -> None:
+        """`into` as the page the service kept: its leading photos, as `fit` built them."""
+        if len(into) < len(photos):  # `fit` was not asked (an empty page): build them here
+            del into[:]
+            for photo in photos:
+                fill_photo(into.add(), photo)
+        del into[len(photos) :]
 
     async def CreateUploadUrl(
         self, user: str, request: pb.CreateUploadUrlRequest
@@ -92,6 +119,7 @@ class PhotoHandlers:
         return pb.GetPhotoResponse(photo=photo_to_proto(photo))
 
     async def ListPhotos(self, user: str, request: pb.ListPhotosRequest) -> pb.ListPhotosResponse:
+        reply = pb.ListPhotosResponse()
         page = await self._service.list_photos(
             user,
             page_size=request.page_size,
@@ -106,12 +134,11 @@ class PhotoHandlers:
             taken_after=optional_datetime(request, "taken_after"),
             taken_before=optional_datetime(request, "taken_before"),
             variants=list(request.variants),
-            fit=self._photos_fitting,
+            fit=self._photos_fitting(reply.photos),
         )
-        return pb.ListPhotosResponse(
-            photos=[photo_to_proto(p) for p in page.photos],
-            next_page_token=page.next_page_token,
-        )
+        self._keep_page(reply.photos, page.photos)
+        reply.next_page_token = page.next_page_token
+        return reply
 
     async def BatchGetPhotoUrls(
         self, user: str, request: pb.BatchGetPhotoUrlsRequest
