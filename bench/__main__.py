@@ -229,15 +229,7 @@ def render(
         f"| a fleet signs no more than one process | {fleet_ratio:.2f}x "
         f"| {_mark(fleet_ratio <= 1.05)} |",
         *variants.goal_rows(images, _mark),
-        *(
-            [
-                f"| 2 workers ≥ 1.5x 1 worker's throughput ({call}) | {scaling.ratio(call):.2f}x "
-                f"| {_mark(scaling.ratio(call) >= 1.5)} |"
-                for call in scaling.by_call
-            ]
-            if scaling is not None
-            else []
-        ),
+        *(workers.goal_rows(scaling, _mark) if scaling is not None else []),
         "",
     ]
     return "\n".join(lines)
