@@ -11,6 +11,7 @@ own /metrics must count every call OK, or the round is refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import psutil
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
@@ -51,6 +53,12 @@ class Rates:
     # Calls answered other than OK or CANCELLED (shed under the machine's load), and all.
     failed: dict[str, int] = field(default_factory=dict)
     answered: dict[str, int] = field(default_factory=dict)
+    # Calls answered per CPU-second the server's processes used (parent and workers), by
+    # call and worker count: whether the workers had the cores, or shared them with the rest.
+    per_cpu_second: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+
+    def efficiency(self, call: str, workers: int) -> float:
+        return statistics.median(self.per_cpu_second[call][workers])
 
     def median(self, call: str, workers: int) -> float:
         return statistics.median(self.by_call[call][workers])
@@ -171,6 +179,15 @@ def _frame(message: bytes) -> bytes:
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
+def _cpu_seconds(server: psutil.Process) -> float:
+    total = 0.0
+    for process in (server, *server.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _round(workers: int, calls: list[Load], token: str, rates: Rates) -> None:
     grpc_port, metrics_port = _free_port(), _free_port()
     proc = subprocess.Popen(
@@ -179,6 +196,7 @@ def _round(workers: int, calls: list[Load], token: str, rates: Rates) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    server = psutil.Process(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while _metrics(metrics_port) is None:  # up once every worker listens
@@ -187,7 +205,9 @@ def _round(workers: int, calls: list[Load], token: str, rates: Rates) -> None:
             time.sleep(0.2)
         for load in calls:
             before = _handled(_metrics(metrics_port) or "", load.method)
+            cpu_before = _cpu_seconds(server)
             rate, done = _h2load(grpc_port, load.path, load.body, token, SECONDS)
+            cpu = _cpu_seconds(server) - cpu_before
             after = _handled(_metrics(metrics_port) or "", load.method)
             # Warm-up calls are answered too: at least `done`; ListPhotos of both sizes share
             # a method, so its counts are checked, not attributed.
@@ -197,6 +217,10 @@ def _round(workers: int, calls: list[Load], token: str, rates: Rates) -> None:
             rates.by_call.setdefault(load.label, {}).setdefault(workers, []).append(rate)
             rates.failed[load.label] = rates.failed.get(load.label, 0) + int(failed)
             rates.answered[load.label] = rates.answered.get(load.label, 0) + done
+            # h2load's warm-up second is answered too: its calls are in `after - before`.
+            answered = after[0] + failed - before[0] if load.counted else done
+            per_cpu = rates.per_cpu_second.setdefault(load.label, {})
+            per_cpu.setdefault(workers, []).append(answered / cpu if cpu > 0 else 0.0)
             print(f"  {workers} worker(s) {load.label}: {rate:,.0f}/s", file=sys.stderr)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -257,15 +281,18 @@ def markdown(rates: Rates) -> list[str]:
         "counts each call's code: failed calls (neither OK nor CANCELLED by h2load's stop) "
         "are in the last column.",
         "",
-        "| call | 1 worker, calls/s | 2 workers, calls/s | 2 vs 1 | failed / answered |",
-        "|---|---:|---:|---:|---:|",
+        "| call | 1 worker, calls/s | 2 workers, calls/s | 2 vs 1 | calls per server "
+        "CPU-second, 1 / 2 workers | failed / answered |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for call, by_workers in rates.by_call.items():
         one, two = by_workers[1], by_workers[2]
         lines.append(
             f"| {call} | {statistics.median(one):,.0f} ({min(one):,.0f}..{max(one):,.0f}) "
             f"| {statistics.median(two):,.0f} ({min(two):,.0f}..{max(two):,.0f}) "
-            f"| {rates.ratio(call):.2f}x | {rates.failed.get(call, 0)} / "
+            f"| {rates.ratio(call):.2f}x "
+            f"| {rates.efficiency(call, 1):,.0f} / {rates.efficiency(call, 2):,.0f} "
+            f"| {rates.failed.get(call, 0)} / "
             f"{rates.answered.get(call, 0):,} |"
         )
     lines += [
