@@ -225,3 +225,16 @@ async def test_workers_of_a_killed_parent_drain_and_exit(workers: Workers) -> No
     # Orphans, their exit status is init's: their logs (still on our pipe) say they drained.
     stopped = workers.wait_for(lambda e: e["event"] == "stopped", "stopped")
     assert {e.get("pid") for e in stopped} == pids
+
+
+async def test_a_worker_that_dies_stops_the_server(workers: Workers) -> None:
+    """The parent does not serve on with a worker short: it stops the other (which drains)
+    and exits 1, for the orchestrator to restart the whole."""
+    dead, other = _serving(workers)["pids"]
+    psutil.Process(dead).kill()
+    assert await asyncio.to_thread(workers.proc.wait, 30) == 1
+    died = workers.wait_for(lambda e: e["event"] == "worker_died", "worker_died")
+    assert died[0]["pid"] == dead
+    stopped = workers.wait_for(lambda e: e["event"] == "stopped" and "pid" in e, "stopped")
+    assert [e["pid"] for e in stopped] == [other]
+    assert not psutil.pid_exists(other) or psutil.Process(other).status() == psutil.STATUS_ZOMBIE
