@@ -181,6 +181,15 @@ def s3_config(settings: S3Settings) -> Any:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, in place of asyncpg's default `SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`: a round trip to Postgres
+    after every call, undoing session state this service never creates (no session advisory
+    lock, LISTEN, SET or cursor WITH HOLD on a pooled connection; migrations lock on a
+    connection of their own). asyncpg still rolls back a transaction left open before calling
+    this, and a connection that died is still dropped."""
+
+
 async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         settings.database_url,
@@ -188,6 +197,7 @@ async def create_pool(settings: DatabaseSettings) -> asyncpg.Pool:
         max_size=settings.db_pool_max_size,
         statement_cache_size=settings.db_statement_cache_size,
         command_timeout=settings.db_command_timeout_seconds,
+        reset=_keep_session,
     )
 
 
