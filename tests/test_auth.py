@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from photovault_server import auth
 from photovault_server.auth import AuthConfig, TokenVerifier
 from photovault_server.core.errors import Unauthenticated
 from photovault_server.settings import AuthSettings, SettingsError, load_section
@@ -293,3 +294,37 @@ def test_exactly_one_key_source() -> None:
         TokenVerifier(AuthConfig())
     with pytest.raises(ValueError, match="exactly one"):
         TokenVerifier(AuthConfig(secret="s" * 40, jwks_url="http://127.0.0.1/jwks"))
+
+
+SECRET = "s" * 32
+
+
+async def test_a_verified_token_is_remembered_until_its_expiry_and_no_longer() -> None:
+    verifier = TokenVerifier(AuthConfig(secret=SECRET))
+    now = int(time.time())
+    token = jwt.encode({"sub": "alice", "exp": now + 2}, SECRET, algorithm="HS256")
+    assert await verifier.verify(token) == "alice"
+    assert await verifier.verify(token) == "alice"  # from the cache
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(tampered)
+    expired = jwt.encode({"sub": "bob", "exp": now - 60}, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthenticated, match="expired"):
+        await verifier.verify(expired)
+    assert set(verifier._verified) == {token}
+    assert verifier._verified[token] == ("alice", now + 2)  # until its `exp`
+    # While an entry is valid it answers; past its expiry it is dropped, the token decoded.
+    verifier._verified[token] = ("mallory", time.time() + 60)
+    assert await verifier.verify(token) == "mallory"
+    verifier._verified[token] = ("mallory", time.time() - 1)
+    assert await verifier.verify(token) == "alice"
+
+
+async def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "MAX_CACHED_TOKENS", 3)
+    verifier = TokenVerifier(AuthConfig(secret=SECRET))
+    exp = int(time.time()) + 60
+    tokens = [jwt.encode({"sub": f"u{i}", "exp": exp}, SECRET, algorithm="HS256") for i in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert list(verifier._verified) == tokens[2:]

@@ -67,6 +67,19 @@ async def test_local_entries_leave_when_only_the_margin_is_left() -> None:
     assert await tiered.get_many(["a"]) == {}
 
 
+async def test_the_local_tier_is_bounded_the_oldest_write_leaving_first() -> None:
+    shared = shared_cache()
+    tiered = TieredUrlCache(shared, maxsize=3)
+    for name in "abcd":
+        await tiered.put_many({name: url(name, timedelta(hours=1))}, MARGIN)
+    await tiered.put_many({"b": url("b2", timedelta(hours=1))}, MARGIN, replace=["b"])  # newest
+    await tiered.put_many({"e": url("e", timedelta(hours=1))}, MARGIN)
+    shared.down = True  # so a hit could only come from the local tier
+    kept = await tiered.get_many(list("abcde"))
+    assert sorted(kept) == ["b", "d", "e"]
+    assert kept["b"].url == "https://s3.test/b2"
+
+
 async def test_delete_reaches_both_tiers() -> None:
     shared = shared_cache()
     tiered = TieredUrlCache(shared)

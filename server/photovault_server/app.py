@@ -214,6 +214,15 @@ def s3_config(settings: S3Settings) -> Any:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, in place of asyncpg's default `SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`: a round trip to Postgres
+    after every call, undoing session state this service never creates (no session advisory
+    lock, LISTEN, SET or cursor WITH HOLD on a pooled connection; migrations lock on a
+    connection of their own). asyncpg still rolls back a transaction left open before calling
+    this, and a connection that died is still dropped."""
+
+
 async def create_pool(settings: DatabaseSettings, *, replica: bool = False) -> asyncpg.Pool:
     """The primary's pool, or with `replica` the read replica's (connected on first use, so
     that the service starts while the replica is down)."""
@@ -223,6 +232,7 @@ async def create_pool(settings: DatabaseSettings, *, replica: bool = False) -> a
         max_size=settings.db_pool_max_size,
         statement_cache_size=settings.db_statement_cache_size,
         command_timeout=settings.db_command_timeout_seconds,
+        reset=_keep_session,
     )
 
 

@@ -29,6 +29,10 @@ from photovault_server.core.errors import Unauthenticated
 # there and in URLs, and never '.'/'..' alone.
 _SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@|:+=-]{0,127}")
 _ASYMMETRIC = ("RS256", "ES256")
+# Verified HS256 tokens kept until their expiry: a client sends the same token with every call,
+# and decoding it again (base64, JSON, HMAC, the claim checks) is most of authentication's cost.
+# Keyed by the whole token, so a changed byte is verified afresh. Bounded: the oldest goes.
+MAX_CACHED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,10 @@ class TokenVerifier:
             if config.jwks_url
             else None
         )
+        # token -> (user id, expiry in epoch seconds). Not in JWKS mode: there a token must stop
+        # verifying once its key leaves the set (within the set's cache lifetime), which only
+        # asking PyJWKClient tells.
+        self._verified: dict[str, tuple[str, float]] = {}
 
     async def user_id(self, authorization: str | None) -> str:
         """The `sub` of a valid `Bearer <jwt>` header, else Unauthenticated."""
@@ -75,6 +83,11 @@ class TokenVerifier:
         return await self.verify(token.strip())
 
     async def verify(self, token: str) -> str:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1]:
+                return cached[0]
+            del self._verified[token]
         cfg = self._config
         try:
             key: jwt.PyJWK | str
@@ -118,7 +131,16 @@ class TokenVerifier:
             ) from exc
         if cfg.audience and not audience_matches(claims, cfg.audience):
             raise Unauthenticated("invalid token: audience does not match", reason="TOKEN_INVALID")
-        return user_id_from_claims(claims)
+        user = user_id_from_claims(claims)
+        if self._jwks is None:
+            self._remember(token, user, claims["exp"])
+        return user
+
+    def _remember(self, token: str, user: str, expires: float) -> None:
+        # `exp` itself, not PyJWT's leeway after it: past it, the token is decoded afresh.
+        if len(self._verified) >= MAX_CACHED_TOKENS:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (user, float(expires))
 
 
 def audience_matches(claims: Mapping[str, Any], audience: str) -> bool:

@@ -111,6 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.migrate:
         _migrate(settings)
+    from photovault_server.workers import serve_workers, worker_count
+
+    workers = worker_count(args.workers)
+    if workers > 1:
+        return serve_workers(settings, workers)
     asyncio.run(serve(settings))
     return 0
 
@@ -119,6 +124,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from photovault_dev.dev_command import run_dev
 
     return run_dev(port_s3=args.s3_port)
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (one per CPU) or more")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -134,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the gRPC server (configured by environment)")
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument(
+        "--workers",
+        type=_not_negative,
+        default=1,
+        help="server processes sharing the ports (0: one per CPU); the database pool is "
+        "divided between them",
+    )
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="run everything locally on embedded defaults")

@@ -23,7 +23,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line (PrintLogger writes the newline apart): the workers of
+        # `serve --workers N` share stderr, and their lines must not interleave.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         # Not cached: reconfiguring (tests, a Lambda cold start) must reach module-level loggers.
         cache_logger_on_first_use=False,
     )

@@ -102,6 +102,9 @@ class Metric:
     log_field: str = ""
     # For a labelled metric with a log field: the field's value (e.g. the breaker's state).
     log_value: Callable[[Sources], object] | None = None
+    # How `serve --workers` merges the workers' samples: summed (calls, memory, connections),
+    # or the largest, for a reading of something they share (the job queue, the replica).
+    across_workers: Literal["sum", "max"] = "sum"
 
 
 def _redis(read: Callable[[RedisUrlCache], float]) -> Callable[[Sources], Reading]:
@@ -262,6 +265,7 @@ METRICS: tuple[Metric, ...] = (
         " until measured; never for a replica without replay)",
         READS,
         lambda s: None if s.reads is None else s.reads.lag_seconds,
+        across_workers="max",
     ),
     Metric(
         "photovault_url_cache_hits",
@@ -392,6 +396,7 @@ METRICS: tuple[Metric, ...] = (
         BACKLOG,
         lambda s: None if s.backlog is None else s.backlog.due(),
         log_field="jobs_due",
+        across_workers="max",
     ),
     Metric(
         "photovault_photo_jobs_oldest_due_seconds",
@@ -400,6 +405,7 @@ METRICS: tuple[Metric, ...] = (
         BACKLOG,
         lambda s: None if s.backlog is None else s.backlog.oldest_due_seconds(),
         log_field="jobs_oldest_due_seconds",
+        across_workers="max",
     ),
     Metric(
         "photovault_asyncio_tasks",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -63,12 +63,17 @@ async def running_grpc_server(
     *,
     on_readiness: Listener = _nothing,
     readiness_every: float = CHECK_EVERY_SECONDS,
+    reuse_port: bool = False,
 ) -> AsyncIterator[RunningServer]:
     """Builds, binds and starts the server; health says SERVING only while the database
     answers with its schema current (readiness.py, re-checked every `readiness_every`
     seconds and told to `on_readiness` too); on exit marks it NOT_SERVING and drains in-flight
-    calls for the grace period before stopping."""
-    server = grpc.aio.server(options=grpc_options(app.settings))
+    calls for the grace period before stopping. `reuse_port`: other processes may listen on
+    the same port (SO_REUSEPORT, the workers of `serve --workers`)."""
+    options: list[tuple[str, int]] = grpc_options(app.settings)
+    if reuse_port:
+        options.append(("grpc.so_reuseport", 1))
+    server = grpc.aio.server(options=options)
     add_photo_service(
         server,
         CallPipeline(app.verifier, app.rpc_stats, app.tracing, app.admission),
@@ -135,9 +140,17 @@ async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seco
     await asyncio.sleep(seconds)
 
 
-async def serve(settings: Settings, *, with_worker: bool = False) -> None:
+async def serve(
+    settings: Settings,
+    *,
+    with_worker: bool = False,
+    reuse_port: bool = False,
+    on_serving: Callable[[int | None], None] | None = None,
+) -> None:
     """Serves until SIGTERM/SIGINT. `with_worker`: a photo processing worker runs in the same
-    process (`photovault dev`), stopped and drained with the listeners."""
+    process (`photovault dev`), stopped and drained with the listeners. `reuse_port`: the
+    listeners share their ports with other processes (workers.py); `on_serving` is told the
+    metrics port once every listener is up."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -145,9 +158,14 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
     async with open_app(settings) as app:
         gateway = web_gateway(app)
         async with (
-            running_grpc_server(app, settings.grpc_addr, on_readiness=gateway.set_ready) as running,
+            running_grpc_server(
+                app, settings.grpc_addr, on_readiness=gateway.set_ready, reuse_port=reuse_port
+            ) as running,
             running_web_gateway(
-                gateway, settings.http_addr, grace_seconds=settings.shutdown_grace_seconds
+                gateway,
+                settings.http_addr,
+                grace_seconds=settings.shutdown_grace_seconds,
+                reuse_port=reuse_port,
             ) as http_port,
         ):
             stats = WorkerStats() if with_worker else None
@@ -160,6 +178,8 @@ async def serve(settings: Settings, *, with_worker: bool = False) -> None:
                     http=f"{web_host}:{http_port}",
                     metrics_port=metrics_port,
                 )
+                if on_serving is not None:
+                    on_serving(metrics_port)
                 counters = asyncio.create_task(_log_counters(app, 60.0, stats))
                 backlog = asyncio.create_task(
                     keep_reading(app.job_backlog, app.backends.repository, app.clock)

@@ -47,7 +47,11 @@ def _split(value: object) -> object:
 
 
 class _Section(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
+    # defer_build: a section's validator is built when first used, not at import (the Lambda
+    # init loads `Settings` alone, which has every field: building each section too cost ~10 ms).
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=False, frozen=True, defer_build=True
+    )
 
 
 class ServerSettings(_Section):

@@ -83,6 +83,8 @@ def _metadata(row: asyncpg.Record) -> ImageMetadata | None:
 
 
 def _variants(raw: str) -> tuple[PhotoVariant, ...]:
+    if raw == "[]":  # a photo not processed yet, or with no variants: no JSON parse
+        return ()
     return tuple(PhotoVariant(**v) for v in json.loads(raw))
 
 

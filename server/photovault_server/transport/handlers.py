@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
@@ -20,6 +20,7 @@ from photovault_server.core.models import ExistingPhoto, Photo
 from .convert import (
     account_to_proto,
     album_to_proto,
+    fill_photo,
     optional_datetime,
     photo_to_proto,
     photo_url_to_proto,
@@ -27,6 +28,13 @@ from .convert import (
     shared_photo_to_proto,
     timestamp,
 )
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+    from photovault.v1 import photo_pb2
+
+    RepeatedPhotos = RepeatedCompositeFieldContainer[photo_pb2.Photo]
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"]
 
@@ -47,14 +55,33 @@ class PhotoHandlers:
         self._service = service
         self._max_reply_bytes = max_reply_bytes
 
-    def _photos_fitting(self, photos: Sequence[Photo]) -> int:
-        budget = self._max_reply_bytes - _REPLY_OVERHEAD
-        used = 0
-        for count, photo in enumerate(photos):
-            used += photo_to_proto(photo).ByteSize() + 6  # field tag and length prefix
-            if used > budget:
-                return count
-        return len(photos)
+    def _photos_fitting(self, into: RepeatedPhotos) -> Callable[[Sequence[Photo]], int]:
+        """The service's `fit` for a page: builds the photos straight into the reply's field
+        `into`, measuring each, and says how many fit; the caller drops the rest (each photo
+        is converted once, where it ends up)."""
+
+        def fit(photos: Sequence[Photo]) -> int:
+            budget = self._max_reply_bytes - _REPLY_OVERHEAD
+            used = 0
+            del into[:]
+            for count, photo in enumerate(photos):
+                message = into.add()
+                fill_photo(message, photo)
+                used += message.ByteSize() + 6  # field tag and length prefix
+                if used > budget:
+                    return count
+            return len(photos)
+
+        return fit
+
+    @staticmethod
+    def _keep_page(into: RepeatedPhotos, photos: Sequence[Photo]) -> None:
+        """`into` as the page the service kept: its leading photos, as `fit` built them."""
+        if len(into) < len(photos):  # `fit` was not asked (an empty page): build them here
+            del into[:]
+            for photo in photos:
+                fill_photo(into.add(), photo)
+        del into[len(photos) :]
 
     def _shared_photos_fitting(self, photos: Sequence[Photo]) -> int:
         """_photos_fitting for GetSharedAlbum's SharedPhoto messages."""
@@ -105,6 +132,7 @@ class PhotoHandlers:
         return pb.GetPhotoResponse(photo=photo_to_proto(photo))
 
     async def ListPhotos(self, user: str, request: pb.ListPhotosRequest) -> pb.ListPhotosResponse:
+        reply = pb.ListPhotosResponse()
         page = await self._service.list_photos(
             user,
             page_size=request.page_size,
@@ -119,13 +147,12 @@ class PhotoHandlers:
             taken_after=optional_datetime(request, "taken_after"),
             taken_before=optional_datetime(request, "taken_before"),
             variants=list(request.variants),
-            fit=self._photos_fitting,
             album_id=request.album_id,
+            fit=self._photos_fitting(reply.photos),
         )
-        return pb.ListPhotosResponse(
-            photos=[photo_to_proto(p) for p in page.photos],
-            next_page_token=page.next_page_token,
-        )
+        self._keep_page(reply.photos, page.photos)
+        reply.next_page_token = page.next_page_token
+        return reply
 
     async def BatchGetPhotoUrls(
         self, user: str, request: pb.BatchGetPhotoUrlsRequest

@@ -117,10 +117,12 @@ async def running_web_gateway(
     header_timeout: float = HEADER_TIMEOUT_SECONDS,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
     keep_alive_seconds: int = KEEP_ALIVE_SECONDS,
+    reuse_port: bool = False,
 ) -> AsyncIterator[int]:
     """Serves the gateway on `address` (port 0 picks one) until exit; yields the bound port.
     On exit the listener closes at once and requests in progress get `grace_seconds` (None: no
-    limit) to be answered."""
+    limit) to be answered. `reuse_port`: other processes may listen on the same port
+    (SO_REUSEPORT: the kernel spreads new connections over them)."""
     host, _, port = address.rpartition(":")
     # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio enables TCP_NODELAY
     # only when it sees it; with 0, Nagle adds ~40 ms to every keep-alive request
@@ -128,6 +130,8 @@ async def running_web_gateway(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host.strip("[]"), int(port)))
     config = uvicorn.Config(
         GatewayAsgiApp(gateway, body_timeout=body_timeout),
