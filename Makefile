@@ -66,10 +66,10 @@ bench: $(STAMP)
 	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
 
-## soak: load + faults (Redis, S3, Postgres restarts, SIGTERM), callers giving up and 4x overload, against a
-## served instance, then the hostile-input checks with the RPC fuzzing at 10,000 examples per
+## soak: load + faults (Redis, S3, Postgres restarts, SIGTERM), callers giving up, 4x overload, a fleet
+## of three and --workers 2 beside --workers 1, against served instances, then the hostile-input checks with the RPC fuzzing at 10,000 examples per
 ## test (make test runs 40); rewrites docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS,
-## SOAK_FUZZ_EXAMPLES, ...: see soak/run.py and soak/hostile.py)
+## SOAK_FUZZ_EXAMPLES, SOAK_WORKERS_SECONDS, ...: see soak/run.py, soak/workers.py, soak/hostile.py)
 soak: $(STAMP) $(NODE_STAMP)
 	$(PY) -m soak
 

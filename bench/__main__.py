@@ -214,6 +214,8 @@ def render(
         f"| **init = import + first invocation** | **{cold.init_ms:.1f}** "
         f"({cold.init_ms / cold.bare_ms:.1f}x bare) |",
         f"| warm invocation p50 / p95 | {cold.warm_p50_ms:.2f} / {cold.warm_p95_ms:.2f} |",
+        f"| RSS after the first / after {cold_start.WARM_INVOCATIONS:,} warm invocations, MiB "
+        f"| {cold.rss_first_mib:.1f} / {cold.rss_after_mib:.1f} ({cold.rss_growth:+.1%}) |",
         "",
         *(workers.markdown(scaling) if scaling is not None else []),
         "## Goals",
@@ -229,6 +231,8 @@ def render(
         f"| Lambda init ≤ 150 ms | {cold.init_ms:.0f} ms | {_mark(cold.init_ms <= 150)} |",
         f"| Lambda init ≤ 12x the bare interpreter's start | {cold.init_ms / cold.bare_ms:.1f}x "
         f"| {_mark(cold.init_ms / cold.bare_ms <= 12)} |",
+        f"| Lambda RSS after {cold_start.WARM_INVOCATIONS:,} warm invocations within 10% of "
+        f"after the first | {cold.rss_growth:+.1%} | {_mark(abs(cold.rss_growth) <= 0.10)} |",
         f"| a fleet signs no more than one process | {fleet_ratio:.2f}x "
         f"| {_mark(fleet_ratio <= 1.05)} |",
         *variants.goal_rows(images, _mark),

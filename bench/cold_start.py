@@ -37,17 +37,28 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 30000
 
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
 event = json.loads(sys.argv[1])
 response = handler(event, Context())
 t2 = time.perf_counter()
 assert response["statusCode"] == 200, response
+rss_first = rss_mib()
 warm = []
-for _ in range(200):
+for _ in range(WARM_INVOCATIONS):
     started = time.perf_counter()
     handler(event, Context())
     warm.append((time.perf_counter() - started) * 1000)
-print(json.dumps({"import_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000, "warm": warm}))
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000, "warm": warm,
+                  "rss_first_mib": rss_first, "rss_after_mib": rss_mib()}))
 """
+# Warm invocations per process: the memory goal's count (RSS after them within 10% of after the
+# first).
+WARM_INVOCATIONS = 1000
+_CHILD = _CHILD.replace("WARM_INVOCATIONS", str(WARM_INVOCATIONS))
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,12 @@ class ColdStart:
     first_invocation_ms: float
     warm_p50_ms: float
     warm_p95_ms: float
+    rss_first_mib: float  # after the first invocation (median over the processes)
+    rss_after_mib: float  # after WARM_INVOCATIONS more
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_after_mib / self.rss_first_mib - 1
 
     @property
     def init_ms(self) -> float:
@@ -145,6 +162,8 @@ def measure(runs: int = 7) -> ColdStart:
         first_invocation_ms=statistics.median(r["first_ms"] for r in samples),
         warm_p50_ms=statistics.median(warm),
         warm_p95_ms=statistics.quantiles(warm, n=20)[-1],
+        rss_first_mib=statistics.median(r["rss_first_mib"] for r in samples),
+        rss_after_mib=statistics.median(r["rss_after_mib"] for r in samples),
     )
 
 
@@ -160,6 +179,10 @@ def report(cold: ColdStart) -> None:
     print(f"cold process to first reply {total:7.1f} ms  ({total / cold.bare_ms:.1f}x bare)")
     print(
         f"warm invocation             p50 {cold.warm_p50_ms:.2f} ms  p95 {cold.warm_p95_ms:.2f} ms"
+    )
+    print(
+        f"RSS after the first / after {WARM_INVOCATIONS} warm: {cold.rss_first_mib:.1f} / "
+        f"{cold.rss_after_mib:.1f} MiB ({cold.rss_growth:+.1%}; goal within 10%)"
     )
 
 

@@ -1,7 +1,8 @@
 """`make soak`: one bounded soak run (load, faults, callers giving up, SIGTERM, integrity), then
 the hostile-input checks (fuzzing at SOAK_FUZZ_EXAMPLES per test); prints the figures and
 writes docs/reliability.md. SOAK_HOSTILE=0 skips the second part, SOAK_FLEET=0 the fleet mode
-(soak/fleet.py), SOAK_OVERLOAD=0 the overload phase (soak/overload.py)."""
+(soak/fleet.py), SOAK_OVERLOAD=0 the overload phase (soak/overload.py), SOAK_WORKERS=0 the
+workers phase (soak/workers.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .hostile import GROUPS, run_group, section
 from .overload import OverloadConfig, overload_soak
 from .report import document, figures
 from .run import Config, soak
+from .workers import WorkersConfig, workers_soak
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 
@@ -43,6 +45,14 @@ def main() -> int:
         overload = overload_figures.lines()
         overload_ok = overload_figures.all_met
         print("\n".join(overload))
+    workers: list[str] = []
+    workers_ok = True
+    if os.environ.get("SOAK_WORKERS", "1") != "0":
+        print("soak: workers phase ...", flush=True)
+        workers_figures = asyncio.run(workers_soak(WorkersConfig()))
+        workers = workers_figures.lines()
+        workers_ok = workers_figures.all_met
+        print("\n".join(workers))
     hostile: list[str] = []
     hostile_ok = True
     if os.environ.get("SOAK_HOSTILE", "1") != "0":
@@ -52,8 +62,8 @@ def main() -> int:
             outcomes.append(run_group(group))
         hostile, hostile_ok = section(outcomes)
         print("\n".join(hostile))
-    all_met = fig.all_met and hostile_ok and fleet_ok and overload_ok
-    DOC.write_text(document(result, fig, fleet + overload + hostile, all_met=all_met))
+    all_met = fig.all_met and hostile_ok and fleet_ok and overload_ok and workers_ok
+    DOC.write_text(document(result, fig, fleet + overload + workers + hostile, all_met=all_met))
     print(f"soak: wrote {DOC}")
     if not fig.all_met:
         print("soak: some expectations were NOT met; serve log tail:\n" + result.log_tail[-2000:])

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -239,6 +240,7 @@ def start_service(
     workdir: Path,
     extra_env: dict[str, str],
     log_name: str = "serve.log",
+    serve_args: Sequence[str] = (),
 ) -> Service:
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     env = service_env(
@@ -255,7 +257,7 @@ def start_service(
     log_path = workdir / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [str(REPO / ".venv" / "bin" / "photovault"), "serve"],
+            [str(REPO / ".venv" / "bin" / "photovault"), "serve", *serve_args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
