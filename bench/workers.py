@@ -295,6 +295,23 @@ def markdown(rates: Rates) -> list[str]:
             f"| {rates.failed.get(call, 0)} / "
             f"{rates.answered.get(call, 0):,} |"
         )
+    calls = list(rates.by_call)
+    top = max(statistics.median(v[2]) for v in rates.by_call.values())
+    lines += [
+        "",
+        "```mermaid",
+        "xychart-beta",
+        '    title "Calls per second, 1 worker (first bar) and 2 workers (second bar)"',
+        "    x-axis [" + ", ".join(f'"{c}"' for c in calls) + "]",
+        f'    y-axis "calls/s" 0 --> {top * 1.1:.0f}',
+        "    bar ["
+        + ", ".join(f"{statistics.median(rates.by_call[c][1]):.0f}" for c in calls)
+        + "]",
+        "    bar ["
+        + ", ".join(f"{statistics.median(rates.by_call[c][2]):.0f}" for c in calls)
+        + "]",
+        "```",
+    ]
     lines += [
         "",
         "The hot path per core: each call's rate as a fraction of the health check's (grpc's",
