@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from photovault.v1 import photo_service_pb2 as pb
 
 from .clients import NativeTransport, Recorder, make_clients, seed
-from .infra import (
-    BUCKET,
-    REGION,
-    MotoProcess,
-    PostgresServer,
-    RedisServer,
-    Service,
-    create_bucket,
-    migrate,
-    start_service,
-)
+from .infra import Service, phase_backends
 
 PROCESSES = 3
 
@@ -79,25 +67,14 @@ class FleetFigures:
 
 async def fleet_soak(config: FleetConfig) -> FleetFigures:
     run_id = uuid.uuid4().hex[:8]
-    with tempfile.TemporaryDirectory(prefix="pv-soak-fleet-") as tmp:
-        workdir = Path(tmp)
-        redis, moto, postgres = RedisServer(workdir), MotoProcess(), PostgresServer(workdir)
+    async with phase_backends("pv-soak-fleet-") as backends:
         services: list[Service] = []
         try:
-            await asyncio.to_thread(redis.start)
-            await asyncio.to_thread(moto.start)
-            await asyncio.to_thread(postgres.start)
-            create_bucket(moto.endpoint, BUCKET, REGION)
-            await migrate(postgres.url)
             for i in range(PROCESSES):
                 services.append(
                     await asyncio.to_thread(
-                        start_service,
-                        database_url=postgres.url,
-                        redis_url=redis.url,
-                        s3_endpoint=moto.endpoint,
-                        workdir=workdir,
-                        log_name=f"serve-{i}.log",
+                        backends.service,
+                        f"serve-{i}.log",
                         extra_env={
                             "AWS_ACCESS_KEY_ID": f"SOAKFLEET{i:011d}",
                             "AWS_SECRET_ACCESS_KEY": f"soak-fleet-secret-{i}",
@@ -109,9 +86,6 @@ async def fleet_soak(config: FleetConfig) -> FleetFigures:
         finally:
             for service in services:
                 service.stop()
-            moto.close()
-            redis.stop()
-            postgres.stop()
 
 
 async def _load(config: FleetConfig, services: list[Service], run_id: str) -> FleetFigures:

@@ -10,9 +10,10 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -275,3 +276,43 @@ def start_service(
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"photovault serve did not start:\n{tail}") from None
             time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """A phase's own Redis, S3 (moto) and Postgres, the bucket made and the schema migrated."""
+
+    workdir: Path
+    redis: RedisServer
+    moto: MotoProcess
+    postgres: PostgresServer
+
+    def service(self, log_name: str, **options: Any) -> Service:
+        """`photovault serve` on these back ends (start_service's other options)."""
+        return start_service(
+            database_url=self.postgres.url,
+            redis_url=self.redis.url,
+            s3_endpoint=self.moto.endpoint,
+            workdir=self.workdir,
+            log_name=log_name,
+            **{"extra_env": {}, **options},
+        )
+
+
+@contextlib.asynccontextmanager
+async def phase_backends(prefix: str) -> AsyncIterator[Backends]:
+    """Back ends of a soak phase's own in a temporary directory, stopped after it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        redis, moto, postgres = RedisServer(workdir), MotoProcess(), PostgresServer(workdir)
+        try:
+            await asyncio.to_thread(redis.start)
+            await asyncio.to_thread(moto.start)
+            await asyncio.to_thread(postgres.start)
+            create_bucket(moto.endpoint, BUCKET, REGION)
+            await migrate(postgres.url)
+            yield Backends(workdir, redis, moto, postgres)
+        finally:
+            moto.close()
+            redis.stop()
+            postgres.stop()

@@ -11,24 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .clients import Call, Client, Recorder, RpcFailed, make_clients
-from .infra import (
-    BUCKET,
-    REGION,
-    MotoProcess,
-    PostgresServer,
-    RedisServer,
-    create_bucket,
-    migrate,
-    s3_client,
-    start_service,
-)
+from .infra import BUCKET, phase_backends, s3_client
 from .probes import Integrity, check_integrity
 
 SHED = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
@@ -229,29 +217,17 @@ async def _phase(name: str, clients: list[Client], seconds: float, recorder: Rec
 async def overload_soak(config: OverloadConfig) -> OverloadFigures:
     figures = OverloadFigures(config)
     run_id = uuid.uuid4().hex[:8]
-    with tempfile.TemporaryDirectory(prefix="pv-soak-overload-") as tmp:
-        workdir = Path(tmp)
-        redis, moto, postgres = RedisServer(workdir), MotoProcess(), PostgresServer(workdir)
-        service = None
+    async with phase_backends("pv-soak-overload-") as backends:
+        service = await asyncio.to_thread(
+            backends.service,
+            "serve-overload.log",
+            extra_env={
+                "PHOTOVAULT_DB_POOL_MAX_SIZE": str(config.pool_max),
+                "PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS": str(config.acquire_timeout_ms),
+                "PHOTOVAULT_MAX_CONCURRENT_CALLS": str(config.max_concurrent_calls),
+            },
+        )
         try:
-            await asyncio.to_thread(redis.start)
-            await asyncio.to_thread(moto.start)
-            await asyncio.to_thread(postgres.start)
-            create_bucket(moto.endpoint, BUCKET, REGION)
-            await migrate(postgres.url)
-            service = await asyncio.to_thread(
-                start_service,
-                database_url=postgres.url,
-                redis_url=redis.url,
-                s3_endpoint=moto.endpoint,
-                workdir=workdir,
-                log_name="serve-overload.log",
-                extra_env={
-                    "PHOTOVAULT_DB_POOL_MAX_SIZE": str(config.pool_max),
-                    "PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS": str(config.acquire_timeout_ms),
-                    "PHOTOVAULT_MAX_CONCURRENT_CALLS": str(config.max_concurrent_calls),
-                },
-            )
             recorder = Recorder()
             clients = await make_clients(
                 config.clients * LOAD_FACTOR,
@@ -279,14 +255,10 @@ async def overload_soak(config: OverloadConfig) -> OverloadFigures:
                 await client.transport.close()
                 await client.http.aclose()
             figures.integrity = await check_integrity(
-                postgres.url, s3_client(moto.endpoint), BUCKET
+                backends.postgres.url, s3_client(backends.moto.endpoint), BUCKET
             )
         finally:
-            if service is not None:
-                service.stop()
-            moto.close()
-            redis.stop()
-            postgres.stop()
+            service.stop()
     return figures
 
 

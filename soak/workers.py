@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from .clients import Recorder, make_clients, seed
-from .infra import (
-    BUCKET,
-    REGION,
-    MotoProcess,
-    PostgresServer,
-    RedisServer,
-    Service,
-    create_bucket,
-    migrate,
-    start_service,
-)
+from .infra import Service, phase_backends
 
 RSS_GOAL_MIB = 150
 
@@ -137,36 +126,19 @@ async def _run(config: WorkersConfig, service: Service, workers: int, run_id: st
 
 
 async def workers_soak(config: WorkersConfig) -> WorkersFigures:
-    with tempfile.TemporaryDirectory(prefix="pv-soak-workers-") as tmp:
-        workdir = Path(tmp)
-        redis, moto, postgres = RedisServer(workdir), MotoProcess(), PostgresServer(workdir)
-        runs: list[WorkersRun] = []
-        try:
-            await asyncio.to_thread(redis.start)
-            await asyncio.to_thread(moto.start)
-            await asyncio.to_thread(postgres.start)
-            create_bucket(moto.endpoint, BUCKET, REGION)
-            await migrate(postgres.url)
-            for workers in (2, 1):
-                service = await asyncio.to_thread(
-                    start_service,
-                    database_url=postgres.url,
-                    redis_url=redis.url,
-                    s3_endpoint=moto.endpoint,
-                    workdir=workdir,
-                    extra_env={},
-                    log_name=f"serve-workers-{workers}.log",
-                    serve_args=["--workers", str(workers)],
-                )
-                try:
-                    runs.append(await _run(config, service, workers, uuid.uuid4().hex[:8]))
-                finally:
-                    service.stop()
-        finally:
-            moto.close()
-            redis.stop()
-            postgres.stop()
-        return WorkersFigures(config, runs)
+    runs: list[WorkersRun] = []
+    async with phase_backends("pv-soak-workers-") as backends:
+        for workers in (2, 1):
+            service = await asyncio.to_thread(
+                backends.service,
+                f"serve-workers-{workers}.log",
+                serve_args=["--workers", str(workers)],
+            )
+            try:
+                runs.append(await _run(config, service, workers, uuid.uuid4().hex[:8]))
+            finally:
+                service.stop()
+    return WorkersFigures(config, runs)
 
 
 if __name__ == "__main__":
