@@ -11,7 +11,6 @@ from datetime import datetime
 
 import structlog
 
-from photovault_server.core.errors import Unavailable
 from photovault_server.core.models import JobBacklog
 from photovault_server.core.ports import PhotoRepository
 from photovault_server.core.service import Clock
@@ -43,9 +42,9 @@ class BacklogGauge:
         now = clock()
         try:
             self.reading, self.read_at = await repository.job_backlog(now), now
-        except Unavailable as exc:
+        except Exception as exc:  # any failure: a background gauge must not end its task
             self.reading = self.read_at = None
-            log.warning("job_backlog_unread", error=str(exc))
+            log.warning("job_backlog_unread", error=type(exc).__name__)
 
 
 async def keep_reading(

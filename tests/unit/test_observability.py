@@ -219,7 +219,14 @@ async def test_an_unreadable_queue_clears_the_gauges() -> None:
         async def job_backlog(self, at: datetime) -> JobBacklog:
             raise Unavailable("the metadata database is unavailable; retry shortly")
 
+    class NotMigrated:  # any other failure ends the reading too, never the refreshing task
+        async def job_backlog(self, at: datetime) -> JobBacklog:
+            raise RuntimeError('relation "photo_jobs" does not exist')
+
     await backlog.refresh(Down(), lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    assert backlog.due() is None
+    backlog.reading = JobBacklog(due=3, oldest_due=None)
+    await backlog.refresh(NotMigrated(), lambda: datetime.now(UTC))  # type: ignore[arg-type]
     assert backlog.due() is None
     assert "photovault_photo_jobs_due" not in _exposition(Sources(urls=UrlStats(), backlog=backlog))
 
