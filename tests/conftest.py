@@ -115,7 +115,7 @@ async def app_direct_and_pooled(
     """An app on the session's database, then (the module's tests run again) on the same
     database through a real PgBouncer in transaction mode with two server connections and
     asyncpg's statement cache off, as behind RDS Proxy. A module runs its suite both ways by
-    overriding `app`, `grpc_server` with it (tests/test_grpc_flow.py)."""
+    overriding `app`, `grpc_server` with it (tests/pooled/conftest.py)."""
     if request.param == "direct":
         async with open_app(make_settings(database_url, redis_url)) as app:
             yield app

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 
 import grpc
 import httpx
@@ -15,35 +14,9 @@ from google.protobuf import field_mask_pb2
 from photovault.v1 import photo_pb2
 from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
-from photovault_server.app import App
-from photovault_server.server import RunningServer, running_grpc_server
-
-from .support.images import decoded_size, jpeg, png
-from .support.users import User, new_user, put_bytes, upload_photo
-
-
-# The suite runs twice: on the database directly, then through PgBouncer (transaction mode,
-# two server connections, statement cache off): conftest.py `app_direct_and_pooled`.
-@pytest.fixture(scope="module")
-def app(app_direct_and_pooled: App) -> App:
-    return app_direct_and_pooled
-
-
-@pytest.fixture(scope="module")
-async def grpc_server(app: App) -> AsyncIterator[RunningServer]:
-    async with running_grpc_server(app, "127.0.0.1:0") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
-        yield channel
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.aio.Channel) -> pb_grpc.PhotoServiceAsyncStub:
-    return pb_grpc.PhotoServiceStub(channel)
+from photovault_server.server import running_grpc_server
+from tests.support.images import decoded_size, jpeg, png
+from tests.support.users import User, new_user, put_bytes, upload_photo
 
 
 async def test_upload_list_get_download_update_delete(
@@ -219,9 +192,7 @@ async def test_reflection_can_be_switched_off(
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     from photovault_server.app import open_app
-    from photovault_server.server import running_grpc_server
-
-    from .support.settings import make_settings
+    from tests.support.settings import make_settings
 
     settings = make_settings(database_url, redis_url, PHOTOVAULT_GRPC_REFLECTION="false")
     async with (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,35 +15,9 @@ from photovault.v1 import photo_service_pb2 as pb
 from photovault.v1 import photo_service_pb2_grpc as pb_grpc
 from photovault_server.app import App
 from photovault_server.core.models import Photo, Visibility
-from photovault_server.server import RunningServer, running_grpc_server
-
-from .support.grpc_status import call_error, details
-from .support.listing import BASE_TIME, seed
-from .support.users import User, new_user
-
-
-# The suite runs twice: on the database directly, then through PgBouncer (transaction mode,
-# two server connections, statement cache off): conftest.py `app_direct_and_pooled`.
-@pytest.fixture(scope="module")
-def app(app_direct_and_pooled: App) -> App:
-    return app_direct_and_pooled
-
-
-@pytest.fixture(scope="module")
-async def grpc_server(app: App) -> AsyncIterator[RunningServer]:
-    async with running_grpc_server(app, "127.0.0.1:0") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def channel(grpc_server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}") as channel:
-        yield channel
-
-
-@pytest.fixture(scope="module")
-def stub(channel: grpc.aio.Channel) -> pb_grpc.PhotoServiceAsyncStub:
-    return pb_grpc.PhotoServiceStub(channel)
+from tests.support.grpc_status import call_error, details
+from tests.support.listing import BASE_TIME, seed
+from tests.support.users import User, new_user
 
 
 def key(photo: Photo) -> tuple[datetime, str]:
