@@ -16,17 +16,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from . import validation as val
-from .duplicates import existing_duplicate
 from .errors import (
     ErrorCode,
     FailedPrecondition,
     NotFound,
-    PendingUploadsExceeded,
     PhotoVaultError,
-    QuotaExceeded,
 )
 from .models import ExistingPhoto, Upload
 from .multipart_models import MultipartTicket, MultipartUpload, PartUrl, UploadedPart
+from .new_uploads import admit_new_upload, reservation_refusal
 from .ports import MultipartRepository, ObjectStore, PhotoRepository
 
 MiB = 1024 * 1024
@@ -100,7 +98,9 @@ class MultipartUploads:
         checksum_sha256: str = "",
         skip_if_duplicate: bool = False,
     ) -> MultipartTicket | ExistingPhoto:
-        request = val.check_new_upload(
+        request = await admit_new_upload(
+            self._repo,
+            user_id,
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
@@ -109,14 +109,13 @@ class MultipartUploads:
             allowed_types=self._types,
             max_bytes=self._max_bytes,
         )
+        if isinstance(request, ExistingPhoto):
+            return request
         file_name, content_type, checksum = (
             request.file_name,
             request.content_type,
             request.checksum_sha256,
         )
-        existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
-        if existing is not None:
-            return existing
 
         now = self._clock()
         upload_id = uuid.uuid4()
@@ -143,17 +142,15 @@ class MultipartUploads:
             max_pending_uploads=self._max_pending,
             now=now,
         )
-        if reservation.too_many_pending:
+        refused = reservation_refusal(
+            reservation,
+            user_id=user_id,
+            max_pending_uploads=self._max_pending,
+            requested=size_bytes,
+        )
+        if refused is not None:
             await self._store.abort_multipart(key, s3_upload_id)
-            raise PendingUploadsExceeded(user_id=user_id, limit=self._max_pending)
-        if not reservation.accepted:
-            await self._store.abort_multipart(key, s3_upload_id)
-            raise QuotaExceeded(
-                user_id=user_id,
-                quota_bytes=reservation.quota_bytes,
-                reserved_bytes=reservation.reserved_bytes,
-                requested=size_bytes,
-            )
+            raise refused
         multipart = MultipartUpload(upload_id, user_id, s3_upload_id, part_size, part_count)
         if not await self._multipart.add_multipart(multipart, max_open=self._max_open, now=now):
             # Nothing was stored and nobody knows the id yet: the row simply goes.

@@ -13,12 +13,9 @@ from typing import Literal, overload
 
 from . import validation as val
 from .albums import Albums, album_not_found
-from .duplicates import existing_duplicate
 from .errors import (
     FailedPrecondition,
     NotFound,
-    PendingUploadsExceeded,
-    QuotaExceeded,
     Unavailable,
 )
 from .image_formats import DEFAULT_ALLOWED_TYPES, FORMATS, SNIFF_BYTES
@@ -39,6 +36,7 @@ from .models import (
 )
 from .multipart import MultipartUploads
 from .multipart_models import MultipartTicket, MultipartUpload, PartUrl, UploadedPart
+from .new_uploads import admit_new_upload, reservation_refusal
 from .page_tokens import PageTokenCodec
 from .ports import (
     AlbumRepository,
@@ -239,7 +237,9 @@ class PhotoService:
         """With `skip_if_duplicate`, the caller's photo with that checksum, if any, instead of
         a ticket: nothing is signed or reserved (core/duplicates.py)."""
         cfg = self._config
-        request = val.check_new_upload(
+        request = await admit_new_upload(
+            self._repo,
+            user_id,
             file_name=file_name,
             content_type=content_type,
             size_bytes=size_bytes,
@@ -248,14 +248,13 @@ class PhotoService:
             allowed_types=cfg.allowed_content_types,
             max_bytes=cfg.max_upload_bytes,
         )
+        if isinstance(request, ExistingPhoto):
+            return request
         file_name, content_type, checksum = (
             request.file_name,
             request.content_type,
             request.checksum_sha256,
         )
-        existing = await existing_duplicate(self._repo, user_id, checksum, skip=skip_if_duplicate)
-        if existing is not None:
-            return existing
 
         now = self._clock()
         upload_id = uuid.uuid4()
@@ -286,15 +285,14 @@ class PhotoService:
             max_pending_uploads=cfg.max_pending_uploads,
             now=now,
         )
-        if reservation.too_many_pending:
-            raise PendingUploadsExceeded(user_id=user_id, limit=cfg.max_pending_uploads)
-        if not reservation.accepted:
-            raise QuotaExceeded(
-                user_id=user_id,
-                quota_bytes=reservation.quota_bytes,
-                reserved_bytes=reservation.reserved_bytes,
-                requested=size_bytes,
-            )
+        refused = reservation_refusal(
+            reservation,
+            user_id=user_id,
+            max_pending_uploads=cfg.max_pending_uploads,
+            requested=size_bytes,
+        )
+        if refused is not None:
+            raise refused
         return UploadTicket(
             upload_id=upload_id,
             url=presigned.url,
