@@ -136,17 +136,17 @@ def share_link_to_proto(link: ShareLink, token: str = "") -> album_pb2.ShareLink
     )
 
 
-def shared_photo_to_proto(photo: Photo) -> album_pb2.SharedPhoto:
-    """A photo as a share link shows it: built field by field from an allow-list, so that
-    owner, file name, checksum, tags, camera, location and taken time can never slip in."""
-    message = album_pb2.SharedPhoto(
-        id=str(photo.id),
-        title=photo.title,
-        description=photo.description,
-        content_type=photo.content_type,
-        url=photo.url,
-        url_expire_time=timestamp(photo.url_expire_time) if photo.url_expire_time else None,
-    )
+def fill_shared_photo(message: album_pb2.SharedPhoto, photo: Photo) -> None:
+    """A photo as a share link shows it, written into an empty message: field by field from
+    an allow-list, so that owner, file name, checksum, tags, camera, location and taken time
+    can never slip in."""
+    message.id = str(photo.id)
+    message.title = photo.title
+    message.description = photo.description
+    message.content_type = photo.content_type
+    message.url = photo.url
+    if photo.url_expire_time:
+        message.url_expire_time.CopyFrom(timestamp(photo.url_expire_time))
     if photo.metadata is not None:
         message.width = photo.metadata.width
         message.height = photo.metadata.height
@@ -161,4 +161,3 @@ def shared_photo_to_proto(photo: Photo) -> album_pb2.SharedPhoto:
             url=variant.url,
             url_expire_time=timestamp(variant.url_expire_time) if variant.url_expire_time else None,
         )
-    return message

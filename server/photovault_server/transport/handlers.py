@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -21,22 +21,21 @@ from .convert import (
     account_to_proto,
     album_to_proto,
     fill_photo,
+    fill_shared_photo,
     optional_datetime,
     photo_to_proto,
     photo_url_to_proto,
     share_link_to_proto,
-    shared_photo_to_proto,
     timestamp,
 )
 
 if TYPE_CHECKING:
     from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
-    from photovault.v1 import photo_pb2
-
-    RepeatedPhotos = RepeatedCompositeFieldContainer[photo_pb2.Photo]
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PhotoService"]
+# A page's photo message: Photo (ListPhotos) or SharedPhoto (GetSharedAlbum).
+M = TypeVar("M", bound=Message)
 
 
 # gRPC's default limit on a message a client receives: no reply may be larger.
@@ -55,10 +54,14 @@ class PhotoHandlers:
         self._service = service
         self._max_reply_bytes = max_reply_bytes
 
-    def _photos_fitting(self, into: RepeatedPhotos) -> Callable[[Sequence[Photo]], int]:
+    def _photos_fitting(
+        self,
+        into: RepeatedCompositeFieldContainer[M],
+        fill: Callable[[M, Photo], None],
+    ) -> Callable[[Sequence[Photo]], int]:
         """The service's `fit` for a page: builds the photos straight into the reply's field
-        `into`, measuring each, and says how many fit; the caller drops the rest (each photo
-        is converted once, where it ends up)."""
+        `into` with `fill`, measuring each, and says how many fit; the caller drops the rest
+        (each photo is converted once, where it ends up)."""
 
         def fit(photos: Sequence[Photo]) -> int:
             budget = self._max_reply_bytes - _REPLY_OVERHEAD
@@ -66,7 +69,7 @@ class PhotoHandlers:
             del into[:]
             for count, photo in enumerate(photos):
                 message = into.add()
-                fill_photo(message, photo)
+                fill(message, photo)
                 used += message.ByteSize() + 6  # field tag and length prefix
                 if used > budget:
                     return count
@@ -75,23 +78,17 @@ class PhotoHandlers:
         return fit
 
     @staticmethod
-    def _keep_page(into: RepeatedPhotos, photos: Sequence[Photo]) -> None:
+    def _keep_page(
+        into: RepeatedCompositeFieldContainer[M],
+        photos: Sequence[Photo],
+        fill: Callable[[M, Photo], None],
+    ) -> None:
         """`into` as the page the service kept: its leading photos, as `fit` built them."""
         if len(into) < len(photos):  # `fit` was not asked (an empty page): build them here
             del into[:]
             for photo in photos:
-                fill_photo(into.add(), photo)
+                fill(into.add(), photo)
         del into[len(photos) :]
-
-    def _shared_photos_fitting(self, photos: Sequence[Photo]) -> int:
-        """_photos_fitting for GetSharedAlbum's SharedPhoto messages."""
-        budget = self._max_reply_bytes - _REPLY_OVERHEAD
-        used = 0
-        for count, photo in enumerate(photos):
-            used += shared_photo_to_proto(photo).ByteSize() + 6
-            if used > budget:
-                return count
-        return len(photos)
 
     async def CreateUploadUrl(
         self, user: str, request: pb.CreateUploadUrlRequest
@@ -148,9 +145,9 @@ class PhotoHandlers:
             taken_before=optional_datetime(request, "taken_before"),
             variants=list(request.variants),
             album_id=request.album_id,
-            fit=self._photos_fitting(reply.photos),
+            fit=self._photos_fitting(reply.photos, fill_photo),
         )
-        self._keep_page(reply.photos, page.photos)
+        self._keep_page(reply.photos, page.photos, fill_photo)
         reply.next_page_token = page.next_page_token
         return reply
 
@@ -351,19 +348,18 @@ class PhotoHandlers:
         self, user: str, request: pb.GetSharedAlbumRequest
     ) -> pb.GetSharedAlbumResponse:
         """Anonymous (ANONYMOUS_METHODS): `user` is empty and never used."""
+        reply = pb.GetSharedAlbumResponse()
         view = await self._service.share_links.view(
             token=request.token,
             password=request.password,
             page_size=request.page_size,
             page_token=request.page_token,
-            fit=self._shared_photos_fitting,
+            fit=self._photos_fitting(reply.photos, fill_shared_photo),
         )
-        return pb.GetSharedAlbumResponse(
-            title=view.title,
-            description=view.description,
-            photos=[shared_photo_to_proto(p) for p in view.photos],
-            next_page_token=view.next_page_token,
-        )
+        self._keep_page(reply.photos, view.photos, fill_shared_photo)
+        reply.title, reply.description = view.title, view.description
+        reply.next_page_token = view.next_page_token
+        return reply
 
 
 # The RPCs served without a bearer token: the call pipeline (transport/calls.py) skips
