@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, Protocol
 
 from .fleet import FleetConfig, fleet_soak
 from .hostile import GROUPS, run_group, section
@@ -20,39 +22,38 @@ from .workers import WorkersConfig, workers_soak
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 
 
+class Figures(Protocol):
+    @property
+    def all_met(self) -> bool: ...
+
+    def lines(self) -> list[str]: ...
+
+
+def _phase(
+    switch: str, what: str, run: Callable[[], Coroutine[Any, Any, Figures]]
+) -> tuple[list[str], bool]:
+    """One optional phase (off with `switch`=0): its markdown lines and whether it met all."""
+    if os.environ.get(switch, "1") == "0":
+        return [], True
+    print(f"soak: {what} ...", flush=True)
+    figures = asyncio.run(run())
+    print("\n".join(figures.lines()))
+    return figures.lines(), figures.all_met
+
+
 def main() -> int:
     config = Config()
     print(f"soak: {config.seconds:g} s, {config.clients} clients")
     result = asyncio.run(soak(config))
     fig = figures(result)
     print("\n".join(fig.lines))
-    fleet: list[str] = []
-    fleet_ok = True
-    if os.environ.get("SOAK_FLEET", "1") != "0":
-        print("soak: fleet mode ...", flush=True)
-        fleet_figures = asyncio.run(fleet_soak(FleetConfig()))
-        fleet = fleet_figures.lines()
-        fleet_ok = (
-            fleet_figures.failed_calls == 0
-            and fleet_figures.identical_pages == fleet_figures.compared_pages
-        )
-        print("\n".join(fleet))
-    overload: list[str] = []
-    overload_ok = True
-    if os.environ.get("SOAK_OVERLOAD", "1") != "0":
-        print("soak: overload phase ...", flush=True)
-        overload_figures = asyncio.run(overload_soak(OverloadConfig()))
-        overload = overload_figures.lines()
-        overload_ok = overload_figures.all_met
-        print("\n".join(overload))
-    workers: list[str] = []
-    workers_ok = True
-    if os.environ.get("SOAK_WORKERS", "1") != "0":
-        print("soak: workers phase ...", flush=True)
-        workers_figures = asyncio.run(workers_soak(WorkersConfig()))
-        workers = workers_figures.lines()
-        workers_ok = workers_figures.all_met
-        print("\n".join(workers))
+    fleet, fleet_ok = _phase("SOAK_FLEET", "fleet mode", lambda: fleet_soak(FleetConfig()))
+    overload, overload_ok = _phase(
+        "SOAK_OVERLOAD", "overload phase", lambda: overload_soak(OverloadConfig())
+    )
+    workers, workers_ok = _phase(
+        "SOAK_WORKERS", "workers phase", lambda: workers_soak(WorkersConfig())
+    )
     hostile: list[str] = []
     hostile_ok = True
     if os.environ.get("SOAK_HOSTILE", "1") != "0":

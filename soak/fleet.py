@@ -41,6 +41,10 @@ class FleetFigures:
     compared_pages: int
 
     @property
+    def all_met(self) -> bool:
+        return self.failed_calls == 0 and self.identical_pages == self.compared_pages
+
+    @property
     def hit_ratio(self) -> float:
         return self.hits / max(self.hits + self.misses, 1)
 

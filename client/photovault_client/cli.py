@@ -177,43 +177,33 @@ async def _get(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -
     return EXIT_OK
 
 
-async def _rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+async def _each_id(
+    ids: Sequence[str], term: Terminal, act: Callable[[str], Awaitable[object]], done: str
+) -> int:
+    """`act` on every id in turn, a line for each (`done` and the id, or the error); the
+    command fails when any id did."""
     status = EXIT_OK
-    for photo_id in args.ids:
+    for photo_id in ids:
         try:
-            await pv.delete_photo(photo_id)
+            await act(photo_id)
         except PhotoVaultError as exc:
             term.error(exc.reason, f"{photo_id}: {exc.message}")
             status = EXIT_ERROR
         else:
-            term.line(f"deleted {photo_id}")
+            term.line(f"{done} {photo_id}")
     return status
+
+
+async def _rm(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
+    return await _each_id(args.ids, term, pv.delete_photo, "deleted")
 
 
 async def _trash(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
-    status = EXIT_OK
-    for photo_id in args.ids:
-        try:
-            await pv.trash_photo(photo_id)
-        except PhotoVaultError as exc:
-            term.error(exc.reason, f"{photo_id}: {exc.message}")
-            status = EXIT_ERROR
-        else:
-            term.line(f"trashed {photo_id}")
-    return status
+    return await _each_id(args.ids, term, pv.trash_photo, "trashed")
 
 
 async def _restore(pv: PhotoVaultClient, args: argparse.Namespace, term: Terminal) -> int:
-    status = EXIT_OK
-    for photo_id in args.ids:
-        try:
-            await pv.restore_photo(photo_id)
-        except PhotoVaultError as exc:
-            term.error(exc.reason, f"{photo_id}: {exc.message}")
-            status = EXIT_ERROR
-        else:
-            term.line(f"restored {photo_id}")
-    return status
+    return await _each_id(args.ids, term, pv.restore_photo, "restored")
 
 
 def _album_record(album: Album) -> dict[str, object]:
