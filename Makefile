@@ -62,7 +62,7 @@ buf-breaking: $(NODE_STAMP)
 	else echo "buf-breaking: no previous commit to compare with"; fi
 
 ## bench: run the benchmarks (not part of the tests) and rewrite docs/benchmarks.md
-bench: $(STAMP)
+bench: $(STAMP) test-prerequisites
 	$(PY) -m compileall -q -j 0 $(VENV)/lib server gen client >/dev/null  # as the image does
 	$(PY) -m bench
 
@@ -70,7 +70,7 @@ bench: $(STAMP)
 ## of three and --workers 2 beside --workers 1, against served instances, then the hostile-input checks with the RPC fuzzing at 10,000 examples per
 ## test (make test runs 40); rewrites docs/reliability.md (SOAK_SECONDS, SOAK_CLIENTS,
 ## SOAK_FUZZ_EXAMPLES, SOAK_WORKERS_SECONDS, ...: see soak/run.py, soak/workers.py, soak/hostile.py)
-soak: $(STAMP) $(NODE_STAMP)
+soak: $(STAMP) $(NODE_STAMP) test-prerequisites
 	$(PY) -m soak
 
 ## gen: regenerate the Python stubs from protos/ (never edit them by hand)

@@ -31,6 +31,8 @@ requirements=(
   "/usr/include/grpcpp/grpcpp.h libgrpc++-dev"
   "/usr/include/google/protobuf/message.h libprotobuf-dev"
   "curl-config libcurl4-openssl-dev"
+  # `make bench` and `make soak`: the load from a C client in its own process (bench/workers.py)
+  "h2load nghttp2-client"
 )
 
 # Whether a need is met: an absolute path exists, or a command is on PATH.

@@ -238,3 +238,16 @@ async def test_a_worker_that_dies_stops_the_server(workers: Workers) -> None:
     stopped = workers.wait_for(lambda e: e["event"] == "stopped" and "pid" in e, "stopped")
     assert [e["pid"] for e in stopped] == [other]
     assert not psutil.pid_exists(other) or psutil.Process(other).status() == psutil.STATUS_ZOMBIE
+
+
+def test_serve_runs_on_uvloops_event_loop() -> None:
+    """`serve` and every worker run their server through `run_serving`: on uvloop's loop."""
+    from photovault_server.server import run_serving
+
+    loops: list[str] = []
+
+    async def main() -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    run_serving(main())
+    assert loops == ["uvloop"]

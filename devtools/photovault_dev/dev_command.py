@@ -65,7 +65,7 @@ def run_dev(port_s3: int = 9000) -> int:
     from photovault_server.adapters.migrations import migrate_database
     from photovault_server.auth import mint_token
     from photovault_server.logs import configure_logging
-    from photovault_server.server import serve
+    from photovault_server.server import run_serving, serve
 
     with ExitStack() as stack:
         database_url = _default("DATABASE_URL")
@@ -122,5 +122,5 @@ def run_dev(port_s3: int = 9000) -> int:
             f"{settings.grpc_addr} photovault.v1.PhotoService/GetAccount\n",
             flush=True,
         )
-        asyncio.run(serve(settings, with_worker=True))  # and the photo processing worker
+        run_serving(serve(settings, with_worker=True))  # and the photo processing worker
     return 0

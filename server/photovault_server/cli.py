@@ -104,7 +104,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from photovault_server.logs import configure_logging
-    from photovault_server.server import serve
+    from photovault_server.server import run_serving, serve
     from photovault_server.settings import load_settings
 
     settings = load_settings()
@@ -116,7 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = worker_count(args.workers)
     if workers > 1:
         return serve_workers(settings, workers)
-    asyncio.run(serve(settings))
+    run_serving(serve(settings))
     return 0
 
 

@@ -103,10 +103,8 @@ class Ready:
 def _run_worker(settings: Settings, index: int, ready: Connection) -> None:
     """A worker process's main (spawned: a fresh interpreter, nothing inherited but the
     environment and `settings`)."""
-    import asyncio
-
     from photovault_server.logs import configure_logging
-    from photovault_server.server import serve
+    from photovault_server.server import run_serving, serve
 
     configure_logging(settings.log_level, settings.log_format)
     # Every log line says which worker wrote it.
@@ -117,7 +115,7 @@ def _run_worker(settings: Settings, index: int, ready: Connection) -> None:
         ready.send(Ready(os.getpid(), metrics_port))
         ready.close()
 
-    asyncio.run(serve(settings, reuse_port=True, on_serving=listening))
+    run_serving(serve(settings, reuse_port=True, on_serving=listening))
 
 
 def _drain_when_orphaned() -> None:

@@ -57,10 +57,17 @@ def _behavior(pipeline: CallPipeline, method: Method) -> Behavior:
                 timeout=context.time_remaining(),
             )
         )
-        await context.send_initial_metadata((("x-request-id", outcome.request_id),))
+        # The request id goes back in the trailers, written with the reply and the status:
+        # as initial metadata it was an operation of its own per call, a hand-off to grpc's
+        # completion queue and back (docs/benchmarks.md, "One unary call per protocol").
+        request_id = (("x-request-id", outcome.request_id),)
         if outcome.status is not None:
-            await context.abort_with_status(rpc_status.to_status(outcome.status))
+            status = rpc_status.to_status(outcome.status)
+            await context.abort(
+                status.code, status.details, tuple(status.trailing_metadata) + request_id
+            )
         assert outcome.reply is not None  # an Outcome holds a reply or a status
+        context.set_trailing_metadata(request_id)
         return outcome.reply.SerializeToString()
 
     return behavior
