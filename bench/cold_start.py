@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from photovault_server.auth import mint_token
 
@@ -45,20 +47,21 @@ def rss_mib():
 event = json.loads(sys.argv[1])
 response = handler(event, Context())
 t2 = time.perf_counter()
+init_cpu = time.process_time()
 assert response["statusCode"] == 200, response
 rss_first = rss_mib()
 warm = []
-for _ in range(WARM_INVOCATIONS):
+for _ in range(int(sys.argv[3])):
     started = time.perf_counter()
     handler(event, Context())
     warm.append((time.perf_counter() - started) * 1000)
 print(json.dumps({"import_ms": (t1 - t0) * 1000, "first_ms": (t2 - t1) * 1000, "warm": warm,
+                  "init_cpu_ms": init_cpu * 1000,
                   "rss_first_mib": rss_first, "rss_after_mib": rss_mib()}))
 """
 # Warm invocations per process: the memory goal's count (RSS after them within 10% of after the
 # first).
 WARM_INVOCATIONS = 1000
-_CHILD = _CHILD.replace("WARM_INVOCATIONS", str(WARM_INVOCATIONS))
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,21 @@ class ColdStart:
     warm_p95_ms: float
     rss_first_mib: float  # after the first invocation (median over the processes)
     rss_after_mib: float  # after WARM_INVOCATIONS more
+    # CPU time of the process until the first answer: as in Lambda (collections paused during
+    # the init, lambda_handler.py), and with collections running throughout, interleaved.
+    init_cpu_ms: float
+    init_cpu_ms_collecting: float
+    # Where the init's imports go: `python -X importtime` self times, by top-level package.
+    imports: list[tuple[str, float]]
 
     @property
     def rss_growth(self) -> float:
         return self.rss_after_mib / self.rss_first_mib - 1
+
+    @property
+    def gc_saving(self) -> float:
+        """The share of the init's CPU time that pausing collections saves."""
+        return 1 - self.init_cpu_ms / self.init_cpu_ms_collecting
 
     @property
     def init_ms(self) -> float:
@@ -92,6 +106,7 @@ def _env() -> dict[str, str]:
         AWS_REGION="eu-west-1",
         AWS_ACCESS_KEY_ID="AKIDBENCHMARK0000000",
         AWS_SECRET_ACCESS_KEY="bench-secret-key",
+        AWS_LAMBDA_FUNCTION_NAME="photovault-bench",  # as Lambda sets it
     )
     return env
 
@@ -143,18 +158,16 @@ def measure(runs: int = 7) -> ColdStart:
     event["body"] = json.dumps({"pageSize": 100})
     bare: list[float] = []
     samples = []
+    collecting = []
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
         bare.append((time.perf_counter() - started) * 1000)
-        out = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _CHILD, json.dumps(event), str(root)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=_env(),
-        )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        samples.append(_invoke(root, event, _env(), WARM_INVOCATIONS))
+        # The same, outside Lambda as far as the handler can tell: collections never paused.
+        env = _env()
+        del env["AWS_LAMBDA_FUNCTION_NAME"]
+        collecting.append(_invoke(root, event, env, warm=0))
     warm = [ms for r in samples for ms in r["warm"]]
     return ColdStart(
         bare_ms=statistics.median(bare),
@@ -164,7 +177,55 @@ def measure(runs: int = 7) -> ColdStart:
         warm_p95_ms=statistics.quantiles(warm, n=20)[-1],
         rss_first_mib=statistics.median(r["rss_first_mib"] for r in samples),
         rss_after_mib=statistics.median(r["rss_after_mib"] for r in samples),
+        init_cpu_ms=statistics.median(r["init_cpu_ms"] for r in samples),
+        init_cpu_ms_collecting=statistics.median(r["init_cpu_ms"] for r in collecting),
+        imports=_imports(root, event),
     )
+
+
+def _invoke(root: Path, event: dict[str, Any], env: dict[str, str], warm: int) -> dict[str, Any]:
+    """The first invocation in a fresh process, then `warm` more."""
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _CHILD, json.dumps(event), str(root), str(warm)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _imports(root: Path, event: dict[str, Any], top: int = 8) -> list[tuple[str, float]]:
+    """Shares of the init's import time (`-X importtime` self times, which include the
+    profiler's own cost) by top-level package; the service's own modules as one."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-X",
+            "importtime",
+            "-c",
+            _CHILD,
+            json.dumps(event),
+            str(root),
+            "0",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    by_package: dict[str, float] = {}
+    for line in out.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            package = match.group(2).split(".")[0]
+            by_package[package] = by_package.get(package, 0.0) + int(match.group(1))
+    total = sum(by_package.values())
+    ranked = sorted(by_package.items(), key=lambda item: -item[1])[:top]
+    return [(name, us / total) for name, us in ranked]
 
 
 def report(cold: ColdStart) -> None:
@@ -180,6 +241,12 @@ def report(cold: ColdStart) -> None:
     print(
         f"warm invocation             p50 {cold.warm_p50_ms:.2f} ms  p95 {cold.warm_p95_ms:.2f} ms"
     )
+    print(
+        f"init CPU time               {cold.init_cpu_ms:7.1f} ms with collections paused, "
+        f"{cold.init_cpu_ms_collecting:.1f} ms without ({cold.gc_saving:.0%} less)"
+    )
+    for name, share in cold.imports:
+        print(f"  imports: {name:28s} {share:6.1%}")
     print(
         f"RSS after the first / after {WARM_INVOCATIONS} warm: {cold.rss_first_mib:.1f} / "
         f"{cold.rss_after_mib:.1f} MiB ({cold.rss_growth:+.1%}; goal within 10%)"

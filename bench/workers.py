@@ -11,32 +11,20 @@ own /metrics must count every call OK, or the round is refused."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
-import psutil
-from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2
-
-from photovault.v1 import photo_service_pb2 as pb
 from photovault_server.auth import mint_token
 
-from .list_photos import DATABASE_URL, REDIS_URL, SECRET, USER, prepare_database
+from . import h2load
+from .h2load import HEALTH
+from .list_photos import SECRET, USER
 
-PHOTOVAULT = str(Path(sys.executable).parent / "photovault")
 SECONDS = 8  # of load per round and call
 CONNECTIONS = 32
 STREAMS = 2  # concurrent calls per connection
@@ -71,198 +59,47 @@ class Rates:
         return self.median(call, workers) / self.median(HEALTH, workers)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def _env(grpc_port: int, metrics_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOVAULT_")}
-    env.update(
-        PHOTOVAULT_GRPC_ADDR=f"127.0.0.1:{grpc_port}",
-        PHOTOVAULT_HTTP_ADDR=f"127.0.0.1:{_free_port()}",
-        PHOTOVAULT_METRICS_ADDR=f"127.0.0.1:{metrics_port}",
-        PHOTOVAULT_BUCKET="photovault-bench",
-        PHOTOVAULT_JWT_SECRET=SECRET,
-        PHOTOVAULT_LOG_LEVEL="WARNING",  # a log line per call would be measured too
-        PHOTOVAULT_DB_POOL_MAX_SIZE="32",  # the whole server's: each of 2 workers gets 16
-        PHOTOVAULT_SHUTDOWN_LAME_DUCK_SECONDS="0",
-        # Throughput, not shedding: a call waits for a pool connection rather than failing.
-        PHOTOVAULT_DB_ACQUIRE_TIMEOUT_MS="10000",
-        AWS_REGION="eu-west-1",
-        AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK0000000"),
-        AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench-secret-key"),
-        DATABASE_URL=DATABASE_URL,
-        REDIS_URL=REDIS_URL,
-    )
-    return env
-
-
-def _metrics(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            text: str = answer.read().decode()
-    except OSError:
-        return None
-    return text
-
-
-def _handled(text: str, method: str) -> tuple[float, float]:
-    """Calls of `method` answered OK, and failed (CANCELLED aside: h2load resets the streams
-    still in flight when its time is up)."""
-    ok = other = 0.0
-    for line in text.splitlines():
-        if line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line:
-            value = float(line.rpartition(" ")[2])
-            if 'grpc_code="OK"' in line:
-                ok += value
-            elif 'grpc_code="CANCELLED"' not in line:
-                other += value
-    return ok, other
-
-
-@dataclass(frozen=True)
-class Load:
-    """One call h2load repeats: its label, its path, and the framed request in a file."""
-
-    label: str
-    path: str
-    body: Path
-
-    @property
-    def method(self) -> str:
-        return self.path.rsplit("/", 1)[1]
-
-    @property
-    def counted(self) -> bool:
-        """The health service is not counted by the call pipeline's metrics."""
-        return self.path.startswith("/photovault.")
-
-
-HEALTH = "health check"
-
-
-def _h2load(port: int, path: str, body: Path, token: str, seconds: float) -> tuple[float, int]:
-    """Calls per second and calls answered, over `seconds`."""
-    out = subprocess.run(
-        [
-            "h2load",
-            f"--duration={seconds}",
-            "--warm-up-time=1",
-            f"--clients={CONNECTIONS}",
-            f"--max-concurrent-streams={STREAMS}",
-            "--threads=1",
-            f"--data={body}",
-            "--header=content-type: application/grpc",
-            "--header=te: trailers",
-            f"--header=authorization: Bearer {token}",
-            f"http://127.0.0.1:{port}{path}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
-    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-    assert rate, out
-    assert done, out
-    assert done.group(1) == done.group(2), out
-    return float(rate.group(1)), int(done.group(1))
-
-
-def _frame(message: bytes) -> bytes:
-    return b"\x00" + len(message).to_bytes(4, "big") + message
-
-
-def _cpu_seconds(server: psutil.Process) -> float:
-    total = 0.0
-    for process in (server, *server.children(recursive=True)):
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def _round(workers: int, calls: list[Load], token: str, rates: Rates) -> None:
-    grpc_port, metrics_port = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [PHOTOVAULT, "serve", "--workers", str(workers)],
-        env=_env(grpc_port, metrics_port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = psutil.Process(proc.pid)
-    try:
-        deadline = time.monotonic() + 60
-        while _metrics(metrics_port) is None:  # up once every worker listens
-            assert proc.poll() is None, f"serve --workers {workers} exited"
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
-        for load in calls:
-            before = _handled(_metrics(metrics_port) or "", load.method)
-            cpu_before = _cpu_seconds(server)
-            rate, done = _h2load(grpc_port, load.path, load.body, token, SECONDS)
-            cpu = _cpu_seconds(server) - cpu_before
-            after = _handled(_metrics(metrics_port) or "", load.method)
+def _round(workers: int, calls: list[h2load.Request], token: str, rates: Rates) -> None:
+    with h2load.serving([h2load.PHOTOVAULT, "serve", "--workers", str(workers)]) as server:
+        for call in calls:
+            before = server.handled(call.method)
+            cpu_before = server.cpu_seconds()
+            load = h2load.run(
+                f"http://127.0.0.1:{server.grpc_port}{call.path}",
+                call.body,
+                content_type="application/grpc",
+                token=token,
+                seconds=SECONDS,
+                connections=CONNECTIONS,
+                streams=STREAMS,
+            )
+            cpu = server.cpu_seconds() - cpu_before
+            after = server.handled(call.method)
             # Warm-up calls are answered too: at least `done`; ListPhotos of both sizes share
             # a method, so its counts are checked, not attributed.
             failed = after[1] - before[1]
-            if load.counted:
-                assert after[0] + failed - before[0] >= done, f"{load.label}: not answered"
-            rates.by_call.setdefault(load.label, {}).setdefault(workers, []).append(rate)
-            rates.failed[load.label] = rates.failed.get(load.label, 0) + int(failed)
-            rates.answered[load.label] = rates.answered.get(load.label, 0) + done
+            if call.counted:
+                assert after[0] + failed - before[0] >= load.done, f"{call.label}: not answered"
+            rates.by_call.setdefault(call.label, {}).setdefault(workers, []).append(load.rate)
+            rates.failed[call.label] = rates.failed.get(call.label, 0) + int(failed)
+            rates.answered[call.label] = rates.answered.get(call.label, 0) + load.done
             # h2load's warm-up second is answered too: its calls are in `after - before`.
-            answered = after[0] + failed - before[0] if load.counted else done
-            per_cpu = rates.per_cpu_second.setdefault(load.label, {})
+            answered = after[0] + failed - before[0] if call.counted else load.done
+            per_cpu = rates.per_cpu_second.setdefault(call.label, {})
             per_cpu.setdefault(workers, []).append(answered / cpu if cpu > 0 else 0.0)
-            print(f"  {workers} worker(s) {load.label}: {rate:,.0f}/s", file=sys.stderr)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def _photo_id() -> str:
-    await prepare_database()
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        photo_id: str = str(await conn.fetchval("SELECT id FROM photos LIMIT 1"))
-    finally:
-        await conn.close()
-    return photo_id
+            print(f"  {workers} worker(s) {call.label}: {load.rate:,.0f}/s", file=sys.stderr)
 
 
 def measure(rounds: int = ROUNDS) -> Rates | None:
     """None when h2load is not installed (Debian: nghttp2-client)."""
-    if shutil.which("h2load") is None:
-        print("workers: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
+    if not h2load.available():
+        print(f"workers: {h2load.MISSING}", file=sys.stderr)
         return None
-    photo_id = asyncio.run(_photo_id())
+    photo_id = asyncio.run(h2load.photo_id())
     token = mint_token(SECRET, USER)
-    version = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout
-    rates = Rates(h2load=version.strip().splitlines()[0], cpus=os.cpu_count() or 0)
+    rates = Rates(h2load=h2load.version(), cpus=os.cpu_count() or 0)
     with tempfile.TemporaryDirectory() as tmp:
-        service = "/photovault.v1.PhotoService/"
-        requests: list[tuple[str, str, Message]] = [
-            (HEALTH, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest()),
-            ("GetPhoto", service + "GetPhoto", pb.GetPhotoRequest(id=photo_id)),
-            ("ListPhotos(20)", service + "ListPhotos", pb.ListPhotosRequest(page_size=20)),
-            ("ListPhotos(100)", service + "ListPhotos", pb.ListPhotosRequest(page_size=100)),
-        ]
-        calls = []
-        for i, (label, path, request) in enumerate(requests):
-            body = Path(tmp) / f"{i}.bin"
-            body.write_bytes(_frame(request.SerializeToString()))
-            calls.append(Load(label, path, body))
+        calls = h2load.requests(Path(tmp), photo_id)
         for _ in range(rounds):
             for workers in (1, 2):
                 _round(workers, calls, token, rates)

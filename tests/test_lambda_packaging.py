@@ -61,6 +61,8 @@ sys.path.insert(0, task_root)
 module_name, attr = sys.argv[2].rsplit(".", 1)
 module = importlib.import_module(module_name)
 handler = getattr(module, attr)
+import gc
+gc_after_import = gc.isenabled()
 
 class Context:
     aws_request_id = "0f0e0d0c-0b0a-4090-8070-605040302010"
@@ -73,6 +75,8 @@ report = {
     "handler_file": module.__file__,
     "sys_path": sys.path,
     "modules": sorted({name.split(".")[0] for name in sys.modules}),
+    "gc": {"after_import": gc_after_import, "after_first_invocation": gc.isenabled(),
+           "frozen": gc.get_freeze_count()},
 }
 print("INVOKE-REPORT " + json.dumps(report), flush=True)
 """
@@ -203,6 +207,7 @@ def _clean_env(home: Path, task_root: Path, database_url: str, redis_url: str) -
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "LAMBDA_TASK_ROOT": str(task_root),
+        "AWS_LAMBDA_FUNCTION_NAME": "photovault-api",  # as Lambda sets it
         **{
             name: os.environ[name]  # set by aws_env: moto's S3 on loopback
             for name in (
@@ -255,6 +260,11 @@ def test_the_handler_runs_from_the_task_root_alone(
     assert Path(report["handler_file"]).resolve().is_relative_to(task_root.resolve())
     assert not [p for p in report["sys_path"] if "site-packages" in p or str(PROJECT_ROOT) in p]
     assert set(report["modules"]) & {*DEV_ONLY_MODULES, *WORKER_ONLY_MODULES} == set()
+    # No collection during the init; after the first answer, collections again, without the
+    # objects the init made (frozen).
+    assert report["gc"]["after_import"] is False
+    assert report["gc"]["after_first_invocation"] is True
+    assert report["gc"]["frozen"] > 10_000
     print(f"clean-interpreter import + first invocation: {elapsed:.2f} s")
 
 

@@ -10,6 +10,8 @@ as `photovault serve` does, CORS included (so the Function URL must not add its 
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -37,6 +39,23 @@ SWEEP_MARGIN_SECONDS = 5.0
 IDLE_RECONNECT_SECONDS = 30.0
 
 _loop = asyncio.new_event_loop()
+
+# The init (this import, then the first invocation's imports and app) allocates what the
+# environment keeps for its whole life: modules, classes, the app. Each collection during it
+# traverses all of that again and finds next to no garbage: measured, a fifth of the init's CPU
+# time (bench/cold_start.py, docs/benchmarks.md). So in a Lambda environment collections wait
+# until the first invocation has answered, and what exists then is frozen out of later ones.
+_collect_after_first_invocation = "AWS_LAMBDA_FUNCTION_NAME" in os.environ and gc.isenabled()
+if _collect_after_first_invocation:
+    gc.disable()
+
+
+def _end_of_init() -> None:
+    global _collect_after_first_invocation
+    if _collect_after_first_invocation:
+        _collect_after_first_invocation = False
+        gc.freeze()
+        gc.enable()
 
 
 class _Runtime:
@@ -94,7 +113,10 @@ def _import_redis_without_its_metrics_sdk() -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return _loop.run_until_complete(_handle(event, context))
+    try:
+        return _loop.run_until_complete(_handle(event, context))
+    finally:
+        _end_of_init()
 
 
 async def _handle(event: Any, context: Any) -> dict[str, Any]:
