@@ -153,7 +153,7 @@ class Load:
 
 def run(
     url: str,
-    body: Path,
+    body: Path | None,
     *,
     content_type: str,
     token: str,
@@ -163,7 +163,7 @@ def run(
     http1: bool = False,
 ) -> Load:
     """`connections` clients, each with `streams` calls in flight (HTTP/1.1: one), for
-    `seconds` after a warm-up second, on one h2load thread."""
+    `seconds` after a warm-up second, on one h2load thread; POSTs of `body`, or GETs."""
     with tempfile.NamedTemporaryFile(suffix=".tsv") as log:
         args = [
             "h2load",
@@ -172,11 +172,11 @@ def run(
             f"--clients={connections}",
             f"--max-concurrent-streams={streams}",
             "--threads=1",
-            f"--data={body}",
             f"--header=content-type: {content_type}",
             f"--header=authorization: Bearer {token}",
             f"--log-file={log.name}",
         ]
+        args += [f"--data={body}"] if body is not None else []
         args += ["--h1"] if http1 else ["--header=te: trailers"]
         out = subprocess.run(
             [*args, url], capture_output=True, text=True, timeout=seconds + 60, check=True
