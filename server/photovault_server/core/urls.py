@@ -17,7 +17,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import quote
 
 from .models import Photo, PhotoVariant, ServedPhoto, ServedVariant, SignedUrl, Visibility
@@ -35,9 +35,9 @@ class Fetchable(Protocol):
     def visibility(self) -> Visibility: ...
 
 
-@dataclass(frozen=True, slots=True)
-class VariantObject:
-    """A variant's object as URLs see it: the photo's owner and visibility, its own key."""
+class VariantObject(NamedTuple):
+    """A variant's object as URLs see it: the photo's owner and visibility, its own key. (A
+    tuple: a page of 100 photos with their variants makes hundreds.)"""
 
     owner_id: str
     object_key: str
