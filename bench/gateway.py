@@ -57,7 +57,7 @@ async def measure(iterations: int = 1000) -> list[Latency]:
     token = mint_token(SECRET, USER)
     async with open_app(bench_settings()) as app:
         page = await app.service.list_photos(USER, page_size=1)
-        request = pb.GetPhotoRequest(id=str(page.photos[0].id))
+        request = pb.GetPhotoRequest(id=str(page.photos[0].photo.id))
         raw = request.SerializeToString()
         path = "/photovault.v1.PhotoService/GetPhoto"
         async with (

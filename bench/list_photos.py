@@ -33,7 +33,7 @@ from photovault_server.adapters.no_url_cache import NoUrlCache
 from photovault_server.adapters.s3 import S3ObjectStore
 from photovault_server.app import App, open_app
 from photovault_server.auth import mint_token
-from photovault_server.core.models import Photo, SignedUrl
+from photovault_server.core.models import Photo, ServedPhoto, SignedUrl
 from photovault_server.core.urls import DownloadUrls
 from photovault_server.logs import configure_logging
 from photovault_server.server import running_grpc_server
@@ -96,8 +96,8 @@ class UrlsOmitted(DownloadUrls):
 
     async def attach(
         self, photos: Sequence[Photo], now: datetime, variants: Collection[str] = ()
-    ) -> list[Photo]:
-        return list(photos)
+    ) -> list[ServedPhoto]:
+        return [ServedPhoto(p, "", None) for p in photos]
 
 
 def bench_settings(**overrides: object) -> Settings:

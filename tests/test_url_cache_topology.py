@@ -108,7 +108,7 @@ async def test_a_cluster_page_is_one_read_and_one_write(
         # Every key of the page on one master: the hash tag.
         scope = await app.backends.store.url_scope()
         page = await app.service.list_photos(user.id, page_size=PAGE)
-        keys = {cache_key(scope, photo) for photo in page.photos}
+        keys = {cache_key(scope, served.photo) for served in page.photos}
     assert len(keys) == PAGE
     assert len({cluster.master_of(key) for key in keys}) == 1
 
@@ -121,7 +121,7 @@ async def test_a_master_killed_under_load_fails_no_call_and_hits_resume(
         expected = {u.id: await list_urls(stub, u) for u in users}
         scope = await app.backends.store.url_scope()
         page = await app.service.list_photos(users[0].id, page_size=PAGE)
-        victim = nodes.master_of(cache_key(scope, page.photos[0]))
+        victim = nodes.master_of(cache_key(scope, page.photos[0].photo))
         failures: list[BaseException] = []
         stop = asyncio.Event()
 
@@ -162,8 +162,8 @@ async def test_a_slot_no_master_covers_fails_open_for_its_keys_only(
         lost, kept = await private_user(app), await private_user(app)
         lost_page = await app.service.list_photos(lost.id, page_size=PAGE)
         kept_page = await app.service.list_photos(kept.id, page_size=PAGE)
-        lost_key = cache_key(scope, lost_page.photos[0])
-        kept_key = cache_key(scope, kept_page.photos[0])
+        lost_key = cache_key(scope, lost_page.photos[0].photo)
+        kept_key = cache_key(scope, kept_page.photos[0].photo)
         slot = int(nodes.cli(nodes.ports[0], "cluster", "keyslot", lost_key))
         assert slot != int(nodes.cli(nodes.ports[0], "cluster", "keyslot", kept_key))
         cache = app.redis_cache

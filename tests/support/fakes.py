@@ -42,6 +42,7 @@ from photovault_server.core.models import (
     PresignedUpload,
     ProcessingState,
     Reservation,
+    ServedPhoto,
     SignedUrl,
     Upload,
 )
@@ -1156,7 +1157,7 @@ class Harness:
         )
         return replace(self, service=service, store=store)
 
-    async def upload_photo(
+    async def upload_served(
         self,
         user_id: str = "alice",
         *,
@@ -1167,8 +1168,9 @@ class Harness:
         description: str = "",
         tags: Sequence[str] = (),
         visibility: int = 0,
-    ) -> Photo:
-        """The whole upload flow: CreateUploadUrl, the client's PUT, ConfirmUpload."""
+    ) -> ServedPhoto:
+        """The whole upload flow: CreateUploadUrl, the client's PUT, ConfirmUpload; what
+        ConfirmUpload answered: the photo with its URL."""
         ticket = await self.service.create_upload_url(
             user_id, file_name=file_name, content_type=content_type, size_bytes=len(data)
         )
@@ -1181,6 +1183,31 @@ class Harness:
             tags=tags,
             visibility=visibility,
         )
+
+    async def upload_photo(
+        self,
+        user_id: str = "alice",
+        *,
+        file_name: str = "photo.jpg",
+        content_type: str = "image/jpeg",
+        data: bytes = JPEG_BYTES,
+        title: str = "",
+        description: str = "",
+        tags: Sequence[str] = (),
+        visibility: int = 0,
+    ) -> Photo:
+        """upload_served's photo, its URL aside."""
+        served = await self.upload_served(
+            user_id,
+            file_name=file_name,
+            content_type=content_type,
+            data=data,
+            title=title,
+            description=description,
+            tags=tags,
+            visibility=visibility,
+        )
+        return served.photo
 
     def add_photo(
         self,

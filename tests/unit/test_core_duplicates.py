@@ -39,7 +39,7 @@ async def _confirmed(harness: Harness, user: str = "alice") -> Photo:
         checksum_sha256=CHECKSUM,
     )
     harness.store.put(harness.repo.uploads[ticket.upload_id].object_key, JPEG_BYTES, "image/jpeg")
-    photo = await harness.service.confirm_upload(user, upload_id=str(ticket.upload_id))
+    photo = (await harness.service.confirm_upload(user, upload_id=str(ticket.upload_id))).photo
     assert photo.checksum_sha256 == CHECKSUM
     return photo
 

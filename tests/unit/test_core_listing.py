@@ -57,7 +57,7 @@ async def _all_pages(
     while True:
         page = await harness.service.list_photos(user_id, page_token=token, **kwargs)
         pages += 1
-        ids.extend(p.id for p in page.photos)
+        ids.extend(p.photo.id for p in page.photos)
         token = page.next_page_token
         if not token:
             return ids, pages
@@ -67,7 +67,7 @@ async def _all_pages(
 async def _ids(harness: Harness, user_id: str = "alice", **kwargs: Any) -> set[UUID]:
     page = await harness.service.list_photos(user_id, page_size=500, **kwargs)
     assert page.next_page_token == ""
-    return {p.id for p in page.photos}
+    return {p.photo.id for p in page.photos}
 
 
 # --- Pagination -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ async def test_photos_added_between_pages_do_not_shift_the_next_page(harness: Ha
     first = await harness.service.list_photos("alice", page_size=4)
     harness.add_photo(create_time=EPOCH + timedelta(days=1))  # newer than anything listed
     rest, _ = await _all_pages_from(harness, first.next_page_token, page_size=4)
-    assert [p.id for p in first.photos] + rest == _expected(photos, NEWEST)
+    assert [p.photo.id for p in first.photos] + rest == _expected(photos, NEWEST)
 
 
 async def _all_pages_from(harness: Harness, token: str, **kwargs: Any) -> tuple[list[UUID], int]:
@@ -107,7 +107,7 @@ async def _all_pages_from(harness: Harness, token: str, **kwargs: Any) -> tuple[
     while token:
         page = await harness.service.list_photos("alice", page_token=token, **kwargs)
         pages += 1
-        ids.extend(p.id for p in page.photos)
+        ids.extend(p.photo.id for p in page.photos)
         token = page.next_page_token
     return ids, pages
 
@@ -118,7 +118,7 @@ async def test_page_size_may_change_between_pages(harness: Harness) -> None:
     second = await harness.service.list_photos(
         "alice", page_size=7, page_token=first.next_page_token
     )
-    assert [p.id for p in first.photos + second.photos] == _expected(photos, NEWEST)
+    assert [p.photo.id for p in first.photos + second.photos] == _expected(photos, NEWEST)
     assert second.next_page_token == ""
 
 
@@ -147,7 +147,7 @@ async def test_listed_photos_carry_urls(harness: Harness) -> None:
     _, expire_at = window_of(harness.clock(), policy.download_ttl, policy.cache_margin)
     assert len(page.photos) == 3
     for photo in page.photos:
-        assert photo.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
+        assert photo.url.startswith(f"https://s3.test/{photo.photo.object_key}?sig=")
         assert photo.url_expire_time == expire_at
 
 
@@ -274,7 +274,7 @@ async def test_token_accepts_the_same_filters_written_differently(
     token = await _token(harness, **first)
     page = await harness.service.list_photos("alice", page_size=2, page_token=token, **second)
     expected = _expected(list(harness.repo.photos.values()), NEWEST)
-    assert [p.id for p in page.photos] == expected[2:4]
+    assert [p.photo.id for p in page.photos] == expected[2:4]
 
 
 async def test_token_of_another_user_is_invalid(harness: Harness) -> None:

@@ -53,7 +53,7 @@ async def test_confirm_assembles_records_the_photo_and_queues_its_job(harness: H
     ticket = await _create(harness)
     _put_parts(harness, ticket)
 
-    photo = await harness.service.confirm_upload("alice", upload_id=str(ticket.upload_id))
+    photo = (await harness.service.confirm_upload("alice", upload_id=str(ticket.upload_id))).photo
 
     assert photo.size_bytes == len(DATA)
     assert photo.id in harness.repo.jobs  # the worker makes its variants like any photo's
@@ -87,7 +87,7 @@ async def test_confirm_refuses_an_assembled_object_with_unsigned_stored_headers(
 async def test_abort_after_a_confirm_keeps_the_photo_and_its_bytes(harness: Harness) -> None:
     ticket = await _create(harness)
     _put_parts(harness, ticket)
-    photo = await harness.service.confirm_upload("alice", upload_id=str(ticket.upload_id))
+    photo = (await harness.service.confirm_upload("alice", upload_id=str(ticket.upload_id))).photo
 
     with pytest.raises(NotFound):
         await harness.service.abort_upload("alice", upload_id=str(ticket.upload_id))

@@ -73,11 +73,11 @@ async def test_get_photo_unknown_and_foreign_ids_look_the_same(harness: Harness)
 
 
 async def test_get_photo_returns_the_photo_with_a_url(harness: Harness) -> None:
-    uploaded = await harness.upload_photo(title="Hello")
+    uploaded = await harness.upload_served(title="Hello")
     harness.clock.advance(timedelta(minutes=5))
-    got = await harness.service.get_photo("alice", str(uploaded.id).upper())
+    got = await harness.service.get_photo("alice", str(uploaded.photo.id).upper())
     assert got == uploaded  # the same photo and, from the cache, the same URL
-    assert got.url.startswith(f"https://s3.test/{got.object_key}?sig=")
+    assert got.url.startswith(f"https://s3.test/{got.photo.object_key}?sig=")
 
 
 # --- UpdatePhoto ------------------------------------------------------------------------------
@@ -162,10 +162,14 @@ async def test_update_changes_only_the_masked_fields(harness: Harness) -> None:
         visibility=Visibility.PUBLIC,
     )
     updated = await harness.service.update_photo("alice", str(photo.id), changes)
-    assert (updated.title, updated.description, updated.tags) == ("New", "Keep", ("beach", "sun"))
-    assert updated.visibility is Visibility.PRIVATE
-    assert updated.create_time == photo.create_time
-    assert updated.update_time == harness.clock() > photo.update_time
+    assert (updated.photo.title, updated.photo.description, updated.photo.tags) == (
+        "New",
+        "Keep",
+        ("beach", "sun"),
+    )
+    assert updated.photo.visibility is Visibility.PRIVATE
+    assert updated.photo.create_time == photo.create_time
+    assert updated.photo.update_time == harness.clock() > photo.update_time
     stored = harness.repo.photos[photo.id]
     assert (stored.title, stored.tags) == ("New", ("beach", "sun"))
 
@@ -174,27 +178,28 @@ async def test_update_can_clear_fields(harness: Harness) -> None:
     photo = await harness.upload_photo(title="T", description="D", tags=["a"])
     changes = PhotoChanges(paths=frozenset({"title", "description", "tags"}))
     updated = await harness.service.update_photo("alice", str(photo.id), changes)
-    assert (updated.title, updated.description, updated.tags) == ("", "", ())
+    assert (updated.photo.title, updated.photo.description, updated.photo.tags) == ("", "", ())
 
 
 async def test_update_without_visibility_change_keeps_the_cached_url(harness: Harness) -> None:
-    photo = await harness.upload_photo()
+    photo = await harness.upload_served()
     signatures = harness.store.signatures
     changes = PhotoChanges(
         paths=frozenset({"title", "visibility"}), title="x", visibility=Visibility.PRIVATE
     )
-    updated = await harness.service.update_photo("alice", str(photo.id), changes)
+    updated = await harness.service.update_photo("alice", str(photo.photo.id), changes)
     assert updated.url == photo.url
     assert harness.store.signatures == signatures
     assert harness.cache.delete_many_calls == 0
 
 
 async def test_visibility_change_forgets_the_cached_url(harness: Harness) -> None:
-    photo = await harness.upload_photo()
+    uploaded = await harness.upload_served()
+    photo = uploaded.photo
     assert _is_cached(harness, photo)
     to_public = PhotoChanges(paths=frozenset({"visibility"}), visibility=Visibility.PUBLIC)
     public = await harness.service.update_photo("alice", str(photo.id), to_public)
-    assert public.visibility is Visibility.PUBLIC
+    assert public.photo.visibility is Visibility.PUBLIC
     assert not _is_cached(harness, photo)
     to_private = PhotoChanges(paths=frozenset({"visibility"}), visibility=Visibility.PRIVATE)
     signatures = harness.store.signatures
@@ -202,7 +207,7 @@ async def test_visibility_change_forgets_the_cached_url(harness: Harness) -> Non
     # The cached URL is never handed out again: this one is signed anew (in the same signing
     # window, so with the same bytes, as any other process would sign it).
     assert harness.store.signatures == signatures + 1
-    assert (private.url, private.url_expire_time) == (photo.url, photo.url_expire_time)
+    assert (private.url, private.url_expire_time) == (uploaded.url, uploaded.url_expire_time)
 
 
 # --- DeletePhoto ------------------------------------------------------------------------------
@@ -301,10 +306,10 @@ async def test_delete_retry_after_the_object_is_already_gone(harness: Harness) -
 
 
 async def test_batch_urls_follow_the_request_order(harness: Harness) -> None:
-    photos = [await harness.upload_photo() for _ in range(4)]
+    photos = [await harness.upload_served() for _ in range(4)]
     wanted = [photos[2], photos[0], photos[3], photos[1]]
-    urls = await harness.service.batch_get_photo_urls("alice", [str(p.id) for p in wanted])
-    assert [u.photo_id for u in urls] == [p.id for p in wanted]
+    urls = await harness.service.batch_get_photo_urls("alice", [str(p.photo.id) for p in wanted])
+    assert [u.photo_id for u in urls] == [p.photo.id for p in wanted]
     assert [u.url for u in urls] == [p.url for p in wanted]
     assert [u.expire_time for u in urls] == [p.url_expire_time for p in wanted]
 

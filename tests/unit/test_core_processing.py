@@ -42,17 +42,17 @@ async def test_a_confirmed_photo_is_pending_then_ready_with_variants(harness: Ha
     outcomes = await worker(harness).run_due(limit=10)
     assert [(o.photo_id, o.outcome) for o in outcomes] == [(photo.id, "ready")]
     ready = await harness.service.get_photo("alice", str(photo.id))
-    assert ready.processing_state is ProcessingState.READY
-    assert ready.metadata is not None
-    assert (ready.metadata.width, ready.metadata.height) == (200, 100)
-    assert {(v.name, v.width, v.height) for v in ready.variants} == {
+    assert ready.photo.processing_state is ProcessingState.READY
+    assert ready.photo.metadata is not None
+    assert (ready.photo.metadata.width, ready.photo.metadata.height) == (200, 100)
+    assert {(v.variant.name, v.variant.width, v.variant.height) for v in ready.variants} == {
         ("thumb", 32, 16),
         ("preview", 64, 32),
     }
-    for variant in ready.variants:
+    for variant, url, _ in ready.variants:
         assert variant.object_key == f"users/alice/variants/{photo.id}/{variant.name}.webp"
         assert variant.object_key in harness.store.objects
-        assert variant.url.startswith(f"https://s3.test/{variant.object_key}?")
+        assert url.startswith(f"https://s3.test/{variant.object_key}?")
     assert await worker(harness).run_due() == []  # the job is gone
 
 
@@ -78,12 +78,12 @@ async def test_a_poisoned_image_fails_at_once_and_the_next_one_is_processed(
     assert "corrupt" in outcomes[bad.id].detail
     assert outcomes[good.id].outcome == "ready"
     failed = await harness.service.get_photo("alice", str(bad.id))
-    assert failed.processing_state is ProcessingState.FAILED
+    assert failed.photo.processing_state is ProcessingState.FAILED
     assert failed.url  # the original is still served
     assert "corrupt" in harness.repo.processing_errors[bad.id]
     done = await harness.service.get_photo("alice", str(good.id))
-    assert done.metadata is not None
-    assert done.metadata.camera == "Fuji X100"
+    assert done.photo.metadata is not None
+    assert done.photo.metadata.camera == "Fuji X100"
 
 
 async def test_a_passing_failure_is_retried_with_backoff_then_fails(harness: Harness) -> None:
@@ -129,7 +129,7 @@ async def test_deleting_a_photo_queues_its_variants_and_forgets_their_urls(
     await worker(harness).run_due()
     ready = await harness.service.get_photo("alice", str(photo.id))
     await harness.service.delete_photo("alice", str(photo.id))
-    keys = {photo.object_key, *(v.object_key for v in ready.variants)}
+    keys = {photo.object_key, *(v.variant.object_key for v in ready.variants)}
     assert keys <= set(harness.store.deleted_keys)
     assert not keys & set(harness.store.objects)
     assert harness.cache.entries == {}
@@ -158,7 +158,7 @@ async def test_a_page_signs_every_variant_in_one_batch(harness: Harness) -> None
     page = await harness.service.list_photos("alice", variants=["thumb"])
     assert len(harness.store.download_batches) == 1
     assert len(harness.store.download_batches[0]) == 6  # 3 originals + 3 thumbs
-    assert all([v.name for v in p.variants] == ["thumb"] for p in page.photos)
+    assert all([v.variant.name for v in p.variants] == ["thumb"] for p in page.photos)
     again = await harness.service.list_photos("alice")
     assert len(harness.store.download_batches) == 2  # only the previews were signed
     assert len(harness.store.download_batches[1]) == 3

@@ -99,7 +99,7 @@ async def test_a_page_cut_to_fit_continues_exactly(harness: Harness) -> None:
             token=created.token, page_token=token, fit=lambda page: 1
         )
         assert len(page.photos) == 1
-        seen += [str(p.id) for p in page.photos]
+        seen += [str(p.photo.id) for p in page.photos]
         token = page.next_page_token
         if not token:
             break

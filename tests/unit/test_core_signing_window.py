@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from photovault_server.core import Photo, UrlPolicy, Visibility, default_cache_margin
+from photovault_server.core import Photo, ServedPhoto, UrlPolicy, Visibility, default_cache_margin
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import SigningWindow, UrlStats
 from tests.support.clock import EPOCH
@@ -31,7 +31,7 @@ def _at(hour: int, minute: int, second: int = 0, microsecond: int = 0) -> dateti
     return datetime(2025, 3, 1, hour, minute, second, microsecond, tzinfo=UTC)
 
 
-async def _get(harness: Harness, photo: Photo) -> Photo:
+async def _get(harness: Harness, photo: Photo) -> ServedPhoto:
     return await harness.service.get_photo(photo.owner_id, str(photo.id))
 
 

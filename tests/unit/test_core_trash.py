@@ -28,7 +28,7 @@ def _is_cached(harness: Harness, photo: Photo) -> bool:
 
 async def _listed(harness: Harness, user: str = "alice") -> list[str]:
     page = await harness.service.list_photos(user)
-    return [str(p.id) for p in page.photos]
+    return [str(p.photo.id) for p in page.photos]
 
 
 async def _trash(harness: Harness, user: str = "alice", page_size: int = 0) -> list[str]:
@@ -36,7 +36,7 @@ async def _trash(harness: Harness, user: str = "alice", page_size: int = 0) -> l
     token = ""
     while True:
         page = await harness.service.list_trash(user, page_size=page_size, page_token=token)
-        ids += [str(p.id) for p in page.photos]
+        ids += [str(p.photo.id) for p in page.photos]
         token = page.next_page_token
         if not token:
             return ids
@@ -90,13 +90,13 @@ async def test_restore_brings_the_photo_back_with_a_url(harness: Harness) -> Non
     photo = await harness.upload_photo(title="Back")
     await harness.service.trash_photo("alice", str(photo.id))
     restored = await harness.service.restore_photo("alice", str(photo.id))
-    assert restored.id == photo.id
-    assert restored.title == "Back"
-    assert restored.trash_time is None
+    assert restored.photo.id == photo.id
+    assert restored.photo.title == "Back"
+    assert restored.photo.trash_time is None
     assert restored.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
     assert await _listed(harness) == [str(photo.id)]
     assert await _trash(harness) == []
-    assert (await harness.service.get_photo("alice", str(photo.id))).id == photo.id
+    assert (await harness.service.get_photo("alice", str(photo.id))).photo.id == photo.id
 
 
 async def test_trash_and_restore_are_idempotent(harness: Harness) -> None:
@@ -108,8 +108,8 @@ async def test_trash_and_restore_are_idempotent(harness: Harness) -> None:
     assert harness.repo.photos[photo.id].trash_time == first  # the retention is not extended
     await harness.service.restore_photo("alice", str(photo.id))
     again = await harness.service.restore_photo("alice", str(photo.id))
-    assert again.id == photo.id
-    assert again.trash_time is None
+    assert again.photo.id == photo.id
+    assert again.photo.trash_time is None
 
 
 async def test_list_trash_pages_exactly_most_recently_trashed_first(harness: Harness) -> None:

@@ -389,7 +389,7 @@ async def test_confirm_before_the_put_keeps_the_upload(harness: Harness) -> None
     assert upload_id in harness.repo.uploads
     harness.store.put(_key(harness, upload_id), JPEG_BYTES, "image/jpeg")
     photo = await harness.service.confirm_upload("alice", upload_id=str(upload_id))
-    assert photo.id == upload_id
+    assert photo.photo.id == upload_id
 
 
 @pytest.mark.parametrize(
@@ -423,7 +423,7 @@ async def test_object_type_is_compared_case_insensitively(harness: Harness) -> N
     upload_id = await _create(harness)
     harness.store.put(_key(harness, upload_id), JPEG_BYTES, "IMAGE/JPEG")
     photo = await harness.service.confirm_upload("alice", upload_id=str(upload_id))
-    assert photo.content_type == "image/jpeg"
+    assert photo.photo.content_type == "image/jpeg"
 
 
 async def test_confirm_twice_returns_the_same_photo(harness: Harness) -> None:
@@ -433,7 +433,7 @@ async def test_confirm_twice_returns_the_same_photo(harness: Harness) -> None:
     harness.clock.advance(timedelta(minutes=1))
     again = await harness.service.confirm_upload("alice", upload_id=str(upload_id), title="Two")
     assert again == first
-    assert again.title == "One"
+    assert again.photo.title == "One"
     account = await harness.service.get_account("alice")
     assert (account.photo_count, account.used_bytes) == (1, len(JPEG_BYTES))
 
@@ -444,8 +444,8 @@ async def test_concurrent_confirms_make_one_photo(harness: Harness) -> None:
     photos = await asyncio.gather(
         *(harness.service.confirm_upload("alice", upload_id=str(upload_id)) for _ in range(5))
     )
-    assert {(p.id, p.create_time, p.url) for p in photos} == {
-        (upload_id, photos[0].create_time, photos[0].url)
+    assert {(p.photo.id, p.photo.create_time, p.url) for p in photos} == {
+        (upload_id, photos[0].photo.create_time, photos[0].url)
     }
     account = await harness.service.get_account("alice")
     assert (account.photo_count, account.used_bytes) == (1, len(JPEG_BYTES))
@@ -469,7 +469,7 @@ async def test_confirm_just_before_the_reservation_expires(harness: Harness) -> 
     harness.store.put(_key(harness, upload_id), JPEG_BYTES, "image/jpeg")
     harness.clock.advance(timedelta(minutes=75) - timedelta(microseconds=1))
     photo = await harness.service.confirm_upload("alice", upload_id=str(upload_id))
-    assert photo.id == upload_id
+    assert photo.photo.id == upload_id
 
 
 async def test_confirm_records_the_photo(harness: Harness) -> None:
@@ -482,13 +482,14 @@ async def test_confirm_records_the_photo(harness: Harness) -> None:
     )
     harness.store.put(_key(harness, ticket.upload_id), JPEG_BYTES, "image/jpeg")
     harness.clock.advance(timedelta(minutes=3))
-    photo = await harness.service.confirm_upload(
+    served = await harness.service.confirm_upload(
         "alice",
         upload_id=str(ticket.upload_id).upper(),
         title="  Beach  ",
         description="line one\nline two\tend",
         tags=["Sea", "sea ", "Summer"],
     )
+    photo = served.photo
     assert photo.id == ticket.upload_id
     assert photo.owner_id == "alice"
     assert photo.object_key == f"users/alice/photos/{ticket.upload_id}.jpg"
@@ -497,11 +498,11 @@ async def test_confirm_records_the_photo(harness: Harness) -> None:
     assert (photo.title, photo.description) == ("Beach", "line one\nline two\tend")
     assert photo.tags == ("sea", "summer")
     assert photo.create_time == photo.update_time == harness.clock()
-    assert photo.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
+    assert served.url.startswith(f"https://s3.test/{photo.object_key}?sig=")
     policy = harness.config.urls
     _, expire_at = window_of(harness.clock(), policy.download_ttl, policy.cache_margin)
-    assert photo.url_expire_time == expire_at
-    assert harness.repo.photos[photo.id].url == ""  # URLs are never stored
+    assert served.url_expire_time == expire_at
+    assert not hasattr(harness.repo.photos[photo.id], "url")  # URLs are never stored
     account = await harness.service.get_account("alice")
     assert (account.photo_count, account.used_bytes, account.pending_bytes) == (
         1,

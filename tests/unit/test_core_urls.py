@@ -12,7 +12,14 @@ from urllib.parse import quote
 
 import pytest
 
-from photovault_server.core import Photo, PhotoChanges, UrlPolicy, Visibility, default_cache_margin
+from photovault_server.core import (
+    Photo,
+    PhotoChanges,
+    ServedPhoto,
+    UrlPolicy,
+    Visibility,
+    default_cache_margin,
+)
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.urls import cache_key
 from tests.support.fakes import Harness, make_harness, window_of
@@ -27,7 +34,7 @@ def harness() -> Harness:
     return make_harness(download_ttl=TTL, cache_margin=MARGIN)
 
 
-async def _get(harness: Harness, photo: Photo) -> Photo:
+async def _get(harness: Harness, photo: Photo) -> ServedPhoto:
     return await harness.service.get_photo(photo.owner_id, str(photo.id))
 
 

@@ -20,6 +20,7 @@ from .models import (
     PhotoOrder,
     PhotoPage,
     PhotoUrl,
+    ServedPhoto,
     UploadTicket,
     Visibility,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PhotoVaultError",
     "QuotaExceeded",
     "QuotaViolation",
+    "ServedPhoto",
     "ServiceConfig",
     "SweepReport",
     "Unauthenticated",

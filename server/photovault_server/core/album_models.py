@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from .models import Photo
+from .models import ServedPhoto
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,6 @@ class SharedView:
 
     title: str
     description: str
-    photos: list[Photo]
+    photos: list[ServedPhoto]
     allow_original: bool
     next_page_token: str = ""

@@ -30,6 +30,7 @@ from .models import (
     PhotoPage,
     PhotoQuery,
     PhotoUrl,
+    ServedPhoto,
     Upload,
     UploadTicket,
     Visibility,
@@ -310,7 +311,7 @@ class PhotoService:
         description: str = "",
         tags: Sequence[str] = (),
         visibility: int = 0,
-    ) -> Photo:
+    ) -> ServedPhoto:
         v = val.Violations()
         uid = val.check_id(v, "upload_id", upload_id)
         title = val.check_text(v, "title", title, max_chars=val.MAX_TITLE_CHARS)
@@ -364,7 +365,7 @@ class PhotoService:
             raise NotFound(f"upload {uid} not found", reason="UPLOAD_NOT_FOUND")
         return await self._with_url(stored)
 
-    async def _expire(self, upload: Upload, now: datetime) -> Photo:
+    async def _expire(self, upload: Upload, now: datetime) -> ServedPhoto:
         """An upload confirmed too late: its row goes first (only if it is still expired and
         pending, in one statement), its bytes after, so a confirm that took the row meanwhile
         keeps them."""
@@ -428,7 +429,7 @@ class PhotoService:
                 f"upload {upload.id} rejected: {problem}", reason="UPLOAD_MISMATCH"
             )
 
-    async def get_photo(self, user_id: str, photo_id: str) -> Photo:
+    async def get_photo(self, user_id: str, photo_id: str) -> ServedPhoto:
         v = val.Violations()
         pid = val.check_id(v, "id", photo_id)
         v.raise_if_any()
@@ -454,7 +455,7 @@ class PhotoService:
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
         variants: Sequence[str] = (),
-        fit: Callable[[Sequence[Photo]], int] | None = None,
+        fit: Callable[[Sequence[ServedPhoto]], int] | None = None,
         album_id: str = "",
     ) -> PhotoPage:
         """`fit`, from the transport, says how many of a page's leading photos fit in one
@@ -506,7 +507,7 @@ class PhotoService:
                 photos, more = photos[:fitting], True
         token = ""
         if more:
-            last = photos[-1]
+            last = photos[-1].photo
             token = self._tokens.encode(_cursor(last, sort), user_id, flt, sort)
         return PhotoPage(photos=photos, next_page_token=token)
 
@@ -546,22 +547,24 @@ class PhotoService:
                 metadata={"photo_ids": ",".join(missing[:20])},
             )
         photos = [found[i] for i in wanted]
-        if variant:
-            # A photo without that variant ready (PENDING, FAILED) answers with its original.
-            photos = [
-                p.with_url("", None, tuple(x for x in p.variants if x.name == variant))
-                for p in photos
-            ]
+        # A photo without that variant ready (PENDING, FAILED) answers with its original.
+        chosen = [
+            next((x for x in p.variants if x.name == variant), None) if variant else None
+            for p in photos
+        ]
         urls = await self._urls.for_photos(
-            [VariantObject.of(p, p.variants[0]) if variant and p.variants else p for p in photos],
+            [
+                p if v is None else VariantObject.of(p, v)
+                for p, v in zip(photos, chosen, strict=True)
+            ],
             self._clock(),
         )
         return [
-            PhotoUrl(p.id, u.url, u.expire_time, variant if variant and p.variants else "")
-            for p, u in zip(photos, urls, strict=True)
+            PhotoUrl(p.id, u.url, u.expire_time, "" if v is None else v.name)
+            for p, v, u in zip(photos, chosen, urls, strict=True)
         ]
 
-    async def update_photo(self, user_id: str, photo_id: str, changes: PhotoChanges) -> Photo:
+    async def update_photo(self, user_id: str, photo_id: str, changes: PhotoChanges) -> ServedPhoto:
         v = val.Violations()
         pid = val.check_id(v, "photo.id", photo_id)
         if not changes.paths:
@@ -631,7 +634,7 @@ class PhotoService:
         # Its cached URLs go: a restored photo gets fresh ones.
         await self._urls.forget([trashed])
 
-    async def restore_photo(self, user_id: str, photo_id: str) -> Photo:
+    async def restore_photo(self, user_id: str, photo_id: str) -> ServedPhoto:
         pid = _checked_id(photo_id)
         restored = await self._repo.restore_photo(user_id, pid)
         if restored is None:
@@ -653,7 +656,7 @@ class PhotoService:
         photos = await self._urls.attach(page, self._clock())
         token = ""
         if more:
-            last = photos[-1]
+            last = photos[-1].photo
             assert last.trash_time is not None
             token = self._tokens.encode_trash(Cursor(last.trash_time, last.id), user_id)
         return PhotoPage(photos=photos, next_page_token=token)
@@ -874,7 +877,7 @@ class PhotoService:
             user_id, default_quota_bytes=self._config.quota_bytes, now=self._clock()
         )
 
-    async def _with_url(self, photo: Photo) -> Photo:
+    async def _with_url(self, photo: Photo) -> ServedPhoto:
         (out,) = await self._urls.attach([photo], self._clock())
         return out
 

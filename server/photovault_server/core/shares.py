@@ -30,7 +30,15 @@ from . import validation as val
 from .album_models import NewShareLink, SharedView, ShareLink
 from .albums import AlbumLimitExceeded, album_not_found
 from .errors import NotFound, RateLimited
-from .models import Cursor, Photo, PhotoFilter, PhotoOrder, PhotoQuery
+from .models import (
+    Cursor,
+    Photo,
+    PhotoFilter,
+    PhotoOrder,
+    PhotoQuery,
+    ServedPhoto,
+    ServedVariant,
+)
 from .page_tokens import PageTokenCodec
 from .passwords import hash_password, verify_password
 from .ports import (
@@ -174,7 +182,7 @@ class ShareLinks:
         password: str = "",
         page_size: int = 0,
         page_token: str = "",
-        fit: Callable[[Sequence[Photo]], int] | None = None,
+        fit: Callable[[Sequence[ServedPhoto]], int] | None = None,
     ) -> SharedView:
         """`fit`, from the transport, says how many of a page's leading photos fit in one
         reply; the page is cut there (at least one photo), its token continuing after the last
@@ -230,7 +238,7 @@ class ShareLinks:
                 signed, more = signed[:fitting], True
         next_token = ""
         if more:
-            last = signed[-1]
+            last = signed[-1].photo
             next_token = self._tokens.encode_listing(
                 Cursor(last.create_time, last.id), _GET_SHARED_ALBUM, str(link.id)
             )
@@ -254,14 +262,14 @@ class ShareLinks:
             raise NotFound("share link not found", reason="SHARE_PASSWORD_WRONG")
         await self._attempts.succeeded(key)
 
-    async def _sign(self, photos: Sequence[Photo], *, original: bool) -> list[Photo]:
+    async def _sign(self, photos: Sequence[Photo], *, original: bool) -> list[ServedPhoto]:
         """Variant URLs (and the original's when allowed), signed for this window, uncached."""
         window = self._urls.window(self._clock(), await self._signer.url_lifetime_cap())
         keys = [v.object_key for p in photos for v in p.variants]
         if original:
             keys += [p.object_key for p in photos]
         if not keys:
-            return list(photos)
+            return [ServedPhoto(p, "", None) for p in photos]
         signed = await self._signer.presign_downloads(
             keys, signed_at=window.signed_at, expire_at=window.expire_at
         )
@@ -269,11 +277,11 @@ class ShareLinks:
         out = []
         for p in photos:
             variants = tuple(
-                v.with_url(by_key[v.object_key].url, by_key[v.object_key].expire_time)
+                ServedVariant(v, by_key[v.object_key].url, by_key[v.object_key].expire_time)
                 for v in p.variants
             )
             url = by_key.get(p.object_key) if original else None
             out.append(
-                p.with_url(url.url if url else "", url.expire_time if url else None, variants)
+                ServedPhoto(p, url.url if url else "", url.expire_time if url else None, variants)
             )
         return out

@@ -17,10 +17,10 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import quote
 
-from .models import Photo, PhotoVariant, SignedUrl, Visibility
+from .models import Photo, PhotoVariant, ServedPhoto, ServedVariant, SignedUrl, Visibility
 from .ports import DownloadSigner, UrlCache
 
 
@@ -35,9 +35,9 @@ class Fetchable(Protocol):
     def visibility(self) -> Visibility: ...
 
 
-@dataclass(frozen=True, slots=True)
-class VariantObject:
-    """A variant's object as URLs see it: the photo's owner and visibility, its own key."""
+class VariantObject(NamedTuple):
+    """A variant's object as URLs see it: the photo's owner and visibility, its own key. (A
+    tuple: a page of 100 photos with their variants makes hundreds.)"""
 
     owner_id: str
     object_key: str
@@ -46,6 +46,18 @@ class VariantObject:
     @classmethod
     def of(cls, photo: Photo, variant: PhotoVariant) -> VariantObject:
         return cls(photo.owner_id, variant.object_key, photo.visibility)
+
+
+@dataclass(frozen=True, slots=True)
+class UnsignedUrl:
+    """A PUBLIC object's URL (public_base_url): no signature, no expiry."""
+
+    url: str
+    expire_time: None = None
+
+
+# What `for_photos` hands out: a signed URL (as the cache or the signer made it) or a public one.
+DownloadUrl = SignedUrl | UnsignedUrl
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -153,43 +165,56 @@ class DownloadUrls:
 
     async def attach(
         self, photos: Sequence[Photo], now: datetime, variants: Collection[str] = ()
-    ) -> list[Photo]:
+    ) -> list[ServedPhoto]:
         """The photos with their URLs and their variants' (those named in `variants`; empty:
-        all), every URL of the page from one cache read and one batch of signatures."""
+        all), every URL of the page from one cache read and one batch of signatures. The
+        photos themselves are not copied: the URLs travel beside them (ServedPhoto)."""
         chosen = [
-            tuple(v for v in p.variants if not variants or v.name in variants) for p in photos
+            tuple(v for v in p.variants if v.name in variants) if variants else p.variants
+            for p in photos
         ]
         targets: list[Fetchable] = list(photos)
         for photo, photo_variants in zip(photos, chosen, strict=True):
-            targets.extend(VariantObject.of(photo, v) for v in photo_variants)
+            if photo_variants:
+                targets.extend(VariantObject.of(photo, v) for v in photo_variants)
         urls = await self.for_photos(targets, now)
         out = []
         at = len(photos)
-        for i, (photo, photo_variants) in enumerate(zip(photos, chosen, strict=True)):
-            with_urls = tuple(
-                v.with_url(urls[at + j].url, urls[at + j].expire_time)
-                for j, v in enumerate(photo_variants)
-            )
-            at += len(photo_variants)
-            out.append(photo.with_url(urls[i].url, urls[i].expire_time, with_urls))
+        for photo, photo_variants, url in zip(photos, chosen, urls[: len(photos)], strict=True):
+            served: tuple[ServedVariant, ...] = ()
+            if photo_variants:
+                end = at + len(photo_variants)
+                served = tuple(
+                    ServedVariant(v, u.url, u.expire_time)
+                    for v, u in zip(photo_variants, urls[at:end], strict=True)
+                )
+                at = end
+            out.append(ServedPhoto(photo, url.url, url.expire_time, served))
         return out
 
-    async def for_photos(self, photos: Sequence[Fetchable], now: datetime) -> list[_Url]:
-        result: list[_Url | None] = [None] * len(photos)
-        todo: list[int] = []
-        for i, photo in enumerate(photos):
-            public = self._policy.public_url(photo)
-            if public is None:
-                todo.append(i)
-            else:
-                result[i] = _Url(public, None)
+    async def for_photos(self, photos: Sequence[Fetchable], now: datetime) -> list[DownloadUrl]:
+        """Each object's URL, in order."""
+        result: list[DownloadUrl | None]
+        if self._policy.public_base_url:
+            result, todo = [], []
+            for i, photo in enumerate(photos):
+                public = self._policy.public_url(photo)
+                if public is None:
+                    todo.append(i)
+                result.append(None if public is None else UnsignedUrl(public))
+        else:  # nothing is served unsigned: every URL is signed (or cached)
+            result, todo = [None] * len(photos), list(range(len(photos)))
         self.stats.public += len(photos) - len(todo)
         if todo:
             await self._fill_signed(photos, todo, result, now)
         return [u for u in result if u is not None]
 
     async def _fill_signed(
-        self, photos: Sequence[Fetchable], todo: list[int], result: list[_Url | None], now: datetime
+        self,
+        photos: Sequence[Fetchable],
+        todo: list[int],
+        result: list[DownloadUrl | None],
+        now: datetime,
     ) -> None:
         """One cache read for the page, one batch of signatures for the misses, one write."""
         scope = await self._store.url_scope()
@@ -199,16 +224,18 @@ class DownloadUrls:
         cached = await self._cache.get_many(list(dict.fromkeys(keys)))
         misses: dict[str, str] = {}
         stale: list[str] = []
+        missed = 0
         for key, i in zip(keys, todo, strict=True):
             hit = cached.get(key)
             if hit is not None and hit.expire_time >= fresh_enough:
-                result[i] = _Url(hit.url, hit.expire_time)
-                self.stats.hits += 1
+                result[i] = hit  # handed out as the cache holds it: nothing to copy
             else:
                 if hit is not None and key not in misses:
                     stale.append(key)
                 misses.setdefault(key, photos[i].object_key)
-                self.stats.misses += 1
+                missed += 1
+        self.stats.hits += len(todo) - missed
+        self.stats.misses += missed
         if not misses:
             return
         new = await self._store.presign_downloads(
@@ -228,8 +255,7 @@ class DownloadUrls:
             winners[key] = theirs if fresh and theirs is not None else ours
         for key, i in zip(keys, todo, strict=True):
             if result[i] is None:
-                won = winners[key]
-                result[i] = _Url(won.url, won.expire_time)
+                result[i] = winners[key]
 
     async def forget(self, photos: Sequence[Photo]) -> None:
         """Drops cached URLs, the originals' and the variants' (delete, visibility change), so
@@ -240,16 +266,12 @@ class DownloadUrls:
         await self._cache.delete_many(keys)
 
 
-@dataclass(frozen=True, slots=True)
-class _Url:
-    url: str
-    expire_time: datetime | None
-
-
 __all__ = [
+    "DownloadUrl",
     "DownloadUrls",
     "SignedUrl",
     "SigningWindow",
+    "UnsignedUrl",
     "UrlPolicy",
     "UrlStats",
     "VariantObject",

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault_server.core import PhotoChanges, PhotoService
-from photovault_server.core.models import ExistingPhoto, Photo
+from photovault_server.core.models import ExistingPhoto, ServedPhoto
 
 from .convert import (
     account_to_proto,
@@ -57,13 +57,13 @@ class PhotoHandlers:
     def _photos_fitting(
         self,
         into: RepeatedCompositeFieldContainer[M],
-        fill: Callable[[M, Photo], None],
-    ) -> Callable[[Sequence[Photo]], int]:
+        fill: Callable[[M, ServedPhoto], None],
+    ) -> Callable[[Sequence[ServedPhoto]], int]:
         """The service's `fit` for a page: builds the photos straight into the reply's field
         `into` with `fill`, measuring each, and says how many fit; the caller drops the rest
         (each photo is converted once, where it ends up)."""
 
-        def fit(photos: Sequence[Photo]) -> int:
+        def fit(photos: Sequence[ServedPhoto]) -> int:
             budget = self._max_reply_bytes - _REPLY_OVERHEAD
             used = 0
             del into[:]
@@ -80,8 +80,8 @@ class PhotoHandlers:
     @staticmethod
     def _keep_page(
         into: RepeatedCompositeFieldContainer[M],
-        photos: Sequence[Photo],
-        fill: Callable[[M, Photo], None],
+        photos: Sequence[ServedPhoto],
+        fill: Callable[[M, ServedPhoto], None],
     ) -> None:
         """`into` as the page the service kept: its leading photos, as `fit` built them."""
         if len(into) < len(photos):  # `fit` was not asked (an empty page): build them here
