@@ -10,7 +10,6 @@ up on a shared machine better than wall time would."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import math
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import msgspec
 from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
 
 from photovault_client import PhotoVaultClient, ProcessingState
@@ -144,7 +144,7 @@ def baseline(data: bytes) -> list[bytes]:
 def pipeline_with(method: int, resample: Image.Resampling) -> Callable[[bytes], list[bytes]]:
     pipeline = ImagePipeline(SPECS, resample=resample)
     options = dict(pipeline.format.options) | {"method": method}
-    pipeline.format = dataclasses.replace(pipeline.format, options=tuple(options.items()))
+    pipeline.format = msgspec.structs.replace(pipeline.format, options=tuple(options.items()))
 
     def run(data: bytes) -> list[bytes]:
         return [v.data for v in pipeline.process(data).variants]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -23,6 +23,7 @@ import asyncpg
 import grpc
 import httpx
 import pytest
+from msgspec.structs import replace
 from redis.asyncio import Redis
 
 from photovault.v1 import photo_service_pb2 as pb

@@ -15,7 +15,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +23,7 @@ import grpc
 import httpx
 import pytest
 from google.protobuf import field_mask_pb2
+from msgspec.structs import replace
 from redis.asyncio import Redis
 
 from photovault.v1 import photo_pb2

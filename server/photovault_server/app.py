@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from photovault_server.adapters.cloudfront import CloudFrontUrls
 from photovault_server.adapters.local_cache import TieredUrlCache
@@ -73,8 +74,7 @@ from photovault_server.transport.admission import Admission
 from photovault_server.transport.rpc_stats import RpcStats
 
 
-@dataclass(frozen=True, slots=True)
-class Backends:
+class Backends(Struct, frozen=True):
     """The ports the core runs on. `signer` signs private download URLs when it is not the
     store itself (a CDN)."""
 
@@ -138,8 +138,7 @@ def cdn_signer(settings: CdnSettings) -> CloudFrontUrls | None:
     return CloudFrontUrls(settings.cdn_base_url, signer)
 
 
-@dataclass(frozen=True, slots=True)
-class App:
+class App(Struct, frozen=True):
     settings: Settings
     service: PhotoService
     verifier: TokenVerifier
@@ -236,8 +235,7 @@ async def create_pool(settings: DatabaseSettings, *, replica: bool = False) -> a
     )
 
 
-@dataclass(frozen=True, slots=True)
-class UrlCaches:
+class UrlCaches(Struct, frozen=True):
     """The cache the core uses, and the adapters behind it (for their counters)."""
 
     outer: UrlCache

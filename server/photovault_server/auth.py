@@ -18,10 +18,10 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from msgspec import Struct
 
 from photovault_server.core.errors import Unauthenticated
 
@@ -35,8 +35,7 @@ _ASYMMETRIC = ("RS256", "ES256")
 MAX_CACHED_TOKENS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class AuthConfig:
+class AuthConfig(Struct, frozen=True):
     secret: str = ""
     jwks_url: str = ""
     issuer: str = ""
@@ -44,6 +43,11 @@ class AuthConfig:
     leeway_seconds: int = 30
     jwks_cache_seconds: float = 300
     jwks_refetch_seconds: float = 5
+
+    def __repr__(self) -> str:
+        # Never the shared secret (it signs tokens); where the keys come from is enough.
+        source = "secret" if self.secret else f"jwks_url={self.jwks_url!r}"
+        return f"AuthConfig({source}, issuer={self.issuer!r}, audience={self.audience!r})"
 
 
 class TokenVerifier:

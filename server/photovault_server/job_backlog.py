@@ -6,10 +6,10 @@ time: prometheus_client scrapes from a thread of its own, away from the event lo
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from msgspec import Struct
 
 from photovault_server.core.models import JobBacklog
 from photovault_server.core.ports import PhotoRepository
@@ -20,8 +20,7 @@ log = structlog.get_logger("photovault.job_backlog")
 READ_EVERY_SECONDS = 15.0
 
 
-@dataclass(slots=True)
-class BacklogGauge:
+class BacklogGauge(Struct):
     """The latest reading; None before the first one and after a failed one (a stale figure
     would hide a worker that stopped while the database was away)."""
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 # Bodies the gateway answers with that are text (sent as-is); everything else is base64.
 _TEXT_TYPES = ("application/json", "application/grpc-web-text", "text/")
@@ -21,8 +22,7 @@ class BadEvent(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class HttpEvent:
+class HttpEvent(Struct, frozen=True):
     method: str
     path: str
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "

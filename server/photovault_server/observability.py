@@ -14,8 +14,9 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from msgspec import Struct
 
 from photovault_server.core.urls import UrlStats
 
@@ -37,8 +38,7 @@ Kind = Literal["counter", "gauge", "histogram"]
 Labels = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Histogram:
+class Histogram(Struct, frozen=True):
     """One histogram's state: cumulative counts per upper bound (the last one +Inf), and the
     sum of the observations."""
 
@@ -51,8 +51,7 @@ class Histogram:
 Reading = float | Mapping[Labels, float] | Mapping[Labels, Histogram] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Sources:
+class Sources(Struct, frozen=True):
     """The objects that hold the values."""
 
     urls: UrlStats
@@ -90,8 +89,7 @@ class Sources:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(Struct, frozen=True):
     name: str  # Prometheus's (a counter's samples get `_total`)
     kind: Kind
     help: str  # how to read it

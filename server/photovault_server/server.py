@@ -6,12 +6,12 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from msgspec import Struct
 from prometheus_client import start_http_server
 
 from photovault.v1 import photo_service_pb2
@@ -32,8 +32,7 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_NAME = photo_service_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
 
 
-@dataclass(frozen=True, slots=True)
-class RunningServer:
+class RunningServer(Struct, frozen=True):
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int

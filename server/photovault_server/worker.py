@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from dataclasses import dataclass
 
 import structlog
+from msgspec import Struct
 
 from photovault_server.app import App
 from photovault_server.core.errors import Unavailable
@@ -43,8 +43,7 @@ def build_processing(app: App, settings: ProcessingSettings | None = None) -> Ph
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Round:
+class _Round(Struct, frozen=True):
     pause: float  # how long to wait before the next round (0: go on)
     idle: bool = False  # no job was due
 

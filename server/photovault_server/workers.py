@@ -34,13 +34,13 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import structlog
+from msgspec import Struct
 
 from photovault_server.observability import METRICS
 from photovault_server.settings import Settings
@@ -92,8 +92,7 @@ def _with_port(address: str, port: int) -> str:
     return f"{address.rpartition(':')[0]}:{port}"
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(Struct, frozen=True):
     """A worker's message once its listeners are up."""
 
     pid: int

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Collection
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from msgspec.structs import replace
 
 from photovault_server.core.models import (
     Cursor,
@@ -79,7 +80,7 @@ def photo_of(upload: Upload, **fields: object) -> Photo:
         create_time=NOW,
         update_time=NOW,
     )
-    return replace(photo, **fields)  # type: ignore[arg-type]
+    return replace(photo, **fields)
 
 
 async def reserve(

@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import calendar
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
+
+from msgspec.structs import replace
 
 from photovault_server.core import (
     Account,
@@ -683,7 +686,7 @@ class InMemoryPhotoRepository:
             self.object_deletions[key] = QueuedDeletion(not_before)
             return
         # As the SQL's ON CONFLICT: the later not_before, due again, a sweeper's claim kept.
-        self.object_deletions[key] = replace(
+        self.object_deletions[key] = dataclasses.replace(
             queued, not_before=max(not_before, queued.not_before), deleted_once=False
         )
 
@@ -760,7 +763,7 @@ class InMemoryPhotoRepository:
             and (q.claimed_until is None or q.claimed_until < now)
         ][:limit]
         for key in due:
-            self.object_deletions[key] = replace(
+            self.object_deletions[key] = dataclasses.replace(
                 self.object_deletions[key], claimed_until=claim_until
             )
         return due
@@ -781,7 +784,7 @@ class InMemoryPhotoRepository:
         for key in object_keys:
             if key in self.object_deletions:
                 queued = self.object_deletions[key]
-                self.object_deletions[key] = replace(queued, claimed_until=None)
+                self.object_deletions[key] = dataclasses.replace(queued, claimed_until=None)
 
 
 # not_before of a key that no upload URL can recreate (the SQL's '-infinity'): one deletion
@@ -1134,7 +1137,7 @@ class Harness:
             share_links=self.share_links,
             attempts=self.attempts,
         )
-        return replace(self, service=service, cache=cache)
+        return dataclasses.replace(self, service=service, cache=cache)
 
     def process_with_other_credentials(self) -> Harness:
         """A second PhotoService of the fleet: same database, bucket, clock and shared URL cache,
@@ -1155,7 +1158,7 @@ class Harness:
             share_links=self.share_links,
             attempts=self.attempts,
         )
-        return replace(self, service=service, store=store)
+        return dataclasses.replace(self, service=service, store=store)
 
     async def upload_served(
         self,

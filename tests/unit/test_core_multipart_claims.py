@@ -4,10 +4,10 @@ goes with it, and a confirm of a multipart upload records the photo and its job 
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from photovault_server.core.errors import (
@@ -74,7 +74,7 @@ async def test_confirm_refuses_an_assembled_object_with_unsigned_stored_headers(
         info = await real_head(k)
         if info is None:
             return None
-        return dataclasses.replace(info, served_headers=(("content-encoding", "gzip"),))
+        return msgspec.structs.replace(info, served_headers=(("content-encoding", "gzip"),))
 
     monkeypatch.setattr(harness.store, "head", head_with_encoding)
     with pytest.raises(FailedPrecondition) as raised:
@@ -172,7 +172,7 @@ async def test_the_sweep_aborts_expired_multipart_uploads_under_its_claim(
 async def test_multipart_uploads_count_towards_the_pending_uploads_bound(
     harness: Harness,
 ) -> None:
-    config = dataclasses.replace(harness.config, max_pending_uploads=2)
+    config = msgspec.structs.replace(harness.config, max_pending_uploads=2)
     service = PhotoService(
         repo=harness.repo,
         store=harness.store,

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
+
+from msgspec import Struct
 
 from photovault_server.core.models import SignedUrl
 from photovault_server.core.ports import UrlCache
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(Struct, frozen=True):
     url: SignedUrl
     evict_at: float  # epoch seconds
 

@@ -13,10 +13,10 @@ holds plain DDL only (no function bodies, no `;` at the end of a line inside a s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from msgspec import Struct
 
 # Any constant works; it only has to be the same for every process running migrations.
 _LOCK_ID = 0x70686F746F7661  # "photova"
@@ -28,8 +28,7 @@ _CONCURRENT_INDEX = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
+class Migration(Struct, frozen=True):
     version: int
     name: str
     sql: str

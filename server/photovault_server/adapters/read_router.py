@@ -41,13 +41,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
 import structlog
+from msgspec import Struct, field
 
 from photovault_server.core.album_models import AlbumEdit
 from photovault_server.core.errors import Unavailable
@@ -133,8 +133,7 @@ class LocalWriteMarks:
         self._marks[user] = (lsn, now + ttl.total_seconds())
 
 
-@dataclass(slots=True)
-class ReadStats:
+class ReadStats(Struct):
     """Routed reads by where they went and why (observability.py exports them)."""
 
     reads: dict[tuple[str, Reason], int] = field(

@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
+from msgspec import Struct
 
 from photovault_server.core.models import SignedUrl
 
@@ -67,8 +67,7 @@ def _decode(raw: bytes | str | None) -> SignedUrl | None:
     return SignedUrl(url=url, expire_time=datetime.fromtimestamp(int(millis) / 1000, UTC))
 
 
-@dataclass(slots=True)
-class CacheStats:
+class CacheStats(Struct):
     round_trips: int = 0
     errors: int = 0
     skipped: int = 0  # calls answered as misses without asking Redis (breaker open)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import quote, urlsplit
+
+from msgspec import Struct
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -27,16 +28,18 @@ _KEY_SAFE = "/~"  # botocore renders greedy {Key+} labels with percent_encode(ke
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(Struct, frozen=True):
     access_key: str
-    # Never in a repr: credentials end up in logs and tracebacks by way of their holders.
-    secret_key: str = field(repr=False)
-    token: str | None = field(default=None, repr=False)
+    secret_key: str
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        # Never the secret nor the token: credentials end up in logs and tracebacks by way of
+        # their holders.
+        return f"Credentials(access_key={self.access_key!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class S3Endpoint:
+class S3Endpoint(Struct, frozen=True):
     """Where one bucket's object URLs point."""
 
     origin: str  # scheme://netloc, as botocore writes it

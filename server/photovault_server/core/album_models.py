@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
+
+from msgspec import Struct, field
 
 from .models import ServedPhoto
 
 
-@dataclass(frozen=True, slots=True)
-class Album:
+class Album(Struct, frozen=True):
     id: UUID
     owner_id: str
     title: str
@@ -24,8 +24,7 @@ class Album:
     photo_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class AlbumChanges:
+class AlbumChanges(Struct, frozen=True):
     """UpdateAlbum: the fields named in `paths` take these values (cover None: the default)."""
 
     paths: frozenset[str]
@@ -34,14 +33,12 @@ class AlbumChanges:
     cover_photo_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AlbumPage:
+class AlbumPage(Struct, frozen=True):
     albums: list[Album] = field(default_factory=list)
     next_page_token: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class AlbumEdit:
+class AlbumEdit(Struct, frozen=True):
     """What AddAlbumPhotos / RemoveAlbumPhotos did: the album after it, or why nothing changed
     (no such album; photos the owner does not have; the album would be over its limit)."""
 
@@ -50,8 +47,7 @@ class AlbumEdit:
     over_limit: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ShareLink:
+class ShareLink(Struct, frozen=True):
     id: UUID
     owner_id: str
     token_sha256: bytes
@@ -64,16 +60,14 @@ class ShareLink:
     password_hash: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class NewShareLink:
+class NewShareLink(Struct, frozen=True):
     """CreateShareLink's answer: the link and its token, which only this answer carries."""
 
     link: ShareLink
     token: str
 
 
-@dataclass(frozen=True, slots=True)
-class SharedView:
+class SharedView(Struct, frozen=True):
     """GetSharedAlbum's answer: photos carry URLs of the link's own short lifetime."""
 
     title: str

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
+
+from msgspec import Struct
 
 
 class ErrorCode(enum.Enum):
@@ -23,16 +24,14 @@ class ErrorCode(enum.Enum):
     INTERNAL = "INTERNAL"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldViolation:
+class FieldViolation(Struct, frozen=True):
     """One bad request field (google.rpc.BadRequest.FieldViolation)."""
 
     field: str
     description: str
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaViolation:
+class QuotaViolation(Struct, frozen=True):
     """One exceeded quota (google.rpc.QuotaFailure.Violation)."""
 
     subject: str

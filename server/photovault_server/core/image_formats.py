@@ -7,7 +7,8 @@ from the allowed type, and ConfirmUpload checks the object's leading bytes again
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 # Enough bytes for every signature below (ISO-BMFF brands sit in the first box).
 SNIFF_BYTES = 64
@@ -31,8 +32,7 @@ def _bmff(accepted: frozenset[bytes]) -> Callable[[bytes], bool]:
     return lambda head: bool(_ftyp_brands(head) & accepted)
 
 
-@dataclass(frozen=True, slots=True)
-class ImageFormat:
+class ImageFormat(Struct, frozen=True):
     content_type: str
     extension: str
     matches: Callable[[bytes], bool]

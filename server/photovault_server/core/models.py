@@ -4,10 +4,11 @@ named tuples): no protobuf, no rows."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
+
+from msgspec import Struct, field
 
 
 class Visibility(enum.IntEnum):
@@ -46,22 +47,19 @@ class ProcessingState(enum.IntEnum):
     FAILED = 3
 
 
-@dataclass(frozen=True, slots=True)
-class GeoPoint:
+class GeoPoint(Struct, frozen=True):
     latitude: float
     longitude: float
 
 
-@dataclass(frozen=True, slots=True)
-class VariantSpec:
+class VariantSpec(Struct, frozen=True):
     """One entry of PHOTOVAULT_VARIANTS: a name and the longest side in pixels."""
 
     name: str
     max_side: int
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoVariant:
+class PhotoVariant(Struct, frozen=True):
     """A rendition the worker stored. Its URL is not here: see ServedVariant."""
 
     name: str
@@ -72,8 +70,7 @@ class PhotoVariant:
     size_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class ImageMetadata:
+class ImageMetadata(Struct, frozen=True):
     """What the worker read from a photo's bytes."""
 
     width: int
@@ -84,8 +81,7 @@ class ImageMetadata:
     placeholder: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
+class Upload(Struct, frozen=True):
     """A presigned upload that was issued and not yet confirmed."""
 
     id: UUID
@@ -101,8 +97,7 @@ class Upload:
     reserved_until: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Photo:
+class Photo(Struct, frozen=True):
     id: UUID
     owner_id: str
     object_key: str
@@ -145,8 +140,7 @@ class ServedPhoto(NamedTuple):
     variants: tuple[ServedVariant, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedVariant:
+class RenderedVariant(Struct, frozen=True):
     """A variant's bytes as the image pipeline made them, before they are stored."""
 
     name: str
@@ -156,22 +150,19 @@ class RenderedVariant:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessedImage:
+class ProcessedImage(Struct, frozen=True):
     metadata: ImageMetadata
     variants: tuple[RenderedVariant, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class JobBacklog:
+class JobBacklog(Struct, frozen=True):
     """Processing jobs waiting for a worker: due and claimed by none."""
 
     due: int
     oldest_due: datetime | None  # when the longest waiting one became due; None when none is
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoJob:
+class PhotoJob(Struct, frozen=True):
     """A claimed job: the photo to process and how many times it has been claimed (this one
     included), so that a job that keeps killing its worker ends FAILED instead of looping."""
 
@@ -179,16 +170,14 @@ class PhotoJob:
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoUrl:
+class PhotoUrl(Struct, frozen=True):
     photo_id: UUID
     url: str
     expire_time: datetime | None
     variant: str = ""  # empty: the original
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(Struct, frozen=True):
     user_id: str
     photo_count: int
     used_bytes: int
@@ -197,8 +186,7 @@ class Account:
     create_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class UploadTicket:
+class UploadTicket(Struct, frozen=True):
     """What CreateUploadUrl hands back: where and how to PUT the bytes."""
 
     upload_id: UUID
@@ -208,16 +196,14 @@ class UploadTicket:
     expire_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ExistingPhoto:
+class ExistingPhoto(Struct, frozen=True):
     """What CreateUploadUrl and CreateMultipartUpload answer, reserving nothing, when asked to
     skip a duplicate and the caller already has a photo with those bytes (core/duplicates.py)."""
 
     photo_id: UUID
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoChanges:
+class PhotoChanges(Struct, frozen=True):
     """The new values of an UpdatePhoto; only the fields named in `paths` apply."""
 
     paths: frozenset[str]
@@ -227,8 +213,7 @@ class PhotoChanges:
     visibility: Visibility = Visibility.UNSPECIFIED
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoFilter:
+class PhotoFilter(Struct, frozen=True):
     """ListPhotos filters, already validated and normalised."""
 
     tags: tuple[str, ...] = ()
@@ -244,8 +229,7 @@ class PhotoFilter:
     album_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
+class Cursor(Struct, frozen=True):
     """Keyset position: the last row of the previous page. `create_time` is the order's time
     key: the create time, or for the taken-time orders the taken time (else create time)."""
 
@@ -253,8 +237,7 @@ class Cursor:
     photo_id: UUID
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoQuery:
+class PhotoQuery(Struct, frozen=True):
     owner_id: str
     filter: PhotoFilter
     order: PhotoOrder
@@ -262,14 +245,12 @@ class PhotoQuery:
     after: Cursor | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PhotoPage:
+class PhotoPage(Struct, frozen=True):
     photos: list[ServedPhoto] = field(default_factory=list)
     next_page_token: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
+class ObjectInfo(Struct, frozen=True):
     """What HeadObject says about a stored object."""
 
     size_bytes: int
@@ -279,21 +260,18 @@ class ObjectInfo:
     served_headers: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class SignedUrl:
+class SignedUrl(Struct, frozen=True):
     url: str
     expire_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class PresignedUpload:
+class PresignedUpload(Struct, frozen=True):
     url: str
     headers: dict[str, str]
     expire_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(Struct, frozen=True):
     """Result of trying to reserve quota for an upload, with the numbers seen under the lock."""
 
     accepted: bool

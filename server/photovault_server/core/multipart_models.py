@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from msgspec import Struct
 
-@dataclass(frozen=True, slots=True)
-class MultipartUpload:
+
+class MultipartUpload(Struct, frozen=True):
     """What a multipart upload adds to its pending `Upload` row (same id, same reservation)."""
 
     upload_id: UUID
@@ -24,8 +24,7 @@ class MultipartUpload:
         return size_bytes - self.part_size_bytes * (self.part_count - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class UploadedPart:
+class UploadedPart(Struct, frozen=True):
     """A part S3 holds (ListParts)."""
 
     part_number: int
@@ -34,8 +33,7 @@ class UploadedPart:
     checksum_sha256: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class IncompleteUpload:
+class IncompleteUpload(Struct, frozen=True):
     """A multipart upload S3 holds open (ListMultipartUploads), ours or not yet recorded."""
 
     object_key: str
@@ -43,8 +41,7 @@ class IncompleteUpload:
     initiated: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class MultipartTicket:
+class MultipartTicket(Struct, frozen=True):
     """What CreateMultipartUpload hands back."""
 
     upload_id: UUID
@@ -53,8 +50,7 @@ class MultipartTicket:
     expire_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class PartUrl:
+class PartUrl(Struct, frozen=True):
     """A presigned PUT for one part."""
 
     part_number: int

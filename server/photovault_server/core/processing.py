@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
+
+from msgspec import Struct
 
 from .errors import Unavailable
 from .models import PhotoJob, PhotoVariant, ProcessedImage
@@ -48,8 +49,7 @@ def variant_key(owner_id: str, photo_id: UUID, name: str, extension: str) -> str
     return f"users/{owner_id}/variants/{photo_id}/{name}{extension}"
 
 
-@dataclass(frozen=True, slots=True)
-class JobPolicy:
+class JobPolicy(Struct, frozen=True):
     # Longer than any job takes: a job still running when its lease ends may run twice (safe).
     lease: timedelta = timedelta(minutes=5)
     max_attempts: int = 6
@@ -61,15 +61,13 @@ class JobPolicy:
         return min(delay, self.max_backoff)
 
 
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
+class JobOutcome(Struct, frozen=True):
     photo_id: UUID
     outcome: str  # "ready", "failed", "retry" or "gone" (deleted while processed)
     detail: str = ""
 
 
-@dataclass
-class WorkerStats:
+class WorkerStats(Struct):
     """Jobs a worker ran, by outcome (the `photovault_photo_jobs_*` counters)."""
 
     ready: int = 0

@@ -7,9 +7,10 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, overload
+
+from msgspec import Struct
 
 from . import validation as val
 from .albums import Albums, album_not_found
@@ -76,8 +77,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceConfig:
+class ServiceConfig(Struct, frozen=True):
     urls: UrlPolicy
     allowed_content_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -882,8 +882,7 @@ class PhotoService:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class SweepReport:
+class SweepReport(Struct, frozen=True):
     expired_uploads: int
     deleted_objects: int
     finished: bool  # False when the time budget ran out, possibly with work left

@@ -15,10 +15,11 @@ import functools
 import hashlib
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 from urllib.parse import quote
+
+from msgspec import Struct
 
 from .models import Photo, PhotoVariant, ServedPhoto, ServedVariant, SignedUrl, Visibility
 from .ports import DownloadSigner, UrlCache
@@ -48,8 +49,7 @@ class VariantObject(NamedTuple):
         return cls(photo.owner_id, variant.object_key, photo.visibility)
 
 
-@dataclass(frozen=True, slots=True)
-class UnsignedUrl:
+class UnsignedUrl(Struct, frozen=True):
     """A PUBLIC object's URL (public_base_url): no signature, no expiry."""
 
     url: str
@@ -72,15 +72,13 @@ def default_cache_margin(url_ttl: timedelta) -> timedelta:
     return min(max(url_ttl / 4, MIN_CACHE_MARGIN), url_ttl / 2)
 
 
-@dataclass(frozen=True, slots=True)
-class SigningWindow:
+class SigningWindow(Struct, frozen=True):
     signed_at: datetime
     expire_at: datetime
     margin: timedelta
 
 
-@dataclass(frozen=True, slots=True)
-class UrlPolicy:
+class UrlPolicy(Struct, frozen=True):
     download_ttl: timedelta
     cache_margin: timedelta
     # Unsigned base for PUBLIC photos (a CDN in front of the bucket); empty: presign them too.
@@ -117,8 +115,7 @@ class UrlPolicy:
         return None
 
 
-@dataclass(slots=True)
-class UrlStats:
+class UrlStats(Struct):
     """Counters read by the metrics exporters and the benchmarks."""
 
     hits: int = 0

@@ -10,8 +10,9 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from uuid import UUID
+
+from msgspec import Struct
 
 from .errors import FieldViolation, InvalidArgument
 from .models import Visibility
@@ -196,8 +197,7 @@ def check_page_size(v: Violations, field: str, value: int) -> int:
     return min(value, MAX_PAGE_SIZE)
 
 
-@dataclass(frozen=True, slots=True)
-class NewUpload:
+class NewUpload(Struct, frozen=True):
     """A new upload's request fields, checked: the single-PUT and the multipart RPCs alike."""
 
     file_name: str

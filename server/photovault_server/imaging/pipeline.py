@@ -15,10 +15,10 @@ import base64
 import io
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pillow_heif
 import thumbhash
+from msgspec import Struct
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from photovault_server.core.models import (
@@ -37,8 +37,7 @@ pillow_heif.register_heif_opener()
 _INPUT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "HEIF", "AVIF")
 
 
-@dataclass(frozen=True, slots=True)
-class VariantFormat:
+class VariantFormat(Struct, frozen=True):
     pillow_format: str
     extension: str
     has_alpha: bool

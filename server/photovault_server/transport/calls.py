@@ -20,12 +20,12 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
+from msgspec import Struct
 
 from photovault_server.auth import TokenVerifier, user_id_from_claims
 from photovault_server.core.errors import DeadlineExceeded, PhotoVaultError
@@ -54,8 +54,7 @@ class CallFailed(Exception):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(Struct, frozen=True):
     """One call as a transport received it, before anything is trusted."""
 
     method: Method
@@ -68,8 +67,7 @@ class Call:
     verified_claims: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     """The reply, or the status the call failed with, and the request id to echo."""
 
     request_id: str

@@ -8,10 +8,10 @@ mapping, deadlines and framing belong to the transports.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
+from msgspec import Struct
 
 from photovault.v1 import photo_service_pb2 as pb
 from photovault_server.core import PhotoChanges, PhotoService
@@ -370,8 +370,7 @@ ANONYMOUS_METHODS = frozenset({"GetSharedAlbum"})
 Handler = Callable[[str, Any], Awaitable[Message]]
 
 
-@dataclass(frozen=True, slots=True)
-class Method:
+class Method(Struct, frozen=True):
     """One RPC as the web transports see it: its path, message classes and handler."""
 
     name: str

@@ -7,7 +7,8 @@ dictionary updates and a bisect."""
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 # Upper bounds in seconds (the last, +Inf, is implied): from a cached GetPhoto (sub-millisecond)
 # to a ConfirmUpload waiting on S3.
@@ -29,14 +30,12 @@ BUCKETS: tuple[float, ...] = (
 )
 
 
-@dataclass(slots=True)
-class Latencies:
+class Latencies(Struct):
     counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
     total: float = 0.0
 
 
-@dataclass(slots=True)
-class RpcStats:
+class RpcStats(Struct):
     # (method, code name, transport) -> calls
     handled: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # (method, transport) -> latency histogram (non-cumulative counts per bucket)

@@ -4,12 +4,12 @@ ASGI server in `photovault serve`, a Lambda event)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
+
+class HttpRequest(Struct, frozen=True):
     method: str
     path: str
     headers: Mapping[str, str]  # lower-case names
@@ -21,8 +21,7 @@ class HttpRequest:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-@dataclass(slots=True)
-class HttpResponse:
+class HttpResponse(Struct):
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
@@ -57,8 +56,7 @@ class HttpError(Exception):
         self.response = HttpResponse(status, [("content-type", "text/plain")], f"{text}\n".encode())
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(Struct, frozen=True):
     """What a protocol reads from a request before the call runs: the body its messages are
     framed in (still undecoded) and the caller's deadline."""
 
@@ -66,8 +64,7 @@ class Envelope:
     timeout: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     grpc_code: int
     message: str
     reason: str
