@@ -13,10 +13,10 @@ import hashlib
 import hmac
 import math
 import re
-from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Literal, TypeVar
 
+from msgspec.structs import replace
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
