@@ -10,6 +10,8 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
+from msgspec.structs import asdict
+
 if TYPE_CHECKING:
     from photovault_server.app import App
     from photovault_server.core.processing import PhotoProcessing, WorkerStats
@@ -54,7 +56,7 @@ async def _handle(context: Any) -> dict[str, Any]:
     stats = await drain_due(processing, max(remaining - STOP_MARGIN_SECONDS, 0.0))
     await app.job_backlog.refresh(app.backends.repository, app.clock)
     _emit_metrics(app, stats)
-    return vars(stats)
+    return asdict(stats)
 
 
 def _emit_metrics(app: App, stats: WorkerStats) -> None:
@@ -63,7 +65,7 @@ def _emit_metrics(app: App, stats: WorkerStats) -> None:
     from photovault_server.observability import Sources, counter_fields, gauge_fields, write_emf
 
     sources = Sources.of(app, worker=stats)
-    worker_fields = {f"jobs_{name}" for name in vars(stats)}
+    worker_fields = {f"jobs_{name}" for name in asdict(stats)}
     metrics: dict[str, tuple[float, str]] = {
         name: (float(value), "Count")
         for name, value in counter_fields(sources).items()

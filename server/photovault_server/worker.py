@@ -11,6 +11,7 @@ import time
 
 import structlog
 from msgspec import Struct
+from msgspec.structs import asdict
 
 from photovault_server.app import App
 from photovault_server.core.errors import Unavailable
@@ -109,7 +110,7 @@ async def run_worker(app: App) -> WorkerStats:
         await run_until_stopped(build_processing(app), stop, stats)
     finally:
         counters.cancel()
-    log.info("worker_stopped", **vars(stats))
+    log.info("worker_stopped", **asdict(stats))
     return stats
 
 
