@@ -469,6 +469,8 @@ class ProcessingSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class LogSettings:
+    """The log's level and format (JSON lines for collectors, or for a terminal)."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _env(
         "PHOTOVAULT_LOG_LEVEL", default="INFO"
     )
