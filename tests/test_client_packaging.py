@@ -23,7 +23,7 @@ from photovault_client import PhotoVaultClient
 async def main():
     async with PhotoVaultClient.grpc(sys.argv[2], token=sys.argv[3]) as pv:
         account = await pv.get_account()
-    server_deps = [m for m in ("aioboto3", "asyncpg", "redis", "pydantic_settings", "uvicorn")
+    server_deps = [m for m in ("aioboto3", "asyncpg", "redis", "msgspec", "uvicorn")
                    if importlib.util.find_spec(m) is not None]
     print(json.dumps({"user_id": account.user_id, "server_deps": server_deps}))
 

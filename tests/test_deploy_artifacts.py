@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 
-from photovault_server.settings import Settings
+from photovault_server.settings import Settings, variables
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -122,14 +121,7 @@ def _final_stage(dockerfile: str) -> list[tuple[str, str]]:
 
 
 def _known_variables() -> set[str]:
-    names: set[str] = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(choice for choice in alias.choices if isinstance(choice, str))
-        elif isinstance(alias, str):
-            names.add(alias)
-    return names
+    return set(variables(Settings))
 
 
 # --- lint ---------------------------------------------------------------------------------

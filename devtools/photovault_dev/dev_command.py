@@ -17,7 +17,7 @@ from pathlib import Path
 from photovault_dev.postgres import embedded_postgres, postgres_answers
 from photovault_dev.redis import embedded_redis, redis_answers
 from photovault_dev.s3 import moto_s3
-from photovault_server.settings import Settings, load_settings
+from photovault_server.settings import Settings, default, load_settings
 
 DEV_DIR = Path(".dev")
 DEV_BUCKET = "photovault-dev"
@@ -35,8 +35,7 @@ def _dev_secret() -> str:
 
 
 def _default(name: str) -> str:
-    field = "database_url" if name == "DATABASE_URL" else "redis_url"
-    return os.environ.get(name, str(Settings.model_fields[field].default))
+    return os.environ.get(name, str(default(Settings, name)))
 
 
 DEMO_ADDR = ("127.0.0.1", 5173)

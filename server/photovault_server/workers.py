@@ -34,6 +34,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -73,7 +74,7 @@ def divided(settings: Settings, workers: int) -> Settings:
     """A worker's settings: its share of the database pool (at least one connection)."""
     most = max(1, settings.db_pool_max_size // workers)
     least = min(most, -(-settings.db_pool_min_size // workers))  # rounded up, within `most`
-    return settings.model_copy(update={"db_pool_max_size": most, "db_pool_min_size": least})
+    return replace(settings, db_pool_max_size=most, db_pool_min_size=least)
 
 
 def reuse_port_socket(address: str) -> socket.socket:
@@ -263,8 +264,11 @@ def serve_workers(settings: Settings, workers: int) -> int:
             sock = reuse_port_socket(getattr(settings, name))
             held.append(sock)  # until the end: the port stays ours between workers' binds
             addresses[name] = _with_port(getattr(settings, name), sock.getsockname()[1])
-        per_worker = divided(settings, workers).model_copy(
-            update={**addresses, "metrics_addr": "127.0.0.1:0" if settings.metrics_addr else ""}
+        per_worker = replace(
+            divided(settings, workers),
+            grpc_addr=addresses["grpc_addr"],
+            http_addr=addresses["http_addr"],
+            metrics_addr="127.0.0.1:0" if settings.metrics_addr else "",
         )
         return _supervise(settings, per_worker, workers)
     finally:
