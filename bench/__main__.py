@@ -222,6 +222,7 @@ def render(
         f"| RSS after the first / after {cold_start.WARM_INVOCATIONS:,} warm invocations, MiB "
         f"| {cold.rss_first_mib:.1f} / {cold.rss_after_mib:.1f} ({cold.rss_growth:+.1%}) |",
         "",
+        *cold_start.chart(cold),
         "Collections paused during the init (lambda_handler.py: until the first invocation has",
         "answered, then what exists is frozen out of later ones), against the same processes",
         "with collections running throughout, interleaved: init CPU time "

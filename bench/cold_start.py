@@ -228,6 +228,23 @@ def _imports(root: Path, event: dict[str, Any], top: int = 8) -> list[tuple[str,
     return [(name, us / total) for name, us in ranked]
 
 
+def chart(cold: ColdStart) -> list[str]:
+    """The init's phases against the goal (150 ms) and 12x the bare interpreter."""
+    bars = [cold.bare_ms, cold.import_ms, cold.first_invocation_ms, cold.init_ms]
+    top = max(*bars, 12 * cold.bare_ms, 150.0) * 1.1
+    return [
+        "```mermaid",
+        "xychart-beta",
+        '    title "Lambda cold start, ms (the line: 12x the bare interpreter)"',
+        '    x-axis ["bare interpreter", "import", "first invocation", "init"]',
+        f'    y-axis "ms" 0 --> {top:.0f}',
+        "    bar [" + ", ".join(f"{b:.0f}" for b in bars) + "]",
+        "    line [" + ", ".join(f"{12 * cold.bare_ms:.0f}" for _ in bars) + "]",
+        "```",
+        "",
+    ]
+
+
 def report(cold: ColdStart) -> None:
     print(f"bare interpreter            {cold.bare_ms:7.1f} ms")
     print(f"import handler              {cold.import_ms:7.1f} ms")

@@ -157,10 +157,19 @@ def markdown(rates: Rates) -> list[str]:
         "| call | of the health-check rate |",
         "|---|---:|",
     ]
+    shown = [call for call in rates.by_call if call != HEALTH]
+    lines += [f"| {call} | {rates.of_health(call):.2f} |" for call in shown]
     lines += [
-        f"| {call} | {rates.of_health(call):.2f} |" for call in rates.by_call if call != HEALTH
+        "",
+        "```mermaid",
+        "xychart-beta",
+        '    title "Rate as a fraction of the health check\'s, 1 worker (goals: 0.5 and 0.25)"',
+        "    x-axis [" + ", ".join(f'"{c}"' for c in shown) + "]",
+        '    y-axis "of the health-check rate" 0 --> 1',
+        "    bar [" + ", ".join(f"{rates.of_health(c):.2f}" for c in shown) + "]",
+        "```",
+        "",
     ]
-    lines.append("")
     return lines
 
 
