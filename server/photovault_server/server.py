@@ -142,9 +142,10 @@ async def lame_duck(health: health.aio.HealthServicer, gateway: WebGateway, seco
 def run_serving(main: Coroutine[object, object, None]) -> None:
     """Runs a long-running server's `main` (`serve`) to completion on uvloop's event loop,
     asyncio's where uvloop is not installed (Windows). grpc.aio and the gateway both run on
-    it; measured, it answers more calls per second on both listeners (docs/benchmarks.md,
-    "One unary call per protocol"). The Lambda handler keeps asyncio's loop: one call at a
-    time, where importing uvloop would only add to the cold start."""
+    it; measured under load, native gRPC answers more calls per second on it, the gateway
+    about as many (docs/benchmarks.md, "Native gRPC against the gateway"). The Lambda handler
+    keeps asyncio's loop: one call at a time, where importing uvloop would only add to the
+    cold start."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency wherever it installs
